@@ -1,0 +1,27 @@
+/*
+ * Leveled logging to stderr. A log_t is created in main and passed down;
+ * there is no global logger.
+ */
+#ifndef WSMUX_LOG_H
+#define WSMUX_LOG_H
+
+typedef enum {
+  LOG_ERROR = 0,
+  LOG_WARN = 1,
+  LOG_INFO = 2,
+  LOG_DEBUG = 3,
+} log_level_t;
+
+typedef struct {
+  const char *prog; /* prefix of every line, e.g. "wsmux" */
+  log_level_t level;
+} log_t;
+
+/* Parse "error|warn|info|debug"; -1 when unknown. */
+int log_level_parse(const char *s);
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+void log_msg(const log_t *log, log_level_t level, const char *fmt, ...);
+
+#endif

@@ -1,0 +1,34 @@
+/*
+ * The edge application: serves wsmux WebSockets, authorizes each upgrade
+ * against the platform model, and relays every stream to its service's
+ * upstream. One edge_t per process.
+ *
+ * Ownership: the edge borrows the platform and the log (both must outlive
+ * it) and owns its transport, connections and relays.
+ */
+#ifndef WSMUX_EDGE_H
+#define WSMUX_EDGE_H
+
+#include <stddef.h>
+#include <uv.h>
+
+#include "cli/log.h"
+#include "proxy/platform.h"
+
+typedef struct edge edge_t;
+
+/* Start serving. NULL with a message in err. */
+edge_t *edge_start(uv_loop_t *loop, const platform_t *platform,
+                   const log_t *log, char *err, size_t errlen);
+/* The port actually listened on. */
+int edge_port(const edge_t *e);
+/* Split "/v1/projects/{p}/services/{s}/ssh" into p and s (each at most
+ * idlen-1 bytes). Returns 0, or -1 when the path is not of that form. */
+int edge_parse_path(const char *path, char *project, char *service,
+                    size_t idlen);
+/* Close every connection and the listener; safe inside loop callbacks. */
+void edge_stop(edge_t *e);
+/* After uv_run() has returned: release everything. */
+void edge_destroy(edge_t *e);
+
+#endif

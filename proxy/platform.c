@@ -1,0 +1,1145 @@
+/* Platform model: config parsing and access checks. See platform.h and
+ * docs/EDGE_CONFIG.md. */
+#include "proxy/platform.h"
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PLATFORM_FILE_MAX (16u << 20)
+#define PLATFORM_ID_MAX 128
+#define PLATFORM_TEXT_MAX 256
+#define PLATFORM_PATH_MAX 4096
+#define PLATFORM_HOST_MAX 253
+/* Longest JSON path we build: "services[N].tags[M]" plus a key. */
+#define PATH_BUF 96
+/* Values echoed in messages are cut here so one error stays one line. */
+#define ECHO_MAX 64
+
+#define WINDOW_DEFAULT 262144
+#define WINDOW_MIN 16384
+#define WINDOW_MAX 16777216
+#define STREAMS_DEFAULT 1024
+#define STREAMS_MIN 1
+#define STREAMS_MAX 1000000
+#define CONNECT_DEFAULT 10000
+#define CONNECT_MIN 100
+#define CONNECT_MAX 600000
+
+#if defined(__GNUC__)
+#define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
+#else
+#define PRINTF_LIKE(f, a)
+#endif
+
+typedef struct {
+  char *err;
+  size_t errlen;
+  const char *base_dir;
+} parse_ctx_t;
+
+/* Sorting keys find duplicates and resolve projectId in O(n log n), so a
+ * large generated config does not take quadratic time to load. */
+typedef struct {
+  const void *a; /* id, project id, or 32-byte hash */
+  const char *b; /* service id, else NULL */
+  size_t idx;
+} sort_key_t;
+
+typedef int (*key_cmp_fn)(const sort_key_t *x, const sort_key_t *y);
+
+static const char *const root_keys[] = {
+    "listen",           "tls",    "plainWs",  "windowBytes", "maxStreams",
+    "connectTimeoutMs", "tokens", "projects", "services",    NULL};
+static const char *const tls_keys[] = {"cert", "key", NULL};
+static const char *const token_keys[] = {"id", "sha256", NULL};
+static const char *const project_keys[] = {"id", "name", NULL};
+static const char *const service_keys[] = {
+    "id", "projectId", "name", "kind", "tags", "sshEnabled", "upstream", NULL};
+
+/* ---- messages ---------------------------------------------------------- */
+
+/* Copies s for display: printable ASCII only, so a hostile id cannot inject
+ * a line break into a log line or an HTTP header. */
+static void text_clean(char *dst, size_t n, const char *s, size_t max) {
+  size_t i = 0, o = 0;
+
+  if (n == 0)
+    return;
+  for (; s[i] != '\0' && i < max && o + 1 < n; i++) {
+    unsigned char ch = (unsigned char)s[i];
+    dst[o++] = (ch >= 0x20 && ch < 0x7f && ch != '"') ? (char)ch : '?';
+  }
+  if (s[i] != '\0' && o + 4 < n) {
+    memcpy(dst + o, "...", 3);
+    o += 3;
+  }
+  dst[o] = '\0';
+}
+
+static void text_quote(char *dst, size_t n, const char *s) {
+  char clean[ECHO_MAX + 8];
+
+  text_clean(clean, sizeof clean, s, ECHO_MAX);
+  /* Checking the result keeps gcc -O2 -Wformat-truncation quiet; a cut
+   * message is harmless. */
+  if (snprintf(dst, n, "\"%s\"", clean) < 0 && n > 0)
+    dst[0] = '\0';
+}
+
+/* What the config has instead of what we expected, for "got ..." texts. */
+static void json_describe(char *dst, size_t n, const cJSON *v) {
+  if (cJSON_IsString(v) && v->valuestring != NULL)
+    text_quote(dst, n, v->valuestring);
+  else if (cJSON_IsNumber(v))
+    snprintf(dst, n, "%.15g", v->valuedouble);
+  else if (cJSON_IsBool(v))
+    snprintf(dst, n, "%s", cJSON_IsTrue(v) ? "true" : "false");
+  else if (cJSON_IsNull(v))
+    snprintf(dst, n, "null");
+  else if (cJSON_IsArray(v))
+    snprintf(dst, n, "an array");
+  else
+    snprintf(dst, n, "an object");
+}
+
+PRINTF_LIKE(3, 4)
+static int parse_fail(parse_ctx_t *c, const char *path, const char *fmt, ...) {
+  va_list ap;
+  int n = 0;
+
+  if (c->err == NULL || c->errlen == 0)
+    return -1;
+  if (path != NULL)
+    n = snprintf(c->err, c->errlen, "%s: ", path[0] ? path : "config");
+  if (n < 0 || (size_t)n >= c->errlen)
+    return -1;
+  va_start(ap, fmt);
+  vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+static int fail_got(parse_ctx_t *c, const char *path, const char *expected,
+                    const cJSON *v) {
+  char got[ECHO_MAX + 8];
+
+  json_describe(got, sizeof got, v);
+  return parse_fail(c, path, "expected %s, got %s", expected, got);
+}
+
+static int fail_oom(parse_ctx_t *c, const char *path) {
+  return parse_fail(c, path, "out of memory");
+}
+
+/* ---- JSON access ------------------------------------------------------- */
+
+/* Paths only appear in messages, so a (theoretical) cut one is harmless. */
+static void path_key(char *dst, size_t n, const char *parent, const char *key) {
+  if (snprintf(dst, n, "%s%s%s", parent, parent[0] ? "." : "", key) < 0)
+    dst[0] = '\0';
+}
+
+static void path_index(char *dst, size_t n, const char *parent, size_t i) {
+  if (snprintf(dst, n, "%s[%zu]", parent, i) < 0)
+    dst[0] = '\0';
+}
+
+/* Member `key` of obj (case-sensitive, unlike cJSON_GetObjectItem), with its
+ * JSON path written to p. */
+static const cJSON *json_member(const cJSON *obj, const char *parent,
+                                const char *key, char *p, size_t n) {
+  path_key(p, n, parent, key);
+  return cJSON_GetObjectItemCaseSensitive(obj, key);
+}
+
+/* An unknown key is nearly always a typo that would otherwise silently fall
+ * back to a default; a repeated key is ambiguous (cJSON keeps the first). */
+static int check_object(parse_ctx_t *c, const cJSON *obj, const char *path,
+                        const char *const *allowed) {
+  uint32_t seen = 0;
+  char q[ECHO_MAX + 8];
+
+  if (!cJSON_IsObject(obj))
+    return fail_got(c, path, "an object", obj);
+  for (const cJSON *m = obj->child; m != NULL; m = m->next) {
+    size_t i = 0;
+    while (allowed[i] != NULL && strcmp(allowed[i], m->string) != 0)
+      i++;
+    text_quote(q, sizeof q, m->string);
+    if (allowed[i] == NULL)
+      return parse_fail(c, path, "unknown key %s", q);
+    if (seen & (1u << i))
+      return parse_fail(c, path, "duplicate key %s", q);
+    seen |= 1u << i;
+  }
+  return 0;
+}
+
+static int want_string(parse_ctx_t *c, const char *p, const cJSON *v,
+                       const char *missing, const char **out) {
+  *out = NULL;
+  if (v == NULL)
+    return missing != NULL ? parse_fail(c, p, "%s", missing) : 0;
+  if (!cJSON_IsString(v) || v->valuestring == NULL)
+    return fail_got(c, p, "a string", v);
+  *out = v->valuestring;
+  return 0;
+}
+
+static int dup_string(parse_ctx_t *c, const char *p, const char *s,
+                      char **out) {
+  *out = strdup(s);
+  return *out != NULL ? 0 : fail_oom(c, p);
+}
+
+static int id_valid(const char *s) {
+  size_t n = strlen(s);
+
+  if (n == 0 || n > PLATFORM_ID_MAX)
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)s[i];
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+          (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-'))
+      return 0;
+  }
+  return 1;
+}
+
+/* Free text (names, tags, paths): no control bytes, since it ends up in
+ * logs and listings. UTF-8 is passed through. */
+static int text_valid(const char *s, size_t max) {
+  size_t n = strlen(s);
+
+  if (n == 0 || n > max)
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+      return 0;
+  return 1;
+}
+
+static int get_id(parse_ctx_t *c, const cJSON *obj, const char *parent,
+                  const char *key, char **out) {
+  char p[PATH_BUF], q[ECHO_MAX + 8];
+  const char *s;
+  const cJSON *v = json_member(obj, parent, key, p, sizeof p);
+
+  if (want_string(c, p, v, "required", &s) != 0)
+    return -1;
+  if (!id_valid(s)) {
+    text_quote(q, sizeof q, s);
+    return parse_fail(
+        c, p, "expected 1..128 characters of [A-Za-z0-9._-], got %s", q);
+  }
+  return dup_string(c, p, s, out);
+}
+
+static int want_text(parse_ctx_t *c, const char *p, const char *s, size_t max) {
+  char q[ECHO_MAX + 8];
+
+  if (text_valid(s, max))
+    return 0;
+  text_quote(q, sizeof q, s);
+  return parse_fail(c, p,
+                    "expected a non-empty string of at most %zu bytes without "
+                    "control characters, got %s",
+                    max, q);
+}
+
+/* Optional text member; absent means `def`. */
+static int get_text(parse_ctx_t *c, const cJSON *obj, const char *parent,
+                    const char *key, const char *def, char **out) {
+  char p[PATH_BUF];
+  const char *s;
+  const cJSON *v = json_member(obj, parent, key, p, sizeof p);
+
+  if (want_string(c, p, v, NULL, &s) != 0)
+    return -1;
+  if (s != NULL && want_text(c, p, s, PLATFORM_TEXT_MAX) != 0)
+    return -1;
+  return dup_string(c, p, s != NULL ? s : def, out);
+}
+
+static int get_bool(parse_ctx_t *c, const cJSON *obj, const char *parent,
+                    const char *key, int def, int *out) {
+  char p[PATH_BUF];
+  const cJSON *v = json_member(obj, parent, key, p, sizeof p);
+
+  *out = def;
+  if (v == NULL)
+    return 0;
+  if (!cJSON_IsBool(v))
+    return fail_got(c, p, "true or false", v);
+  *out = cJSON_IsTrue(v) ? 1 : 0;
+  return 0;
+}
+
+static int get_uint(parse_ctx_t *c, const cJSON *obj, const char *key,
+                    uint32_t lo, uint32_t hi, uint32_t def, uint32_t *out) {
+  char p[PATH_BUF], expected[64];
+  const cJSON *v = json_member(obj, "", key, p, sizeof p);
+  double d;
+
+  *out = def;
+  if (v == NULL)
+    return 0;
+  snprintf(expected, sizeof expected, "an integer in %u..%u", (unsigned)lo,
+           (unsigned)hi);
+  if (!cJSON_IsNumber(v))
+    return fail_got(c, p, expected, v);
+  d = v->valuedouble;
+  /* The range test also rejects NaN and infinities; after it the cast is
+   * defined, and it detects a fraction. */
+  if (!(d >= lo && d <= hi) || d != (double)(uint32_t)d)
+    return fail_got(c, p, expected, v);
+  *out = (uint32_t)d;
+  return 0;
+}
+
+static int get_array(parse_ctx_t *c, const cJSON *obj, const char *parent,
+                     const char *key, const cJSON **arr, size_t *n) {
+  char p[PATH_BUF];
+  const cJSON *v = json_member(obj, parent, key, p, sizeof p);
+
+  *arr = NULL;
+  *n = 0;
+  if (v == NULL)
+    return 0;
+  if (!cJSON_IsArray(v))
+    return fail_got(c, p, "an array", v);
+  *arr = v;
+  *n = (size_t)cJSON_GetArraySize(v);
+  return 0;
+}
+
+/* calloc that also works for empty arrays (leaves NULL) and checks n*size. */
+static int alloc_array(parse_ctx_t *c, const char *p, size_t n, size_t size,
+                       void **out) {
+  *out = NULL;
+  if (n == 0)
+    return 0;
+  *out = calloc(n, size);
+  return *out != NULL ? 0 : fail_oom(c, p);
+}
+
+/* ---- host:port --------------------------------------------------------- */
+
+static int hostname_valid(const char *s, size_t n) {
+  if (n == 0 || n > PLATFORM_HOST_MAX)
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)s[i];
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+          (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' || ch == '_'))
+      return 0;
+  }
+  return 1;
+}
+
+static int ipv6_valid(const char *s, size_t n) {
+  char buf[INET6_ADDRSTRLEN];
+  struct in6_addr addr;
+
+  if (n == 0 || n >= sizeof buf)
+    return 0;
+  memcpy(buf, s, n);
+  buf[n] = '\0';
+  return inet_pton(AF_INET6, buf, &addr) == 1;
+}
+
+/* Decimal port, 1..5 digits; -1 if malformed. */
+static long port_parse(const char *s) {
+  long v = 0;
+  size_t n = strlen(s);
+
+  if (n == 0 || n > 5)
+    return -1;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9')
+      return -1;
+    v = v * 10 + (s[i] - '0');
+  }
+  return v;
+}
+
+/* Splits "host:port" or "[v6addr]:port"; host must not contain ':' unless
+ * bracketed, so a bare IPv6 address is never misread as host and port. */
+static int hostport_split(const char *s, const char **host, size_t *hostlen,
+                          long *port) {
+  const char *colon;
+
+  if (s[0] == '[') {
+    const char *close = strchr(s, ']');
+    if (close == NULL || close[1] != ':' ||
+        !ipv6_valid(s + 1, (size_t)(close - s - 1)))
+      return -1;
+    *host = s + 1;
+    *hostlen = (size_t)(close - s - 1);
+    colon = close + 1;
+  } else {
+    colon = strchr(s, ':');
+    if (colon == NULL || strchr(colon + 1, ':') != NULL ||
+        !hostname_valid(s, (size_t)(colon - s)))
+      return -1;
+    *host = s;
+    *hostlen = (size_t)(colon - s);
+  }
+  *port = port_parse(colon + 1);
+  return *port < 0 ? -1 : 0;
+}
+
+/* `missing` is the error when absent, or NULL when the member is optional. */
+static int get_hostport(parse_ctx_t *c, const cJSON *obj, const char *parent,
+                        const char *key, const char *missing, long min_port,
+                        char **host, uint16_t *port) {
+  char p[PATH_BUF], q[ECHO_MAX + 8];
+  const char *s, *h;
+  size_t hlen;
+  long v;
+  const cJSON *m = json_member(obj, parent, key, p, sizeof p);
+
+  if (want_string(c, p, m, missing, &s) != 0)
+    return -1;
+  if (s == NULL)
+    return 0;
+  text_quote(q, sizeof q, s);
+  if (hostport_split(s, &h, &hlen, &v) != 0)
+    return parse_fail(c, p, "expected \"host:port\", got %s", q);
+  if (v < min_port || v > 65535)
+    return parse_fail(c, p, "port must be in %ld..65535, got %s", min_port, q);
+  *host = strndup(h, hlen);
+  if (*host == NULL)
+    return fail_oom(c, p);
+  *port = (uint16_t)v;
+  return 0;
+}
+
+/* ---- listener and limits ----------------------------------------------- */
+
+static char *path_resolve(const char *base_dir, const char *path) {
+  size_t blen, n;
+  int slash;
+  char *s;
+
+  if (path[0] == '/' || base_dir == NULL || base_dir[0] == '\0')
+    return strdup(path);
+  blen = strlen(base_dir);
+  slash = base_dir[blen - 1] == '/';
+  n = blen + !slash + strlen(path) + 1;
+  s = malloc(n);
+  if (s != NULL)
+    snprintf(s, n, "%s%s%s", base_dir, slash ? "" : "/", path);
+  return s;
+}
+
+static int get_file(parse_ctx_t *c, const cJSON *obj, const char *parent,
+                    const char *key, char **out) {
+  char p[PATH_BUF];
+  const char *s;
+  const cJSON *v = json_member(obj, parent, key, p, sizeof p);
+
+  if (want_string(c, p, v, "required", &s) != 0 ||
+      want_text(c, p, s, PLATFORM_PATH_MAX) != 0)
+    return -1;
+  *out = path_resolve(c->base_dir, s);
+  return *out != NULL ? 0 : fail_oom(c, p);
+}
+
+/* TLS is the default; plain ws:// must be asked for explicitly, and asking
+ * for both is a contradiction we refuse rather than guess. */
+static int parse_transport(parse_ctx_t *c, const cJSON *root, platform_t *p) {
+  const cJSON *tls = cJSON_GetObjectItemCaseSensitive(root, "tls");
+
+  if (get_bool(c, root, "", "plainWs", 0, &p->plain_ws) != 0)
+    return -1;
+  if (tls != NULL && p->plain_ws)
+    return parse_fail(c, "plainWs", "cannot be true when \"tls\" is set");
+  if (tls == NULL && !p->plain_ws)
+    return parse_fail(c, "tls",
+                      "required (or set \"plainWs\": true to serve without "
+                      "TLS)");
+  if (tls == NULL)
+    return 0;
+  if (check_object(c, tls, "tls", tls_keys) != 0 ||
+      get_file(c, tls, "tls", "cert", &p->tls_cert) != 0)
+    return -1;
+  return get_file(c, tls, "tls", "key", &p->tls_key);
+}
+
+static int parse_limits(parse_ctx_t *c, const cJSON *root, platform_t *p) {
+  if (get_uint(c, root, "windowBytes", WINDOW_MIN, WINDOW_MAX, WINDOW_DEFAULT,
+               &p->window) != 0 ||
+      get_uint(c, root, "maxStreams", STREAMS_MIN, STREAMS_MAX, STREAMS_DEFAULT,
+               &p->max_streams) != 0)
+    return -1;
+  return get_uint(c, root, "connectTimeoutMs", CONNECT_MIN, CONNECT_MAX,
+                  CONNECT_DEFAULT, &p->connect_timeout_ms);
+}
+
+/* ---- duplicates -------------------------------------------------------- */
+
+static int str_key_cmp(const sort_key_t *x, const sort_key_t *y) {
+  int r = strcmp(x->a, y->a);
+
+  if (r == 0 && x->b != NULL)
+    r = strcmp(x->b, y->b);
+  return r;
+}
+
+static int hash_key_cmp(const sort_key_t *x, const sort_key_t *y) {
+  return memcmp(x->a, y->a, 32);
+}
+
+static int idx_cmp(const sort_key_t *x, const sort_key_t *y) {
+  return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+static int str_key_sort(const void *x, const void *y) {
+  int r = str_key_cmp(x, y);
+  return r != 0 ? r : idx_cmp(x, y);
+}
+
+static int hash_key_sort(const void *x, const void *y) {
+  int r = hash_key_cmp(x, y);
+  return r != 0 ? r : idx_cmp(x, y);
+}
+
+/* Sorts keys, then reports the duplicate that comes first in the document
+ * (and the entry it repeats), as a linear scan would have. */
+static int keys_find_dup(sort_key_t *keys, size_t n, key_cmp_fn same,
+                         size_t *dup, size_t *orig) {
+  int found = 0;
+
+  if (n < 2)
+    return 0;
+  qsort(keys, n, sizeof *keys,
+        same == hash_key_cmp ? hash_key_sort : str_key_sort);
+  for (size_t i = 1, first = 0; i < n; i++) {
+    if (same(&keys[first], &keys[i]) != 0) {
+      first = i;
+      continue;
+    }
+    if (i == first + 1 && (!found || keys[i].idx < *dup)) {
+      *dup = keys[i].idx;
+      *orig = keys[first].idx;
+      found = 1;
+    }
+  }
+  return found;
+}
+
+static int keys_alloc(parse_ctx_t *c, const char *p, size_t n,
+                      sort_key_t **out) {
+  return alloc_array(c, p, n, sizeof **out, (void **)out);
+}
+
+/* ---- tokens ------------------------------------------------------------ */
+
+static int hex_value(char ch) {
+  if (ch >= '0' && ch <= '9')
+    return ch - '0';
+  if (ch >= 'a' && ch <= 'f')
+    return ch - 'a' + 10;
+  if (ch >= 'A' && ch <= 'F')
+    return ch - 'A' + 10;
+  return -1;
+}
+
+static int hex_decode32(const char *s, uint8_t out[32]) {
+  if (strlen(s) != 64)
+    return -1;
+  for (size_t i = 0; i < 32; i++) {
+    int hi = hex_value(s[2 * i]), lo = hex_value(s[2 * i + 1]);
+    if (hi < 0 || lo < 0)
+      return -1;
+    out[i] = (uint8_t)(hi << 4 | lo);
+  }
+  return 0;
+}
+
+static int get_sha256(parse_ctx_t *c, const cJSON *obj, const char *parent,
+                      uint8_t out[32]) {
+  char p[PATH_BUF], q[ECHO_MAX + 8];
+  const char *s;
+  const cJSON *v = json_member(obj, parent, "sha256", p, sizeof p);
+
+  if (want_string(c, p, v, "required", &s) != 0)
+    return -1;
+  if (hex_decode32(s, out) == 0)
+    return 0;
+  text_quote(q, sizeof q, s);
+  return parse_fail(
+      c, p, "expected 64 hex characters (SHA-256 of the token), got %s", q);
+}
+
+static int parse_token(parse_ctx_t *c, const cJSON *v, const char *p,
+                       platform_token_t *t) {
+  if (check_object(c, v, p, token_keys) != 0 ||
+      get_id(c, v, p, "id", &t->id) != 0)
+    return -1;
+  return get_sha256(c, v, p, t->sha256);
+}
+
+static int check_token_dups(parse_ctx_t *c, const platform_t *p,
+                            sort_key_t *keys) {
+  char path[PATH_BUF], q[ECHO_MAX + 8];
+  size_t dup = 0, orig = 0;
+
+  for (size_t i = 0; i < p->ntokens; i++)
+    keys[i] = (sort_key_t){p->tokens[i].id, NULL, i};
+  if (keys_find_dup(keys, p->ntokens, str_key_cmp, &dup, &orig)) {
+    snprintf(path, sizeof path, "tokens[%zu].id", dup);
+    text_quote(q, sizeof q, p->tokens[dup].id);
+    return parse_fail(c, path, "duplicate id %s (also tokens[%zu])", q, orig);
+  }
+  /* Two ids for one secret would make the logged id depend on list order. */
+  for (size_t i = 0; i < p->ntokens; i++)
+    keys[i] = (sort_key_t){p->tokens[i].sha256, NULL, i};
+  if (keys_find_dup(keys, p->ntokens, hash_key_cmp, &dup, &orig)) {
+    snprintf(path, sizeof path, "tokens[%zu].sha256", dup);
+    return parse_fail(c, path, "same hash as tokens[%zu]", orig);
+  }
+  return 0;
+}
+
+static int parse_tokens(parse_ctx_t *c, const cJSON *root, platform_t *p) {
+  const cJSON *arr, *v;
+  char path[PATH_BUF];
+  sort_key_t *keys;
+  size_t i = 0;
+  int rc;
+
+  if (get_array(c, root, "", "tokens", &arr, &p->ntokens) != 0 ||
+      alloc_array(c, "tokens", p->ntokens, sizeof *p->tokens,
+                  (void **)&p->tokens) != 0)
+    return -1;
+  cJSON_ArrayForEach(v, arr) {
+    path_index(path, sizeof path, "tokens", i);
+    if (parse_token(c, v, path, &p->tokens[i++]) != 0)
+      return -1;
+  }
+  if (keys_alloc(c, "tokens", p->ntokens, &keys) != 0)
+    return -1;
+  rc = check_token_dups(c, p, keys);
+  free(keys);
+  return rc;
+}
+
+/* ---- projects and services --------------------------------------------- */
+
+static int parse_project(parse_ctx_t *c, const cJSON *v, const char *p,
+                         platform_project_t *pr) {
+  if (check_object(c, v, p, project_keys) != 0 ||
+      get_id(c, v, p, "id", &pr->id) != 0)
+    return -1;
+  return get_text(c, v, p, "name", pr->id, &pr->name);
+}
+
+/* On success keys holds the projects sorted by id, for projectId lookups. */
+static int parse_projects(parse_ctx_t *c, const cJSON *root, platform_t *p,
+                          sort_key_t **keys) {
+  const cJSON *arr, *v;
+  char path[PATH_BUF], q[ECHO_MAX + 8];
+  size_t i = 0, dup = 0, orig = 0;
+
+  *keys = NULL;
+  if (get_array(c, root, "", "projects", &arr, &p->nprojects) != 0 ||
+      alloc_array(c, "projects", p->nprojects, sizeof *p->projects,
+                  (void **)&p->projects) != 0)
+    return -1;
+  cJSON_ArrayForEach(v, arr) {
+    path_index(path, sizeof path, "projects", i);
+    if (parse_project(c, v, path, &p->projects[i++]) != 0)
+      return -1;
+  }
+  if (keys_alloc(c, "projects", p->nprojects, keys) != 0)
+    return -1;
+  for (i = 0; i < p->nprojects; i++)
+    (*keys)[i] = (sort_key_t){p->projects[i].id, NULL, i};
+  if (!keys_find_dup(*keys, p->nprojects, str_key_cmp, &dup, &orig))
+    return 0;
+  snprintf(path, sizeof path, "projects[%zu].id", dup);
+  text_quote(q, sizeof q, p->projects[dup].id);
+  return parse_fail(c, path, "duplicate id %s (also projects[%zu])", q, orig);
+}
+
+static int key_find(const void *x, const void *y) {
+  return str_key_cmp(x, y);
+}
+
+static int check_project_ref(parse_ctx_t *c, const char *p,
+                             const sort_key_t *projects, size_t nprojects,
+                             const char *project_id) {
+  char path[PATH_BUF], q[ECHO_MAX + 8];
+  sort_key_t want = {project_id, NULL, 0};
+
+  if (nprojects > 0 &&
+      bsearch(&want, projects, nprojects, sizeof *projects, key_find) != NULL)
+    return 0;
+  path_key(path, sizeof path, p, "projectId");
+  text_quote(q, sizeof q, project_id);
+  return parse_fail(c, path, "unknown project %s (not in \"projects\")", q);
+}
+
+static int get_kind(parse_ctx_t *c, const cJSON *obj, const char *parent,
+                    platform_kind_t *out) {
+  char p[PATH_BUF], q[ECHO_MAX + 8];
+  const char *s;
+  const cJSON *v = json_member(obj, parent, "kind", p, sizeof p);
+
+  *out = PLATFORM_KIND_SERVICE;
+  if (want_string(c, p, v, NULL, &s) != 0)
+    return -1;
+  if (s == NULL || strcmp(s, "service") == 0)
+    return 0;
+  if (strcmp(s, "job") == 0) {
+    *out = PLATFORM_KIND_JOB;
+    return 0;
+  }
+  text_quote(q, sizeof q, s);
+  return parse_fail(c, p, "expected \"service\" or \"job\", got %s", q);
+}
+
+static int get_tags(parse_ctx_t *c, const cJSON *obj, const char *parent,
+                    platform_service_t *s) {
+  char p[PATH_BUF], tp[PATH_BUF];
+  const cJSON *arr, *v;
+  const char *tag;
+  size_t i = 0;
+
+  path_key(p, sizeof p, parent, "tags");
+  if (get_array(c, obj, parent, "tags", &arr, &s->ntags) != 0 ||
+      alloc_array(c, p, s->ntags, sizeof *s->tags, (void **)&s->tags) != 0)
+    return -1;
+  cJSON_ArrayForEach(v, arr) {
+    path_index(tp, sizeof tp, p, i);
+    if (want_string(c, tp, v, NULL, &tag) != 0 ||
+        want_text(c, tp, tag, PLATFORM_TEXT_MAX) != 0 ||
+        dup_string(c, tp, tag, &s->tags[i++]) != 0)
+      return -1;
+  }
+  return 0;
+}
+
+static int parse_service(parse_ctx_t *c, const cJSON *v, const char *p,
+                         const sort_key_t *projects, size_t nprojects,
+                         platform_service_t *s) {
+  if (check_object(c, v, p, service_keys) != 0 ||
+      get_id(c, v, p, "id", &s->id) != 0 ||
+      get_id(c, v, p, "projectId", &s->project_id) != 0 ||
+      check_project_ref(c, p, projects, nprojects, s->project_id) != 0 ||
+      get_text(c, v, p, "name", s->id, &s->name) != 0 ||
+      get_kind(c, v, p, &s->kind) != 0 || get_tags(c, v, p, s) != 0 ||
+      get_bool(c, v, p, "sshEnabled", 0, &s->ssh_enabled) != 0)
+    return -1;
+  /* A job has no long-running listener, so nothing to point SSH at. */
+  return get_hostport(
+      c, v, p, "upstream",
+      s->kind == PLATFORM_KIND_SERVICE ? "required for kind \"service\"" : NULL,
+      1, &s->upstream_host, &s->upstream_port);
+}
+
+static int check_service_dups(parse_ctx_t *c, const platform_t *p) {
+  char path[PATH_BUF], q[ECHO_MAX + 8], pq[ECHO_MAX + 8];
+  sort_key_t *keys;
+  size_t dup = 0, orig = 0;
+  int found;
+
+  if (keys_alloc(c, "services", p->nservices, &keys) != 0)
+    return -1;
+  for (size_t i = 0; i < p->nservices; i++)
+    keys[i] = (sort_key_t){p->services[i].project_id, p->services[i].id, i};
+  found = keys_find_dup(keys, p->nservices, str_key_cmp, &dup, &orig);
+  free(keys);
+  if (!found)
+    return 0;
+  snprintf(path, sizeof path, "services[%zu].id", dup);
+  text_quote(q, sizeof q, p->services[dup].id);
+  text_quote(pq, sizeof pq, p->services[dup].project_id);
+  return parse_fail(c, path,
+                    "duplicate service %s in project %s (also services[%zu])",
+                    q, pq, orig);
+}
+
+static int parse_services(parse_ctx_t *c, const cJSON *root, platform_t *p,
+                          const sort_key_t *projects) {
+  const cJSON *arr, *v;
+  char path[PATH_BUF];
+  size_t i = 0;
+
+  if (get_array(c, root, "", "services", &arr, &p->nservices) != 0 ||
+      alloc_array(c, "services", p->nservices, sizeof *p->services,
+                  (void **)&p->services) != 0)
+    return -1;
+  cJSON_ArrayForEach(v, arr) {
+    path_index(path, sizeof path, "services", i);
+    if (parse_service(c, v, path, projects, p->nprojects, &p->services[i++]) !=
+        0)
+      return -1;
+  }
+  return check_service_dups(c, p);
+}
+
+static int parse_root(parse_ctx_t *c, const cJSON *root, platform_t *p) {
+  sort_key_t *projects;
+  int rc;
+
+  if (check_object(c, root, "", root_keys) != 0 ||
+      get_hostport(c, root, "", "listen", "required", 0, &p->listen_host,
+                   &p->listen_port) != 0 ||
+      parse_transport(c, root, p) != 0 || parse_limits(c, root, p) != 0 ||
+      parse_tokens(c, root, p) != 0)
+    return -1;
+  rc = parse_projects(c, root, p, &projects);
+  if (rc == 0)
+    rc = parse_services(c, root, p, projects);
+  free(projects);
+  return rc;
+}
+
+/* ---- public API -------------------------------------------------------- */
+
+static int json_space(char ch) {
+  return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
+}
+
+/* cJSON turns "\u0000" into a NUL that silently ends the C string ("p\u0000x"
+ * would become id "p"), so such escapes are refused. Outside strings a
+ * backslash is a syntax error anyway, so counting the backslashes before
+ * "u0000" is enough to tell an escape from an escaped backslash. Returns the
+ * offset of the backslash, or len. */
+static size_t json_find_nul_escape(const char *text, size_t len) {
+  for (size_t i = 1; i + 5 <= len; i++) {
+    size_t nbs = 0;
+    if (text[i] != 'u' || memcmp(text + i + 1, "0000", 4) != 0)
+      continue;
+    while (nbs < i && text[i - 1 - nbs] == '\\')
+      nbs++;
+    if (nbs % 2 == 1)
+      return i - 1;
+  }
+  return len;
+}
+
+/* cJSON's own require_null_terminated check cannot be used with an explicit
+ * length (it wants a NUL inside the buffer), so trailing data is checked
+ * here. */
+static cJSON *json_parse(parse_ctx_t *c, const char *text, size_t len) {
+  const char *end = text;
+  size_t off;
+  cJSON *root;
+
+  if (text == NULL) {
+    parse_fail(c, NULL, "invalid JSON at byte offset 0");
+    return NULL;
+  }
+  root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+  if (root == NULL) {
+    parse_fail(c, NULL, "invalid JSON at byte offset %zu",
+               (size_t)(end - text));
+    return NULL;
+  }
+  off = (size_t)(end - text);
+  while (off < len && json_space(text[off]))
+    off++;
+  if (off < len) {
+    cJSON_Delete(root);
+    parse_fail(c, NULL,
+               "invalid JSON at byte offset %zu: data after the document", off);
+    return NULL;
+  }
+  off = json_find_nul_escape(text, len);
+  if (off == len)
+    return root;
+  cJSON_Delete(root);
+  parse_fail(c, NULL, "invalid JSON at byte offset %zu: \\u0000 is not allowed",
+             off);
+  return NULL;
+}
+
+int platform_parse(const char *text, size_t len, const char *base_dir,
+                   platform_t **out, char *err, size_t errlen) {
+  parse_ctx_t c = {err, errlen, base_dir};
+  platform_t *p;
+  cJSON *root;
+  int rc;
+
+  if (err != NULL && errlen > 0)
+    err[0] = '\0';
+  *out = NULL;
+  root = json_parse(&c, text, len);
+  if (root == NULL)
+    return -1;
+  p = calloc(1, sizeof *p);
+  rc = p != NULL ? parse_root(&c, root, p) : fail_oom(&c, NULL);
+  cJSON_Delete(root);
+  if (rc != 0) {
+    platform_free(p);
+    return -1;
+  }
+  *out = p;
+  return 0;
+}
+
+PRINTF_LIKE(3, 4)
+static int load_fail(char *err, size_t errlen, const char *fmt, ...) {
+  va_list ap;
+
+  if (err != NULL && errlen > 0) {
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+  }
+  return -1;
+}
+
+/* Reads at most PLATFORM_FILE_MAX bytes; also bounded for pipes and other
+ * files whose size fstat cannot tell. */
+static int file_read_fd(int fd, const char *path, char **out, size_t *outlen,
+                        char *err, size_t errlen) {
+  size_t cap = 0, len = 0;
+  char *buf = NULL, *nbuf;
+  ssize_t n;
+
+  for (;;) {
+    if (len == cap) {
+      cap = cap == 0 ? 4096 : cap * 2;
+      if (cap > PLATFORM_FILE_MAX + 1)
+        cap = PLATFORM_FILE_MAX + 1;
+      nbuf = realloc(buf, cap);
+      if (nbuf == NULL) {
+        free(buf);
+        return load_fail(err, errlen, "%s: out of memory", path);
+      }
+      buf = nbuf;
+    }
+    n = read(fd, buf + len, cap - len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      free(buf);
+      return load_fail(err, errlen, "cannot read %s: %s", path,
+                       strerror(errno));
+    }
+    if (n == 0)
+      break;
+    len += (size_t)n;
+    if (len > PLATFORM_FILE_MAX) {
+      free(buf);
+      return load_fail(err, errlen, "%s: file is larger than 16 MiB", path);
+    }
+  }
+  *out = buf;
+  *outlen = len;
+  return 0;
+}
+
+static int file_read(const char *path, char **out, size_t *len, char *err,
+                     size_t errlen) {
+  struct stat st;
+  int fd, rc;
+
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return load_fail(err, errlen, "cannot open %s: %s", path, strerror(errno));
+  if (fstat(fd, &st) != 0)
+    rc = load_fail(err, errlen, "cannot stat %s: %s", path, strerror(errno));
+  else if (S_ISDIR(st.st_mode))
+    rc = load_fail(err, errlen, "cannot read %s: %s", path, strerror(EISDIR));
+  else if (S_ISREG(st.st_mode) && st.st_size > (off_t)PLATFORM_FILE_MAX)
+    rc = load_fail(err, errlen, "%s: file is larger than 16 MiB", path);
+  else
+    rc = file_read_fd(fd, path, out, len, err, errlen);
+  close(fd);
+  return rc;
+}
+
+/* Directory part of path, "." when there is none. */
+static char *path_dirname(const char *path) {
+  const char *slash = strrchr(path, '/');
+
+  if (slash == NULL)
+    return strdup(".");
+  if (slash == path)
+    return strdup("/");
+  return strndup(path, (size_t)(slash - path));
+}
+
+int platform_load(const char *path, platform_t **out, char *err,
+                  size_t errlen) {
+  char *text = NULL, *dir, perr[512];
+  size_t len = 0;
+  int rc;
+
+  *out = NULL;
+  if (file_read(path, &text, &len, err, errlen) != 0)
+    return -1;
+  dir = path_dirname(path);
+  if (dir == NULL) {
+    free(text);
+    return load_fail(err, errlen, "%s: out of memory", path);
+  }
+  rc = platform_parse(text, len, dir, out, perr, sizeof perr);
+  if (rc != 0)
+    load_fail(err, errlen, "%s: %s", path, perr);
+  free(dir);
+  free(text);
+  return rc;
+}
+
+void platform_free(platform_t *p) {
+  if (p == NULL)
+    return;
+  free(p->listen_host);
+  free(p->tls_cert);
+  free(p->tls_key);
+  for (size_t i = 0; i < p->ntokens && p->tokens != NULL; i++)
+    free(p->tokens[i].id);
+  free(p->tokens);
+  for (size_t i = 0; i < p->nprojects && p->projects != NULL; i++) {
+    free(p->projects[i].id);
+    free(p->projects[i].name);
+  }
+  free(p->projects);
+  for (size_t i = 0; i < p->nservices && p->services != NULL; i++) {
+    platform_service_t *s = &p->services[i];
+    free(s->id);
+    free(s->project_id);
+    free(s->name);
+    for (size_t j = 0; j < s->ntags && s->tags != NULL; j++)
+      free(s->tags[j]);
+    free(s->tags);
+    free(s->upstream_host);
+  }
+  free(p->services);
+  free(p);
+}
+
+/* Comparing digests rather than the tokens keeps the compare fixed-length,
+ * and CRYPTO_memcmp plus scanning every entry keeps its time independent of
+ * where (or whether) a match is. */
+const platform_token_t *platform_find_token(const platform_t *p,
+                                            const char *token, size_t len) {
+  const platform_token_t *found = NULL;
+  uint8_t md[EVP_MAX_MD_SIZE];
+  unsigned int mdlen = 0;
+
+  if (p == NULL || token == NULL || len == 0)
+    return NULL;
+  if (EVP_Digest(token, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
+      mdlen != 32)
+    return NULL;
+  for (size_t i = 0; i < p->ntokens; i++) {
+    int match = CRYPTO_memcmp(md, p->tokens[i].sha256, 32) == 0;
+    if (match && found == NULL)
+      found = &p->tokens[i];
+  }
+  OPENSSL_cleanse(md, sizeof md);
+  return found;
+}
+
+const platform_project_t *platform_find_project(const platform_t *p,
+                                                const char *id) {
+  if (p == NULL || id == NULL)
+    return NULL;
+  for (size_t i = 0; i < p->nprojects; i++)
+    if (strcmp(p->projects[i].id, id) == 0)
+      return &p->projects[i];
+  return NULL;
+}
+
+const platform_service_t *platform_find_service(const platform_t *p,
+                                                const char *project_id,
+                                                const char *service_id) {
+  if (p == NULL || project_id == NULL || service_id == NULL)
+    return NULL;
+  for (size_t i = 0; i < p->nservices; i++) {
+    const platform_service_t *s = &p->services[i];
+    if (strcmp(s->id, service_id) == 0 &&
+        strcmp(s->project_id, project_id) == 0)
+      return s;
+  }
+  return NULL;
+}
+
+PRINTF_LIKE(4, 5)
+static platform_access_t access_deny(platform_access_t a, char *msg,
+                                     size_t msglen, const char *fmt, ...) {
+  va_list ap;
+
+  if (msg != NULL && msglen > 0) {
+    va_start(ap, fmt);
+    vsnprintf(msg, msglen, fmt, ap);
+    va_end(ap);
+  }
+  return a;
+}
+
+platform_access_t platform_check_ssh(const platform_t *p, const char *token,
+                                     size_t token_len, const char *project_id,
+                                     const char *service_id,
+                                     const platform_service_t **svc,
+                                     const platform_token_t **tok, char *msg,
+                                     size_t msglen) {
+  const platform_token_t *t = platform_find_token(p, token, token_len);
+  const platform_service_t *s;
+  /* Ids come from the request path; cleaned because the message is also
+   * sent as an HTTP header. */
+  char sid[PLATFORM_ID_MAX + 8], pid[PLATFORM_ID_MAX + 8];
+
+  if (svc != NULL)
+    *svc = NULL;
+  if (tok != NULL)
+    *tok = NULL;
+  if (t == NULL)
+    return access_deny(PLATFORM_ACCESS_UNAUTHORIZED, msg, msglen,
+                       "invalid or missing API token");
+  s = platform_find_service(p, project_id, service_id);
+  if (s == NULL) {
+    text_clean(sid, sizeof sid, service_id ? service_id : "", PLATFORM_ID_MAX);
+    text_clean(pid, sizeof pid, project_id ? project_id : "", PLATFORM_ID_MAX);
+    return access_deny(PLATFORM_ACCESS_NOT_FOUND, msg, msglen,
+                       "service %s not found in project %s", sid, pid);
+  }
+  if (s->kind == PLATFORM_KIND_JOB)
+    return access_deny(PLATFORM_ACCESS_JOB, msg, msglen,
+                       "SSH access is available for services only");
+  if (!s->ssh_enabled)
+    return access_deny(PLATFORM_ACCESS_SSH_DISABLED, msg, msglen,
+                       "SSH is not enabled for service %s: enable SSH in the "
+                       "service's Resources",
+                       s->id);
+  if (svc != NULL)
+    *svc = s;
+  if (tok != NULL)
+    *tok = t;
+  if (msg != NULL && msglen > 0)
+    msg[0] = '\0';
+  return PLATFORM_ACCESS_OK;
+}
+
+int platform_access_http_status(platform_access_t a) {
+  switch (a) {
+  case PLATFORM_ACCESS_OK:
+    return 200;
+  case PLATFORM_ACCESS_UNAUTHORIZED:
+    return 401;
+  case PLATFORM_ACCESS_NOT_FOUND:
+    return 404;
+  case PLATFORM_ACCESS_JOB:
+  case PLATFORM_ACCESS_SSH_DISABLED:
+    return 409;
+  }
+  return 500;
+}

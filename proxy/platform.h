@@ -1,0 +1,106 @@
+/*
+ * The platform model the edge serves: API tokens, projects and services,
+ * loaded from the edge's JSON config (docs/EDGE_CONFIG.md). Pure data and
+ * checks, no I/O beyond reading the config file.
+ *
+ * Ownership: platform_t owns every string and array reachable from it;
+ * pointers returned by lookups stay valid until platform_free().
+ */
+#ifndef WSMUX_PLATFORM_H
+#define WSMUX_PLATFORM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+  PLATFORM_KIND_SERVICE = 0,
+  PLATFORM_KIND_JOB = 1,
+} platform_kind_t;
+
+typedef struct {
+  char *id;           /* shown in logs, never the token itself */
+  uint8_t sha256[32]; /* SHA-256 of the token's bytes */
+} platform_token_t;
+
+typedef struct {
+  char *id;
+  char *name;
+} platform_project_t;
+
+typedef struct {
+  char *id;
+  char *project_id;
+  char *name;
+  platform_kind_t kind;
+  char **tags;
+  size_t ntags;
+  int ssh_enabled;
+  char *upstream_host; /* numeric IPv4/IPv6 or host name */
+  uint16_t upstream_port;
+} platform_service_t;
+
+typedef struct {
+  /* listener */
+  char *listen_host;
+  uint16_t listen_port;
+  int plain_ws;   /* 1: serve ws:// without TLS (explicit opt-in) */
+  char *tls_cert; /* PEM paths; required unless plain_ws */
+  char *tls_key;
+  uint32_t window;             /* per-stream receive window, bytes */
+  uint32_t max_streams;        /* per WebSocket */
+  uint32_t connect_timeout_ms; /* upstream TCP connect */
+
+  platform_token_t *tokens;
+  size_t ntokens;
+  platform_project_t *projects;
+  size_t nprojects;
+  platform_service_t *services;
+  size_t nservices;
+} platform_t;
+
+/* Result of an SSH access check, in the order the edge checks them. */
+typedef enum {
+  PLATFORM_ACCESS_OK = 0,
+  PLATFORM_ACCESS_UNAUTHORIZED, /* 401: missing or unknown token */
+  PLATFORM_ACCESS_NOT_FOUND,    /* 404: unknown project or service */
+  PLATFORM_ACCESS_JOB,          /* 409: target is a job */
+  PLATFORM_ACCESS_SSH_DISABLED, /* 409: SSH not enabled on the service */
+} platform_access_t;
+
+/*
+ * Parse a config from text (len bytes, need not be NUL-terminated).
+ * Returns 0 and a new platform_t in *out, or -1 with a message naming the
+ * offending field (or the byte offset of a JSON syntax error) in err.
+ * Relative tls paths are resolved against base_dir when it is not NULL.
+ */
+int platform_parse(const char *text, size_t len, const char *base_dir,
+                   platform_t **out, char *err, size_t errlen);
+/* platform_parse on a file's contents; base_dir is the file's directory. */
+int platform_load(const char *path, platform_t **out, char *err, size_t errlen);
+void platform_free(platform_t *p);
+
+/* Token whose SHA-256 matches (constant-time compare), or NULL. */
+const platform_token_t *platform_find_token(const platform_t *p,
+                                            const char *token, size_t len);
+const platform_project_t *platform_find_project(const platform_t *p,
+                                                const char *id);
+/* Service `service_id` inside project `project_id`, or NULL. */
+const platform_service_t *platform_find_service(const platform_t *p,
+                                                const char *project_id,
+                                                const char *service_id);
+
+/*
+ * Whether `token` (may be NULL) may open SSH streams to the service. On
+ * PLATFORM_ACCESS_OK sets *svc and *tok. Writes the user-facing message
+ * (docs/PROTOCOL.md section 1) into msg for every other result.
+ */
+platform_access_t platform_check_ssh(const platform_t *p, const char *token,
+                                     size_t token_len, const char *project_id,
+                                     const char *service_id,
+                                     const platform_service_t **svc,
+                                     const platform_token_t **tok, char *msg,
+                                     size_t msglen);
+/* HTTP status for an access result (200, 401, 404, 409). */
+int platform_access_http_status(platform_access_t a);
+
+#endif

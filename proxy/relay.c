@@ -1,0 +1,464 @@
+#include "proxy/relay.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ws/frame.h"
+
+/* Reads land in chunks of this size; short reads are copied into a chunk of
+ * their own so an idle interactive stream holds no 64 KiB buffer. */
+#define READ_CHUNK (64 * 1024)
+#define SMALL_READ 4096
+
+struct relay {
+  uv_loop_t *loop;
+  transport_conn_t *conn; /* NULL once the WebSocket is gone */
+  session_t *session;
+  relay_hooks_t hooks;
+  void *ctx;
+  const log_t *log;
+  session_callbacks_t cb;
+  buf_chunk_t *spare; /* a READ_CHUNK buffer kept between reads */
+  size_t live;        /* relay streams whose TCP handle is not closed yet */
+  int dying;
+};
+
+struct relay_stream {
+  relay_t *r;
+  session_stream_t *st; /* NULL once the protocol stream ended */
+  void *user;
+  uv_tcp_t tcp;
+  buf_chunk_t *reading_into; /* chunk handed to libuv by alloc_cb */
+  size_t writes_pending;     /* bytes queued in uv_write */
+  unsigned reading : 1;
+  unsigned eof_read : 1; /* TCP EOF seen, FIN queued */
+  unsigned peer_fin : 1; /* no more bytes will come from the peer */
+  unsigned shutting : 1; /* uv_shutdown issued */
+  unsigned shut_done : 1;
+  unsigned closing : 1;
+  unsigned opened : 1; /* OPEN_OK exchanged */
+  uint32_t id;
+  uint16_t end_code;
+  relay_stats_t stats;
+};
+
+typedef struct {
+  uv_write_t req;
+  relay_stream_t *rs;
+  size_t len;
+  uint8_t data[];
+} write_req_t;
+
+static void stream_close_tcp(relay_stream_t *rs, int reset);
+
+/* --- TCP side ---------------------------------------------------------- */
+
+static void on_tcp_closed(uv_handle_t *h) {
+  relay_stream_t *rs = h->data;
+  relay_t *r = rs->r;
+  free(rs->reading_into);
+  free(rs);
+  if (--r->live == 0 && r->dying) {
+    free(r->spare);
+    free(r);
+  }
+}
+
+static void stream_finish(relay_stream_t *rs, uint16_t code,
+                          const char *reason) {
+  relay_t *r = rs->r;
+  if (r->hooks.finished != NULL)
+    r->hooks.finished(r->ctx, rs, code, reason, &rs->stats);
+}
+
+/* Close the TCP socket; reset makes the local peer see a reset, not EOF. */
+static void stream_close_tcp(relay_stream_t *rs, int reset) {
+  if (rs->closing)
+    return;
+  rs->closing = 1;
+  if (rs->st != NULL) {
+    session_stream_set_user(rs->st, NULL);
+    rs->st = NULL;
+  }
+  if (!reset || rs->shutting ||
+      uv_tcp_close_reset(&rs->tcp, on_tcp_closed) != 0)
+    uv_close((uv_handle_t *)&rs->tcp, on_tcp_closed);
+}
+
+/* Abort from our side: RST the peer, close the socket. */
+static void stream_abort(relay_stream_t *rs, uint16_t code,
+                         const char *reason) {
+  if (rs->st != NULL) {
+    session_stream_reset(rs->st, code, reason);
+    rs->st = NULL;
+  }
+  stream_finish(rs, code, reason);
+  stream_close_tcp(rs, 1);
+}
+
+/* Both directions done and flushed: an orderly close. */
+static void stream_maybe_done(relay_stream_t *rs) {
+  if (rs->eof_read && rs->shut_done && rs->st == NULL && !rs->closing) {
+    stream_finish(rs, rs->end_code, NULL);
+    stream_close_tcp(rs, 0);
+  }
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  relay_stream_t *rs = req->data;
+  free(req);
+  if (rs->closing)
+    return;
+  rs->shut_done = 1;
+  stream_maybe_done(rs);
+}
+
+static void stream_maybe_shutdown(relay_stream_t *rs) {
+  if (!rs->peer_fin || rs->writes_pending > 0 || rs->shutting || rs->closing)
+    return;
+  uv_shutdown_t *req = malloc(sizeof(*req));
+  rs->shutting = 1;
+  if (req == NULL) {
+    stream_abort(rs, FRAME_CODE_INTERNAL, "out of memory");
+    return;
+  }
+  req->data = rs;
+  if (uv_shutdown(req, (uv_stream_t *)&rs->tcp, on_shutdown) != 0) {
+    free(req);
+    rs->shut_done = 1; /* the socket is already gone: nothing to flush */
+    stream_maybe_done(rs);
+  }
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
+  relay_stream_t *rs = h->data;
+  relay_t *r = rs->r;
+  buf_chunk_t *c = r->spare != NULL ? r->spare : buf_chunk_new(READ_CHUNK);
+  r->spare = NULL;
+  rs->reading_into = c;
+  *buf = uv_buf_init(c ? (char *)c->data : NULL, c ? READ_CHUNK : 0);
+}
+
+/* Take the chunk libuv filled; copy a short read so the big one is reused. */
+static buf_chunk_t *take_read_chunk(relay_stream_t *rs, size_t n) {
+  buf_chunk_t *c = rs->reading_into;
+  rs->reading_into = NULL;
+  if (c == NULL)
+    return NULL;
+  c->off = 0;
+  c->len = n;
+  if (n >= SMALL_READ)
+    return c;
+  buf_chunk_t *small = n > 0 ? buf_chunk_copy(c->data, n) : NULL;
+  if (rs->r->spare == NULL)
+    rs->r->spare = c;
+  else
+    free(c);
+  return small;
+}
+
+static void stream_stop_reading(relay_stream_t *rs) {
+  if (rs->reading) {
+    uv_read_stop((uv_stream_t *)&rs->tcp);
+    rs->reading = 0;
+  }
+}
+
+static void stream_start_reading(relay_stream_t *rs);
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  relay_stream_t *rs = s->data;
+  buf_chunk_t *c = take_read_chunk(rs, nread > 0 ? (size_t)nread : 0);
+  if (nread > 0 && c == NULL) {
+    stream_abort(rs, FRAME_CODE_INTERNAL, "out of memory");
+    return;
+  }
+  if (nread == 0 || rs->closing || rs->st == NULL) {
+    free(c);
+    if (rs->st == NULL)
+      stream_stop_reading(rs);
+    return;
+  }
+  if (nread == UV_EOF) {
+    stream_stop_reading(rs);
+    rs->eof_read = 1;
+    session_stream_fin(rs->st);
+    return;
+  }
+  if (nread < 0) {
+    stream_abort(rs, FRAME_CODE_RESET, uv_strerror((int)nread));
+    return;
+  }
+  rs->stats.bytes_up += (uint64_t)nread;
+  if (session_stream_write(rs->st, c))
+    stream_stop_reading(rs);
+}
+
+static void stream_start_reading(relay_stream_t *rs) {
+  if (rs->reading || rs->eof_read || rs->closing)
+    return;
+  if (uv_read_start((uv_stream_t *)&rs->tcp, on_alloc, on_read) == 0)
+    rs->reading = 1;
+}
+
+static void on_written(uv_write_t *req, int status) {
+  write_req_t *w = (write_req_t *)req;
+  relay_stream_t *rs = w->rs;
+  size_t len = w->len;
+  free(w);
+  rs->writes_pending -= len;
+  if (rs->closing)
+    return;
+  if (status < 0) {
+    stream_abort(rs, FRAME_CODE_RESET, uv_strerror(status));
+    return;
+  }
+  if (rs->st != NULL)
+    session_stream_consumed(rs->st, len);
+  stream_maybe_shutdown(rs);
+}
+
+/* Write to TCP: straight to the socket when it takes everything, else the
+ * rest is copied and queued (bounded by the stream's window). */
+static int stream_write_tcp(relay_stream_t *rs, const uint8_t *data,
+                            size_t len) {
+  uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+  int n = uv_try_write((uv_stream_t *)&rs->tcp, &b, 1);
+  if (n < 0 && n != UV_EAGAIN)
+    return n;
+  size_t done = n > 0 ? (size_t)n : 0;
+  rs->stats.bytes_down += len;
+  if (done > 0 && rs->st != NULL)
+    session_stream_consumed(rs->st, done);
+  if (done == len)
+    return 0;
+  write_req_t *w = malloc(sizeof(*w) + (len - done));
+  if (w == NULL)
+    return UV_ENOMEM;
+  w->rs = rs;
+  w->len = len - done;
+  memcpy(w->data, data + done, w->len);
+  b = uv_buf_init((char *)w->data, (unsigned)w->len);
+  int rc = uv_write(&w->req, (uv_stream_t *)&rs->tcp, &b, 1, on_written);
+  if (rc != 0) {
+    free(w);
+    return rc;
+  }
+  rs->writes_pending += w->len;
+  return 0;
+}
+
+/* --- session callbacks ------------------------------------------------- */
+
+static void cb_want_write(void *ctx) {
+  relay_t *r = ctx;
+  if (r->conn != NULL)
+    transport_conn_want_write(r->conn);
+}
+
+static relay_stream_t *stream_alloc(relay_t *r) {
+  relay_stream_t *rs = calloc(1, sizeof(*rs));
+  if (rs == NULL)
+    return NULL;
+  rs->r = r;
+  uv_tcp_init(r->loop, &rs->tcp);
+  rs->tcp.data = rs;
+  r->live++;
+  return rs;
+}
+
+static void cb_incoming(void *ctx, session_stream_t *st) {
+  relay_t *r = ctx;
+  relay_stream_t *rs = stream_alloc(r);
+  if (rs == NULL) {
+    session_stream_refuse(st, FRAME_CODE_INTERNAL, "out of memory");
+    return;
+  }
+  rs->st = st;
+  rs->id = session_stream_id(st);
+  session_stream_set_user(st, rs);
+  r->hooks.incoming(r->ctx, rs);
+}
+
+static void cb_open_ok(void *ctx, session_stream_t *st) {
+  relay_stream_t *rs = session_stream_user(st);
+  if (rs == NULL)
+    return;
+  rs->opened = 1;
+  stream_start_reading(rs);
+}
+
+static void cb_data(void *ctx, session_stream_t *st, const uint8_t *data,
+                    size_t len) {
+  relay_stream_t *rs = session_stream_user(st);
+  if (rs == NULL)
+    return;
+  int rc = stream_write_tcp(rs, data, len);
+  if (rc != 0)
+    stream_abort(rs, FRAME_CODE_RESET, uv_strerror(rc));
+}
+
+static void cb_fin(void *ctx, session_stream_t *st) {
+  relay_stream_t *rs = session_stream_user(st);
+  if (rs == NULL)
+    return;
+  rs->peer_fin = 1;
+  stream_maybe_shutdown(rs);
+}
+
+static void cb_drained(void *ctx, session_stream_t *st) {
+  relay_stream_t *rs = session_stream_user(st);
+  if (rs != NULL)
+    stream_start_reading(rs);
+}
+
+static void cb_closed(void *ctx, session_stream_t *st, uint16_t code,
+                      const char *reason, size_t reason_len) {
+  relay_t *r = ctx;
+  relay_stream_t *rs = session_stream_user(st);
+  if (rs == NULL)
+    return;
+  rs->st = NULL;
+  char text[FRAME_REASON_MAX + 1];
+  size_t n = reason_len < FRAME_REASON_MAX ? reason_len : FRAME_REASON_MAX;
+  memcpy(text, reason ? reason : "", n);
+  text[n] = '\0';
+  if (code == FRAME_CODE_NO_ERROR) {
+    /* Both FINs exchanged: flush what the peer sent, then close. */
+    rs->peer_fin = 1;
+    stream_maybe_shutdown(rs);
+    stream_maybe_done(rs);
+    return;
+  }
+  int never_opened = !rs->opened;
+  if (never_opened && r->hooks.open_failed != NULL)
+    r->hooks.open_failed(r->ctx, rs, code, text, n);
+  stream_finish(rs, code, text);
+  /* An OPEN_FAIL closes quietly (no bytes ever flowed); an abort resets. */
+  stream_close_tcp(rs, !never_opened);
+}
+
+static void cb_goaway(void *ctx, uint32_t last, uint16_t code,
+                      const char *reason, size_t len) {
+  relay_t *r = ctx;
+  if (r->hooks.goaway != NULL)
+    r->hooks.goaway(r->ctx, code, reason, len);
+}
+
+/* --- relay ------------------------------------------------------------- */
+
+relay_t *relay_new(uv_loop_t *loop, transport_conn_t *conn,
+                   const session_config_t *cfg, const relay_hooks_t *hooks,
+                   void *ctx, const log_t *log) {
+  relay_t *r = calloc(1, sizeof(*r));
+  if (r == NULL)
+    return NULL;
+  r->loop = loop;
+  r->conn = conn;
+  r->hooks = *hooks;
+  r->ctx = ctx;
+  r->log = log;
+  r->cb = (session_callbacks_t){
+      .want_write = cb_want_write,
+      .stream_incoming = cb_incoming,
+      .stream_open_ok = cb_open_ok,
+      .stream_data = cb_data,
+      .stream_fin = cb_fin,
+      .stream_drained = cb_drained,
+      .stream_closed = cb_closed,
+      .goaway = cb_goaway,
+  };
+  r->session = session_new(cfg, &r->cb, r);
+  if (r->session == NULL) {
+    free(r);
+    return NULL;
+  }
+  return r;
+}
+
+void relay_free(relay_t *r, const char *reason) {
+  if (r == NULL)
+    return;
+  r->conn = NULL;
+  session_abort(r->session, FRAME_CODE_SHUTDOWN, reason);
+  session_free(r->session);
+  r->session = NULL;
+  r->dying = 1;
+  if (r->live == 0) {
+    free(r->spare);
+    free(r);
+  }
+}
+
+int relay_on_rx(relay_t *r, const uint8_t *data, size_t len, int eom, char *msg,
+                size_t msglen) {
+  if (session_feed(r->session, data, len, eom) == 0)
+    return 0;
+  snprintf(msg, msglen, "%s", session_error(r->session));
+  return -1;
+}
+
+size_t relay_on_writable(relay_t *r, uint8_t *buf, size_t cap) {
+  return session_build_message(r->session, buf, cap);
+}
+
+session_t *relay_session(relay_t *r) {
+  return r->session;
+}
+
+size_t relay_stream_count(const relay_t *r) {
+  return r->session ? session_stream_count(r->session) : 0;
+}
+
+relay_stream_t *relay_stream_open(relay_t *r, uv_stream_t *server, void *user) {
+  relay_stream_t *rs = stream_alloc(r);
+  if (rs == NULL)
+    return NULL;
+  rs->user = user;
+  if (uv_accept(server, (uv_stream_t *)&rs->tcp) != 0) {
+    stream_close_tcp(rs, 0);
+    return NULL;
+  }
+  uv_tcp_nodelay(&rs->tcp, 1);
+  rs->st = session_stream_open(r->session, rs);
+  if (rs->st == NULL) {
+    stream_close_tcp(rs, 1);
+    return NULL;
+  }
+  rs->id = session_stream_id(rs->st);
+  return rs;
+}
+
+void relay_stream_accept(relay_stream_t *rs) {
+  uv_tcp_nodelay(&rs->tcp, 1);
+  rs->opened = 1;
+  session_stream_accept(rs->st);
+  stream_start_reading(rs);
+}
+
+void relay_stream_refuse(relay_stream_t *rs, uint16_t code,
+                         const char *reason) {
+  if (rs->st != NULL) {
+    session_stream_refuse(rs->st, code, reason);
+    rs->st = NULL;
+  }
+  stream_finish(rs, code, reason);
+  stream_close_tcp(rs, 0);
+}
+
+uv_tcp_t *relay_stream_tcp(relay_stream_t *rs) {
+  return &rs->tcp;
+}
+
+uint32_t relay_stream_id(const relay_stream_t *rs) {
+  return rs->id;
+}
+
+void *relay_stream_user(const relay_stream_t *rs) {
+  return rs->user;
+}
+
+void relay_stream_set_user(relay_stream_t *rs, void *user) {
+  rs->user = user;
+}

@@ -1,0 +1,78 @@
+/*
+ * The relay: one multiplexed WebSocket seen from the application. It binds
+ * a session (ws/session.h) to a transport connection and pumps each
+ * stream's bytes to and from its TCP socket, with the flow control the
+ * protocol asks for: a stream's TCP socket is read only while its send
+ * queue has room, and credit is granted only for bytes written to TCP.
+ *
+ * Both ends use it. The proxy accepts a TCP connection and calls
+ * relay_stream_open(); the edge gets hooks.incoming, connects upstream and
+ * calls relay_stream_accept() or relay_stream_refuse().
+ *
+ * Ownership: the relay owns its session and relay streams. A relay stream
+ * owns its TCP handle and frees itself once that handle is closed. The
+ * relay is freed by relay_free() once the transport connection is gone;
+ * memory of streams still closing is released by their close callbacks.
+ */
+#ifndef WSMUX_RELAY_H
+#define WSMUX_RELAY_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "cli/log.h"
+#include "ws/session.h"
+#include "ws/transport_lws.h"
+
+typedef struct relay relay_t;
+typedef struct relay_stream relay_stream_t;
+
+typedef struct {
+  uint64_t bytes_up;   /* TCP -> WebSocket */
+  uint64_t bytes_down; /* WebSocket -> TCP */
+} relay_stats_t;
+
+typedef struct {
+  /* Server: a new stream; connect rs's TCP handle (relay_stream_tcp) and
+   * answer with relay_stream_accept / relay_stream_refuse. */
+  void (*incoming)(void *ctx, relay_stream_t *rs);
+  /* Client: the edge refused to open rs (OPEN_FAIL). */
+  void (*open_failed)(void *ctx, relay_stream_t *rs, uint16_t code,
+                      const char *reason, size_t reason_len);
+  /* A stream is finished: code NO_ERROR for an orderly close. Optional. */
+  void (*finished)(void *ctx, relay_stream_t *rs, uint16_t code,
+                   const char *reason, const relay_stats_t *stats);
+  /* GOAWAY from the peer. Optional. */
+  void (*goaway)(void *ctx, uint16_t code, const char *reason, size_t len);
+} relay_hooks_t;
+
+relay_t *relay_new(uv_loop_t *loop, transport_conn_t *conn,
+                   const session_config_t *cfg, const relay_hooks_t *hooks,
+                   void *ctx, const log_t *log);
+/* The WebSocket is gone: close every stream's TCP socket, free the session
+ * and, once the last stream handle is closed, the relay. */
+void relay_free(relay_t *r, const char *reason);
+
+/* Transport glue: call from the transport handlers of the connection. */
+int relay_on_rx(relay_t *r, const uint8_t *data, size_t len, int eom, char *msg,
+                size_t msglen);
+size_t relay_on_writable(relay_t *r, uint8_t *buf, size_t cap);
+
+session_t *relay_session(relay_t *r);
+size_t relay_stream_count(const relay_t *r);
+
+/* Client: a new stream for an accepted TCP connection. On success the
+ * relay stream owns the accepted socket. Returns NULL (and closes nothing)
+ * when the session cannot open a stream. */
+relay_stream_t *relay_stream_open(relay_t *r, uv_stream_t *server, void *user);
+/* Server: the upstream TCP connection on relay_stream_tcp(rs) is up. */
+void relay_stream_accept(relay_stream_t *rs);
+/* Server: the upstream connect failed; answer OPEN_FAIL and free rs. */
+void relay_stream_refuse(relay_stream_t *rs, uint16_t code, const char *reason);
+
+uv_tcp_t *relay_stream_tcp(relay_stream_t *rs);
+uint32_t relay_stream_id(const relay_stream_t *rs);
+void *relay_stream_user(const relay_stream_t *rs);
+void relay_stream_set_user(relay_stream_t *rs, void *user);
+
+#endif

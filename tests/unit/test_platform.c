@@ -1,0 +1,617 @@
+/* Unit tests for the platform model: config parsing, lookups, SSH checks. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "proxy/platform.h"
+
+/* sha256("secret") and sha256("other") */
+#define SECRET_HEX                                                             \
+  "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b"
+#define OTHER_HEX_UPPER                                                        \
+  "D9298A10D1B0735837DC4BD85DAC641B0F3CEF27A47E5D53A54F2F3F5B2FCFFA"
+
+/* Configs below use ' for " to stay readable; swapped before parsing. */
+#define HEAD "{'listen':'127.0.0.1:0','plainWs':true"
+#define PROJ ",'projects':[{'id':'p1'}]"
+#define SVC1(x) PROJ ",'services':[" x "]}"
+#define WEB "{'id':'web','projectId':'p1','upstream':'127.0.0.1:22'"
+
+static char *unquote(const char *s) {
+  char *t = strdup(s);
+  assert_non_null(t);
+  for (char *c = t; *c; c++)
+    if (*c == '\'')
+      *c = '"';
+  return t;
+}
+
+/* Parses from an exact-size heap copy without a NUL, so ASan catches any
+ * read past the length. */
+static int parse_at(const char *squoted, const char *base_dir, platform_t **out,
+                    char *err, size_t errlen) {
+  char *text = unquote(squoted);
+  size_t len = strlen(text);
+  char *exact = malloc(len ? len : 1);
+  int rc;
+
+  assert_non_null(exact);
+  memcpy(exact, text, len);
+  rc = platform_parse(exact, len, base_dir, out, err, errlen);
+  free(exact);
+  free(text);
+  return rc;
+}
+
+static platform_t *parse_ok(const char *squoted) {
+  platform_t *p = NULL;
+  char err[512];
+
+  if (parse_at(squoted, NULL, &p, err, sizeof err) != 0)
+    fail_msg("unexpected error: %s", err);
+  assert_non_null(p);
+  return p;
+}
+
+static const char full_config[] =
+    "{'listen':'[::1]:8443','tls':{'cert':'edge.crt','key':'/keys/edge.key'},"
+    "'plainWs':false,'windowBytes':65536,'maxStreams':7,"
+    "'connectTimeoutMs':2500,"
+    "'tokens':[{'id':'ci','sha256':'" SECRET_HEX "'},"
+    "{'id':'ops.team_2','sha256':'" OTHER_HEX_UPPER "'}],"
+    "'projects':[{'id':'p1','name':'Demo project'},{'id':'p2'}],"
+    "'services':["
+    "{'id':'web','projectId':'p1','name':'Web','kind':'service',"
+    "'tags':['prod','eu'],'sshEnabled':true,'upstream':'127.0.0.1:2222'},"
+    "{'id':'db','projectId':'p1','upstream':'db.internal:5432'},"
+    "{'id':'cron','projectId':'p1','kind':'job','sshEnabled':true},"
+    "{'id':'web','projectId':'p2','upstream':'[fe80::1]:22','sshEnabled':true}"
+    "]}";
+
+static void test_full_config(void **state) {
+  platform_t *p = NULL;
+  char err[512];
+  const platform_service_t *s;
+
+  assert_int_equal(parse_at(full_config, "/etc/wsmux", &p, err, sizeof err), 0);
+  assert_string_equal(p->listen_host, "::1");
+  assert_int_equal(p->listen_port, 8443);
+  assert_int_equal(p->plain_ws, 0);
+  assert_string_equal(p->tls_cert, "/etc/wsmux/edge.crt");
+  assert_string_equal(p->tls_key, "/keys/edge.key");
+  assert_int_equal(p->window, 65536);
+  assert_int_equal(p->max_streams, 7);
+  assert_int_equal(p->connect_timeout_ms, 2500);
+
+  assert_int_equal(p->ntokens, 2);
+  assert_string_equal(p->tokens[0].id, "ci");
+  assert_int_equal(p->tokens[0].sha256[0], 0x2b);
+  assert_int_equal(p->tokens[0].sha256[31], 0x5b);
+  assert_string_equal(p->tokens[1].id, "ops.team_2");
+  assert_int_equal(p->tokens[1].sha256[0], 0xd9);
+  assert_int_equal(p->tokens[1].sha256[31], 0xfa);
+
+  assert_int_equal(p->nprojects, 2);
+  assert_string_equal(p->projects[0].id, "p1");
+  assert_string_equal(p->projects[0].name, "Demo project");
+  assert_string_equal(p->projects[1].name, "p2");
+
+  assert_int_equal(p->nservices, 4);
+  s = &p->services[0];
+  assert_string_equal(s->id, "web");
+  assert_string_equal(s->project_id, "p1");
+  assert_string_equal(s->name, "Web");
+  assert_int_equal(s->kind, PLATFORM_KIND_SERVICE);
+  assert_int_equal(s->ntags, 2);
+  assert_string_equal(s->tags[0], "prod");
+  assert_string_equal(s->tags[1], "eu");
+  assert_int_equal(s->ssh_enabled, 1);
+  assert_string_equal(s->upstream_host, "127.0.0.1");
+  assert_int_equal(s->upstream_port, 2222);
+
+  s = &p->services[1];
+  assert_string_equal(s->name, "db");
+  assert_int_equal(s->ssh_enabled, 0);
+  assert_int_equal(s->ntags, 0);
+  assert_null(s->tags);
+  assert_string_equal(s->upstream_host, "db.internal");
+  assert_int_equal(s->upstream_port, 5432);
+
+  s = &p->services[2];
+  assert_int_equal(s->kind, PLATFORM_KIND_JOB);
+  assert_null(s->upstream_host);
+  assert_int_equal(s->upstream_port, 0);
+
+  s = &p->services[3];
+  assert_string_equal(s->project_id, "p2");
+  assert_string_equal(s->upstream_host, "fe80::1");
+  assert_int_equal(s->upstream_port, 22);
+
+  assert_ptr_equal(platform_find_project(p, "p2"), &p->projects[1]);
+  assert_null(platform_find_project(p, "p3"));
+  assert_null(platform_find_project(p, NULL));
+  assert_ptr_equal(platform_find_service(p, "p2", "web"), &p->services[3]);
+  assert_ptr_equal(platform_find_service(p, "p1", "web"), &p->services[0]);
+  assert_null(platform_find_service(p, "p2", "db"));
+  assert_null(platform_find_service(p, NULL, "web"));
+  platform_free(p);
+}
+
+static void test_defaults(void **state) {
+  platform_t *p = parse_ok(
+      HEAD PROJ ",'services':[{'id':'s','projectId':'p1','upstream':'h:1'}]}"
+                " \n\t ");
+
+  assert_string_equal(p->listen_host, "127.0.0.1");
+  assert_int_equal(p->listen_port, 0);
+  assert_int_equal(p->plain_ws, 1);
+  assert_null(p->tls_cert);
+  assert_null(p->tls_key);
+  assert_int_equal(p->window, 262144);
+  assert_int_equal(p->max_streams, 1024);
+  assert_int_equal(p->connect_timeout_ms, 10000);
+  assert_int_equal(p->ntokens, 0);
+  assert_string_equal(p->projects[0].name, "p1");
+  assert_string_equal(p->services[0].name, "s");
+  assert_int_equal(p->services[0].kind, PLATFORM_KIND_SERVICE);
+  assert_int_equal(p->services[0].ssh_enabled, 0);
+  assert_int_equal(p->services[0].ntags, 0);
+  platform_free(p);
+
+  /* Minimal: no lists at all, explicit limits at their bounds. */
+  p = parse_ok("{'listen':'localhost:65535','plainWs':true,"
+               "'windowBytes':16384,'maxStreams':1000000,"
+               "'connectTimeoutMs':100,'tokens':[],'projects':[],"
+               "'services':[]}");
+  assert_int_equal(p->listen_port, 65535);
+  assert_int_equal(p->window, 16384);
+  assert_int_equal(p->max_streams, 1000000);
+  assert_int_equal(p->connect_timeout_ms, 100);
+  assert_int_equal(p->nprojects + p->nservices + p->ntokens, 0);
+  platform_free(p);
+}
+
+typedef struct {
+  const char *config;
+  const char *error;
+} bad_case_t;
+
+static const bad_case_t bad_cases[] = {
+    /* JSON syntax */
+    {"", "invalid JSON at byte offset 0"},
+    {"{'listen': }", "invalid JSON at byte offset 11"},
+    {"{'listen':'a:1'", "invalid JSON at byte offset"},
+    {"{} x", "invalid JSON at byte offset 3"},
+    {"[]", "config: expected an object, got an array"},
+    {"null", "config: expected an object, got null"},
+    /* unknown and repeated keys */
+    {HEAD ",'windowbytes':16384}", "config: unknown key 'windowbytes'"},
+    {HEAD ",'plainWs':true}", "config: duplicate key 'plainWs'"},
+    /* listen */
+    {"{'plainWs':true}", "listen: required"},
+    {"{'listen':8443,'plainWs':true}", "listen: expected a string, got 8443"},
+    {"{'listen':'localhost','plainWs':true}",
+     "listen: expected 'host:port', got 'localhost'"},
+    {"{'listen':'::1:80','plainWs':true}", "listen: expected 'host:port'"},
+    {"{'listen':':80','plainWs':true}", "listen: expected 'host:port'"},
+    {"{'listen':'[zz]:80','plainWs':true}", "listen: expected 'host:port'"},
+    {"{'listen':'[::1]80','plainWs':true}", "listen: expected 'host:port'"},
+    {"{'listen':'a b:80','plainWs':true}", "listen: expected 'host:port'"},
+    {"{'listen':'h:8x','plainWs':true}", "listen: expected 'host:port'"},
+    {"{'listen':'h:','plainWs':true}", "listen: expected 'host:port'"},
+    {"{'listen':'h:-1','plainWs':true}", "listen: expected 'host:port'"},
+    {"{'listen':'h:123456','plainWs':true}", "listen: expected 'host:port'"},
+    {"{'listen':'h:65536','plainWs':true}",
+     "listen: port must be in 0..65535, got 'h:65536'"},
+    /* tls / plainWs */
+    {"{'listen':'h:1'}", "tls: required"},
+    {"{'listen':'h:1','plainWs':false}", "tls: required"},
+    {"{'listen':'h:1','plainWs':true,'tls':{'cert':'c','key':'k'}}",
+     "plainWs: cannot be true when 'tls' is set"},
+    {"{'listen':'h:1','tls':{'cert':'c'}}", "tls.key: required"},
+    {"{'listen':'h:1','tls':{'key':'k'}}", "tls.cert: required"},
+    {"{'listen':'h:1','tls':'x'}", "tls: expected an object, got 'x'"},
+    {"{'listen':'h:1','tls':{'cert':'c','key':'k','ca':'x'}}",
+     "tls: unknown key 'ca'"},
+    {"{'listen':'h:1','tls':{'cert':'','key':'k'}}",
+     "tls.cert: expected a non-empty string"},
+    {"{'listen':'h:1','tls':{'cert':'c','key':5}}",
+     "tls.key: expected a string, got 5"},
+    {"{'listen':'h:1','plainWs':1}", "plainWs: expected true or false, got 1"},
+    /* limits */
+    {HEAD ",'windowBytes':1000}",
+     "windowBytes: expected an integer in 16384..16777216, got 1000"},
+    {HEAD ",'windowBytes':16777217}",
+     "windowBytes: expected an integer in 16384..16777216, got 16777217"},
+    {HEAD ",'windowBytes':16384.5}", "windowBytes: expected an integer"},
+    {HEAD ",'windowBytes':'64k'}", "windowBytes: expected an integer"},
+    {HEAD ",'windowBytes':1e400}", "windowBytes: expected an integer"},
+    {HEAD ",'maxStreams':0}",
+     "maxStreams: expected an integer in 1..1000000, got 0"},
+    {HEAD ",'maxStreams':1000001}", "maxStreams: expected an integer"},
+    {HEAD ",'maxStreams':-1}", "maxStreams: expected an integer"},
+    {HEAD ",'connectTimeoutMs':99}",
+     "connectTimeoutMs: expected an integer in 100..600000, got 99"},
+    {HEAD ",'connectTimeoutMs':600001}", "connectTimeoutMs: expected"},
+    /* tokens */
+    {HEAD ",'tokens':{}}", "tokens: expected an array, got an object"},
+    {HEAD ",'tokens':['x']}", "tokens[0]: expected an object, got 'x'"},
+    {HEAD ",'tokens':[{'sha256':'" SECRET_HEX "'}]}", "tokens[0].id: required"},
+    {HEAD ",'tokens':[{'id':'','sha256':'" SECRET_HEX "'}]}",
+     "tokens[0].id: expected 1..128 characters of [A-Za-z0-9._-], got ''"},
+    {HEAD ",'tokens':[{'id':'a b','sha256':'" SECRET_HEX "'}]}",
+     "tokens[0].id: expected 1..128 characters"},
+    {HEAD ",'tokens':[{'id':'a'}]}", "tokens[0].sha256: required"},
+    {HEAD ",'tokens':[{'id':'a','sha256':'abc'}]}",
+     "tokens[0].sha256: expected 64 hex characters (SHA-256 of the token), "
+     "got 'abc'"},
+    {HEAD ",'tokens':[{'id':'a','sha256':'" SECRET_HEX "0'}]}",
+     "tokens[0].sha256: expected 64 hex characters"},
+    {HEAD
+     ",'tokens':[{'id':'a','sha256':'"
+     "gbb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b'}]}",
+     "tokens[0].sha256: expected 64 hex characters"},
+    {HEAD ",'tokens':[{'id':'a','sha256':'" SECRET_HEX "','secret':'x'}]}",
+     "tokens[0]: unknown key 'secret'"},
+    {HEAD ",'tokens':[{'id':'a','sha256':'" SECRET_HEX "'},"
+          "{'id':'b','sha256':'" OTHER_HEX_UPPER "'},"
+          "{'id':'a','sha256':'" OTHER_HEX_UPPER "'}]}",
+     "tokens[2].id: duplicate id 'a' (also tokens[0])"},
+    {HEAD ",'tokens':[{'id':'a','sha256':'" SECRET_HEX "'},"
+          "{'id':'b','sha256':'2BB80D537B1DA3E38BD30361AA855686BDE0EACD7162FEF6"
+          "A25FE97BF527A25B'}]}",
+     "tokens[1].sha256: same hash as tokens[0]"},
+    /* projects */
+    {HEAD ",'projects':{}}", "projects: expected an array"},
+    {HEAD ",'projects':[{'name':'x'}]}", "projects[0].id: required"},
+    {HEAD ",'projects':[{'id':'p1'},{'id':'p2'},{'id':'p1'}]}",
+     "projects[2].id: duplicate id 'p1' (also projects[0])"},
+    {HEAD ",'projects':[{'id':'p/1'}]}", "projects[0].id: expected 1..128"},
+    {HEAD ",'projects':[{'id':'p1','name':''}]}",
+     "projects[0].name: expected a non-empty string"},
+    {HEAD ",'projects':[{'id':'p1','name':'a\\nb'}]}",
+     "projects[0].name: expected a non-empty string of at most 256 bytes "
+     "without control characters, got 'a?b'"},
+    {HEAD ",'projects':[{'id':'p1','name':7}]}",
+     "projects[0].name: expected a string, got 7"},
+    {HEAD ",'projects':[{'id':'p1','Name':'x'}]}",
+     "projects[0]: unknown key 'Name'"},
+    /* services */
+    {HEAD SVC1("{'projectId':'p1','upstream':'h:1'}"),
+     "services[0].id: required"},
+    {HEAD SVC1("{'id':'s','upstream':'h:1'}"),
+     "services[0].projectId: required"},
+    {HEAD SVC1("{'id':'s','projectId':'p9','upstream':'h:1'}"),
+     "services[0].projectId: unknown project 'p9'"},
+    {HEAD ",'services':[{'id':'s','projectId':'p1','upstream':'h:1'}]}",
+     "services[0].projectId: unknown project 'p1'"},
+    {HEAD SVC1(WEB "},{'id':'api','projectId':'p1','upstream':'h:1'}," WEB "}"),
+     "services[2].id: duplicate service 'web' in project 'p1' (also "
+     "services[0])"},
+    {HEAD SVC1(WEB ",'kind':'vm'}"),
+     "services[0].kind: expected 'service' or 'job', got 'vm'"},
+    {HEAD SVC1(WEB ",'kind':1}"), "services[0].kind: expected a string, got 1"},
+    {HEAD SVC1("{'id':'s','projectId':'p1'}"),
+     "services[0].upstream: required for kind 'service'"},
+    {HEAD SVC1(WEB "},{'id':'a','projectId':'p1','upstream':'h:1'},"
+                   "{'id':'b','projectId':'p1','upstream':'foo'}"),
+     "services[2].upstream: expected 'host:port', got 'foo'"},
+    {HEAD SVC1("{'id':'s','projectId':'p1','upstream':'h:0'}"),
+     "services[0].upstream: port must be in 1..65535, got 'h:0'"},
+    {HEAD SVC1("{'id':'s','projectId':'p1','upstream':'1.2.3.4:99999'}"),
+     "services[0].upstream: port must be in 1..65535"},
+    {HEAD SVC1("{'id':'j','projectId':'p1','kind':'job','upstream':'x'}"),
+     "services[0].upstream: expected 'host:port', got 'x'"},
+    {HEAD SVC1("{'id':'j','projectId':'p1','kind':'job','upstream':1}"),
+     "services[0].upstream: expected a string, got 1"},
+    {HEAD SVC1(WEB ",'tags':'prod'}"),
+     "services[0].tags: expected an array, got 'prod'"},
+    {HEAD SVC1(WEB ",'tags':['prod','']}"),
+     "services[0].tags[1]: expected a non-empty string"},
+    {HEAD SVC1(WEB ",'tags':[1]}"),
+     "services[0].tags[0]: expected a string, got 1"},
+    {HEAD SVC1(WEB ",'sshEnabled':'yes'}"),
+     "services[0].sshEnabled: expected true or false, got 'yes'"},
+    {HEAD SVC1(WEB ",'sshEnable':true}"),
+     "services[0]: unknown key 'sshEnable'"},
+    {HEAD SVC1(WEB ",'name':null}"),
+     "services[0].name: expected a string, got null"},
+    {HEAD SVC1("[]"), "services[0]: expected an object, got an array"},
+};
+
+static void test_invalid_configs(void **state) {
+  for (size_t i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++) {
+    platform_t *p = (platform_t *)1;
+    char err[512];
+    char *want = unquote(bad_cases[i].error);
+
+    if (parse_at(bad_cases[i].config, NULL, &p, err, sizeof err) != -1)
+      fail_msg("case %zu parsed: %s", i, bad_cases[i].config);
+    assert_null(p);
+    if (strstr(err, want) == NULL)
+      fail_msg("case %zu: error \"%s\" lacks \"%s\"", i, err, want);
+    free(want);
+  }
+}
+
+static void test_long_id_limit(void **state) {
+  char cfg[512], id[130];
+  platform_t *p = NULL;
+  char err[512];
+
+  memset(id, 'x', 128);
+  id[128] = '\0';
+  snprintf(cfg, sizeof cfg, HEAD ",'projects':[{'id':'%s'}]}", id);
+  p = parse_ok(cfg);
+  assert_int_equal(strlen(p->projects[0].id), 128);
+  platform_free(p);
+
+  id[128] = 'x';
+  id[129] = '\0';
+  snprintf(cfg, sizeof cfg, HEAD ",'projects':[{'id':'%s'}]}", id);
+  assert_int_equal(parse_at(cfg, NULL, &p, err, sizeof err), -1);
+  assert_non_null(strstr(err, "projects[0].id: expected 1..128 characters"));
+  /* The echoed value is cut short. */
+  assert_non_null(strstr(err, "...\""));
+}
+
+/* cJSON would cut "p\u0000x" to "p"; an escaped backslash is fine. */
+static void test_nul_escape(void **state) {
+  platform_t *p = NULL;
+  char err[512];
+
+  assert_int_equal(parse_at(HEAD ",'projects':[{'id':'p\\u0000x'}]}", NULL, &p,
+                            err, sizeof err),
+                   -1);
+  assert_string_equal(err,
+                      "invalid JSON at byte offset 59: \\u0000 is not allowed");
+  p = parse_ok(HEAD ",'projects':[{'id':'p','name':'a\\\\u0000'}]}");
+  assert_string_equal(p->projects[0].name, "a\\u0000");
+  platform_free(p);
+}
+
+static void test_error_buffer(void **state) {
+  platform_t *p = NULL;
+  char err[8];
+
+  /* Tiny and missing error buffers: truncated, never overrun. */
+  assert_int_equal(parse_at("{'listen':1}", NULL, &p, err, sizeof err), -1);
+  assert_string_equal(err, "listen:");
+  assert_int_equal(parse_at("{'listen':1}", NULL, &p, NULL, 0), -1);
+  assert_int_equal(platform_parse(NULL, 0, NULL, &p, err, sizeof err), -1);
+  assert_null(p);
+}
+
+static platform_t *access_platform(void) {
+  return parse_ok(HEAD ",'tokens':[{'id':'ci','sha256':'" SECRET_HEX "'},"
+                       "{'id':'ops','sha256':'" OTHER_HEX_UPPER "'}],"
+                       "'projects':[{'id':'p1'},{'id':'p2'}],'services':["
+                       "{'id':'web','projectId':'p1','upstream':'h:22',"
+                       "'sshEnabled':true},"
+                       "{'id':'db','projectId':'p1','upstream':'h:22'},"
+                       "{'id':'cron','projectId':'p1','kind':'job',"
+                       "'sshEnabled':true},"
+                       "{'id':'only2','projectId':'p2','upstream':'h:22',"
+                       "'sshEnabled':true}]}");
+}
+
+static void test_find_token(void **state) {
+  platform_t *p = access_platform();
+  const platform_token_t *t;
+
+  t = platform_find_token(p, "secret", 6);
+  assert_non_null(t);
+  assert_string_equal(t->id, "ci");
+  t = platform_find_token(p, "other", 5);
+  assert_non_null(t);
+  assert_string_equal(t->id, "ops");
+  /* Only the given length counts. */
+  t = platform_find_token(p, "secretXYZ", 6);
+  assert_non_null(t);
+  assert_string_equal(t->id, "ci");
+  assert_null(platform_find_token(p, "secret", 5));
+  assert_null(platform_find_token(p, "Secret", 6));
+  assert_null(platform_find_token(p, "secret\n", 7));
+  assert_null(platform_find_token(p, "", 0));
+  assert_null(platform_find_token(p, NULL, 0));
+  assert_null(platform_find_token(p, NULL, 6));
+  assert_null(platform_find_token(NULL, "secret", 6));
+  platform_free(p);
+}
+
+typedef struct {
+  const char *token;
+  const char *project;
+  const char *service;
+  platform_access_t want;
+  int status;
+  const char *msg;
+} access_case_t;
+
+static const access_case_t access_cases[] = {
+    {NULL, "p1", "web", PLATFORM_ACCESS_UNAUTHORIZED, 401,
+     "invalid or missing API token"},
+    {"wrong", "p1", "web", PLATFORM_ACCESS_UNAUTHORIZED, 401,
+     "invalid or missing API token"},
+    {"", "p1", "web", PLATFORM_ACCESS_UNAUTHORIZED, 401,
+     "invalid or missing API token"},
+    /* The token is checked first: no hint about which services exist. */
+    {"wrong", "p9", "nope", PLATFORM_ACCESS_UNAUTHORIZED, 401,
+     "invalid or missing API token"},
+    {"secret", "p9", "web", PLATFORM_ACCESS_NOT_FOUND, 404,
+     "service web not found in project p9"},
+    {"secret", "p1", "nope", PLATFORM_ACCESS_NOT_FOUND, 404,
+     "service nope not found in project p1"},
+    {"secret", "p1", "only2", PLATFORM_ACCESS_NOT_FOUND, 404,
+     "service only2 not found in project p1"},
+    {"secret", "p1", "a\r\nX-Evil: 1", PLATFORM_ACCESS_NOT_FOUND, 404,
+     "service a??X-Evil: 1 not found in project p1"},
+    {"secret", NULL, NULL, PLATFORM_ACCESS_NOT_FOUND, 404,
+     "service  not found in project "},
+    {"secret", "p1", "cron", PLATFORM_ACCESS_JOB, 409,
+     "SSH access is available for services only"},
+    {"secret", "p1", "db", PLATFORM_ACCESS_SSH_DISABLED, 409,
+     "SSH is not enabled for service db: enable SSH in the service's "
+     "Resources"},
+    {"secret", "p1", "web", PLATFORM_ACCESS_OK, 200, ""},
+    {"other", "p2", "only2", PLATFORM_ACCESS_OK, 200, ""},
+};
+
+static void test_check_ssh(void **state) {
+  platform_t *p = access_platform();
+
+  for (size_t i = 0; i < sizeof access_cases / sizeof access_cases[0]; i++) {
+    const access_case_t *c = &access_cases[i];
+    const platform_service_t *svc = (const platform_service_t *)1;
+    const platform_token_t *tok = (const platform_token_t *)1;
+    char msg[256] = "unset";
+    size_t len = c->token ? strlen(c->token) : 0;
+    platform_access_t a = platform_check_ssh(
+        p, c->token, len, c->project, c->service, &svc, &tok, msg, sizeof msg);
+
+    if (a != c->want || strcmp(msg, c->msg) != 0)
+      fail_msg("case %zu: got %d \"%s\", want %d \"%s\"", i, (int)a, msg,
+               (int)c->want, c->msg);
+    assert_int_equal(platform_access_http_status(a), c->status);
+    if (a == PLATFORM_ACCESS_OK) {
+      assert_ptr_equal(svc, platform_find_service(p, c->project, c->service));
+      assert_ptr_equal(tok, platform_find_token(p, c->token, len));
+    } else {
+      assert_null(svc);
+      assert_null(tok);
+    }
+  }
+  /* Output pointers are optional. */
+  assert_int_equal(
+      platform_check_ssh(p, "secret", 6, "p1", "web", NULL, NULL, NULL, 0),
+      PLATFORM_ACCESS_OK);
+  assert_int_equal(
+      platform_check_ssh(p, "secret", 6, "p1", "db", NULL, NULL, NULL, 0),
+      PLATFORM_ACCESS_SSH_DISABLED);
+  platform_free(p);
+}
+
+static void test_http_status(void **state) {
+  assert_int_equal(platform_access_http_status(PLATFORM_ACCESS_OK), 200);
+  assert_int_equal(platform_access_http_status(PLATFORM_ACCESS_UNAUTHORIZED),
+                   401);
+  assert_int_equal(platform_access_http_status(PLATFORM_ACCESS_NOT_FOUND), 404);
+  assert_int_equal(platform_access_http_status(PLATFORM_ACCESS_JOB), 409);
+  assert_int_equal(platform_access_http_status(PLATFORM_ACCESS_SSH_DISABLED),
+                   409);
+}
+
+static void expect_tls(const char *base_dir, const char *cert,
+                       const char *want_cert, const char *want_key) {
+  char cfg[512], err[512];
+  platform_t *p = NULL;
+
+  snprintf(cfg, sizeof cfg,
+           "{'listen':'h:1','tls':{'cert':'%s','key':'/abs/edge.key'}}", cert);
+  if (parse_at(cfg, base_dir, &p, err, sizeof err) != 0)
+    fail_msg("%s", err);
+  assert_string_equal(p->tls_cert, want_cert);
+  assert_string_equal(p->tls_key, want_key);
+  platform_free(p);
+}
+
+static void test_tls_paths(void **state) {
+  expect_tls("/etc/wsmux", "edge.crt", "/etc/wsmux/edge.crt", "/abs/edge.key");
+  expect_tls("/etc/wsmux/", "edge.crt", "/etc/wsmux/edge.crt", "/abs/edge.key");
+  expect_tls("/etc/wsmux", "certs/edge.crt", "/etc/wsmux/certs/edge.crt",
+             "/abs/edge.key");
+  expect_tls("/", "edge.crt", "/edge.crt", "/abs/edge.key");
+  expect_tls("conf", "edge.crt", "conf/edge.crt", "/abs/edge.key");
+  expect_tls("/etc/wsmux", "/srv/edge.crt", "/srv/edge.crt", "/abs/edge.key");
+  expect_tls(NULL, "edge.crt", "edge.crt", "/abs/edge.key");
+}
+
+static void test_load_missing(void **state) {
+  platform_t *p = (platform_t *)1;
+  char err[512];
+
+  assert_int_equal(
+      platform_load("/nonexistent/wsmux/edge.json", &p, err, sizeof err), -1);
+  assert_null(p);
+  assert_non_null(strstr(err, "/nonexistent/wsmux/edge.json"));
+  assert_non_null(strstr(err, "No such file or directory"));
+}
+
+static void write_file(const char *path, const char *squoted) {
+  char *text = unquote(squoted);
+  FILE *f = fopen(path, "w");
+
+  assert_non_null(f);
+  assert_int_equal(fputs(text, f) >= 0, 1);
+  assert_int_equal(fclose(f), 0);
+  free(text);
+}
+
+static void test_load_file(void **state) {
+  char dir[] = "/tmp/wsmux_platform_XXXXXX";
+  char path[64], want[256], err[512];
+  platform_t *p = NULL;
+  FILE *f;
+
+  assert_non_null(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/edge.json", dir);
+
+  write_file(path, "{'listen':'0.0.0.0:8443',"
+                   "'tls':{'cert':'edge.crt','key':'keys/edge.key'}}\n");
+  if (platform_load(path, &p, err, sizeof err) != 0)
+    fail_msg("%s", err);
+  snprintf(want, sizeof want, "%s/edge.crt", dir);
+  assert_string_equal(p->tls_cert, want);
+  snprintf(want, sizeof want, "%s/keys/edge.key", dir);
+  assert_string_equal(p->tls_key, want);
+  assert_int_equal(p->listen_port, 8443);
+  platform_free(p);
+
+  /* Parse errors name the file, then the JSON path. */
+  write_file(path, "{'listen':'0.0.0.0:8443','plainWs':true,'x':1}");
+  assert_int_equal(platform_load(path, &p, err, sizeof err), -1);
+  snprintf(want, sizeof want, "%s: config: unknown key \"x\"", path);
+  assert_string_equal(err, want);
+  assert_null(p);
+
+  /* Larger than 16 MiB (sparse, so cheap). */
+  f = fopen(path, "w");
+  assert_non_null(f);
+  assert_int_equal(ftruncate(fileno(f), (16 << 20) + 1), 0);
+  fclose(f);
+  assert_int_equal(platform_load(path, &p, err, sizeof err), -1);
+  assert_non_null(strstr(err, "larger than 16 MiB"));
+
+  /* A directory is not a config. */
+  assert_int_equal(platform_load(dir, &p, err, sizeof err), -1);
+  assert_non_null(strstr(err, "Is a directory"));
+
+  assert_int_equal(unlink(path), 0);
+  assert_int_equal(rmdir(dir), 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_full_config),
+      cmocka_unit_test(test_defaults),
+      cmocka_unit_test(test_invalid_configs),
+      cmocka_unit_test(test_long_id_limit),
+      cmocka_unit_test(test_nul_escape),
+      cmocka_unit_test(test_error_buffer),
+      cmocka_unit_test(test_find_token),
+      cmocka_unit_test(test_check_ssh),
+      cmocka_unit_test(test_http_status),
+      cmocka_unit_test(test_tls_paths),
+      cmocka_unit_test(test_load_missing),
+      cmocka_unit_test(test_load_file),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,662 @@
+/*
+ * libwebsockets 4.1.6 glue. Facts this file relies on (checked against the
+ * 4.1.6 source, see docs/NOTES-lws.md):
+ * - upgrades are vetted in LWS_CALLBACK_HTTP_CONFIRM_UPGRADE on protocols[0],
+ *   the only place where a real HTTP error with a body can be answered;
+ * - h2 is disabled (alpn http/1.1): ws-over-h2 would skip that callback;
+ * - lws_write() never fails short: what the socket does not take is copied
+ *   into lws's own buffer and the next WRITEABLE waits for it to drain, so
+ *   we write exactly one message per WRITEABLE;
+ * - on a foreign loop, lws_context_destroy() must be called again after the
+ *   loop has run dry (transport_destroy).
+ */
+#include "ws/transport_lws.h"
+
+#include <libwebsockets.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define PATH_MAX_LEN 512
+#define HOST_MAX_LEN 256
+#define TOKEN_MAX_LEN 1024
+/* Socket buffers sized for whole messages, instead of lws's 4 KiB default. */
+#define RX_BUFFER (64 * 1024)
+#define SERV_BUF (TRANSPORT_MSG_MAX + LWS_PRE + 1024)
+
+struct transport_conn {
+  transport_t *t;
+  struct lws *wsi;
+  void *user;
+  transport_conn_t *prev, *next; /* t->conns, while open */
+  uint8_t auth[TRANSPORT_AUTH_MAX];
+  int open;
+  int ended; /* on_close delivered */
+  int closing;
+  int close_code;
+  char close_reason[512];
+  uv_timer_t *close_timer; /* separately allocated: outlives a server conn */
+  int http_status;         /* client: non-101 answer */
+  char http_error[256];
+  uv_getaddrinfo_t gai; /* client: resolving the edge */
+  int client_owned;     /* client conns are ours to free, server ones lws's */
+};
+
+struct transport {
+  uv_loop_t *loop;
+  struct lws_context *ctx;
+  transport_handlers_t h;
+  void *hctx;
+  int server;
+  void *loops[2];
+  struct lws_protocols protocols[3];
+  transport_conn_t *conns;
+  int destroying;
+  uint8_t txbuf[LWS_PRE + TRANSPORT_MSG_MAX];
+  /* client: parsed URL and options */
+  int tls;
+  int insecure;
+  int port;
+  char host[HOST_MAX_LEN];
+  char path[PATH_MAX_LEN];
+  char auth_header[TOKEN_MAX_LEN + 8];
+  char *ca_file;
+};
+
+/* --- connections ------------------------------------------------------- */
+
+static void conn_link(transport_conn_t *c) {
+  transport_t *t = c->t;
+  c->prev = NULL;
+  c->next = t->conns;
+  if (t->conns)
+    t->conns->prev = c;
+  t->conns = c;
+}
+
+static void conn_unlink(transport_conn_t *c) {
+  if (c->prev)
+    c->prev->next = c->next;
+  else if (c->t->conns == c)
+    c->t->conns = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  c->prev = c->next = NULL;
+}
+
+static void on_timer_freed(uv_handle_t *h) {
+  free(h);
+}
+
+/* Deliver on_close once; the conn memory is released by the caller. */
+static void conn_end(transport_conn_t *c, transport_close_t *why) {
+  if (c->ended)
+    return;
+  c->ended = 1;
+  if (c->open)
+    conn_unlink(c);
+  if (c->close_timer != NULL) {
+    c->close_timer->data = NULL;
+    uv_close((uv_handle_t *)c->close_timer, on_timer_freed);
+    c->close_timer = NULL;
+  }
+  why->was_open = c->open;
+  c->open = 0;
+  c->t->h.on_close(c->t->hctx, c, why);
+}
+
+void *transport_conn_user(const transport_conn_t *c) {
+  return c->user;
+}
+
+void transport_conn_set_user(transport_conn_t *c, void *user) {
+  c->user = user;
+}
+
+const void *transport_conn_auth(const transport_conn_t *c) {
+  return c->auth;
+}
+
+void transport_conn_want_write(transport_conn_t *c) {
+  if (c->wsi != NULL && c->open)
+    lws_callback_on_writable(c->wsi);
+}
+
+/* lws only sends a close frame reliably when asked from outside its
+ * callbacks with an empty output buffer: WRITEABLE (buffer empty) arms
+ * this timer, which runs after the callback has returned. */
+static void on_close_timer(uv_timer_t *tm) {
+  transport_conn_t *c = tm->data;
+  if (c == NULL || c->wsi == NULL)
+    return;
+  lws_close_reason(c->wsi, (enum lws_close_status)c->close_code,
+                   (unsigned char *)c->close_reason,
+                   strnlen(c->close_reason, 123)); /* control frame: 125 */
+  lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+}
+
+void transport_conn_close(transport_conn_t *c, int code, const char *reason) {
+  if (c->closing || c->wsi == NULL)
+    return;
+  c->closing = 1;
+  c->close_code = code;
+  snprintf(c->close_reason, sizeof(c->close_reason), "%s",
+           reason ? reason : "");
+  lws_callback_on_writable(c->wsi);
+}
+
+static int conn_start_close(transport_conn_t *c) {
+  if (c->close_timer != NULL)
+    return 0;
+  c->close_timer = malloc(sizeof(*c->close_timer));
+  if (c->close_timer == NULL)
+    return -1;
+  uv_timer_init(c->t->loop, c->close_timer);
+  c->close_timer->data = c;
+  uv_timer_start(c->close_timer, on_close_timer, 0, 0);
+  return 0;
+}
+
+/* --- websocket protocol callback (both roles) -------------------------- */
+
+static int on_writeable(transport_conn_t *c) {
+  transport_t *t = c->t;
+  if (c->closing)
+    return conn_start_close(c);
+  uint8_t *buf = t->txbuf + LWS_PRE;
+  size_t n = t->h.on_writable(t->hctx, c, buf, TRANSPORT_MSG_MAX);
+  if (n == 0)
+    return 0;
+  if (lws_write(c->wsi, buf, n, LWS_WRITE_BINARY) < (int)n)
+    return -1;
+  /* The app may have more than one message ready; ask again. */
+  lws_callback_on_writable(c->wsi);
+  return 0;
+}
+
+static int on_receive(transport_conn_t *c, const void *in, size_t len) {
+  transport_t *t = c->t;
+  char msg[124];
+  if (!lws_frame_is_binary(c->wsi)) {
+    snprintf(msg, sizeof(msg), "text messages are not allowed");
+  } else if (t->h.on_rx(t->hctx, c, in, len, lws_is_final_fragment(c->wsi), msg,
+                        sizeof(msg)) == 0) {
+    return 0;
+  }
+  lws_close_reason(c->wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR, (unsigned char *)msg,
+                   strlen(msg));
+  return -1;
+}
+
+static void describe_peer_close(transport_conn_t *c, const void *in, size_t len,
+                                transport_close_t *why) {
+  const uint8_t *p = in;
+  if (len < 2)
+    return;
+  why->close_code = (p[0] << 8) | p[1];
+  snprintf(why->message, sizeof(why->message), "closed by peer (%d%s%.*s)",
+           why->close_code, len > 2 ? ": " : "", (int)(len - 2),
+           (const char *)p + 2);
+  (void)c;
+}
+
+static void conn_closed(transport_conn_t *c, const char *fallback) {
+  transport_close_t why = {.kind = TRANSPORT_END_CLOSED};
+  if (c->close_code != 0)
+    snprintf(why.message, sizeof(why.message), "%s", c->close_reason);
+  else
+    snprintf(why.message, sizeof(why.message), "%s", fallback);
+  c->wsi = NULL;
+  conn_end(c, &why);
+}
+
+static int on_established(transport_conn_t *c, struct lws *wsi) {
+  c->wsi = wsi;
+  c->open = 1;
+  conn_link(c);
+  return c->t->h.on_open(c->t->hctx, c) == 0 ? 0 : -1;
+}
+
+static void client_error(transport_conn_t *c, struct lws *wsi, const char *in);
+
+static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
+                       void *user, void *in, size_t len) {
+  transport_t *t = lws_context_user(lws_get_context(wsi));
+  transport_conn_t *c = user;
+  switch (reason) {
+  case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+    /* Vetted in CONFIRM_UPGRADE already; run it again to keep the result
+     * in this connection's own storage (a fresh pss). */
+    char path[PATH_MAX_LEN], auth[TOKEN_MAX_LEN + 8], msg[256];
+    memset(c, 0, sizeof(*c));
+    c->t = t;
+    if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) < 0)
+      return 1;
+    if (lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
+      auth[0] = '\0';
+    const char *bearer = strncasecmp(auth, "Bearer ", 7) == 0 ? auth + 7 : "";
+    return t->h.authorize(t->hctx, path, bearer, c->auth, msg, sizeof(msg)) ? 1
+                                                                            : 0;
+  }
+  case LWS_CALLBACK_ESTABLISHED:
+  case LWS_CALLBACK_CLIENT_ESTABLISHED:
+    return on_established(c, wsi);
+  case LWS_CALLBACK_RECEIVE:
+  case LWS_CALLBACK_CLIENT_RECEIVE:
+    return c && c->open ? on_receive(c, in, len) : -1;
+  case LWS_CALLBACK_SERVER_WRITEABLE:
+  case LWS_CALLBACK_CLIENT_WRITEABLE:
+    return c && c->open ? on_writeable(c) : 0;
+  case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+    if (c != NULL && c->close_code == 0) {
+      transport_close_t why = {0};
+      describe_peer_close(c, in, len, &why);
+      c->close_code = why.close_code;
+      snprintf(c->close_reason, sizeof(c->close_reason), "%s", why.message);
+    }
+    return 0;
+  case LWS_CALLBACK_CLOSED:
+    if (c != NULL && c->open)
+      conn_closed(c, "connection closed");
+    return 0;
+  case LWS_CALLBACK_CLIENT_CLOSED:
+    if (c != NULL) {
+      conn_closed(c, "connection closed");
+      free(c);
+    }
+    return 0;
+  case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
+    unsigned char **p = in;
+    return lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_AUTHORIZATION,
+                                        (unsigned char *)t->auth_header,
+                                        (int)strlen(t->auth_header), p,
+                                        *p + len)
+               ? -1
+               : 0;
+  }
+  case LWS_CALLBACK_ESTABLISHED_CLIENT_HTTP:
+    /* Last moment the response headers of a refused upgrade exist. */
+    if (c != NULL) {
+      c->http_status = (int)lws_http_client_http_response(wsi);
+      if (lws_hdr_custom_copy(wsi, c->http_error, sizeof(c->http_error),
+                              "x-wsmux-error:", 14) < 0)
+        c->http_error[0] = '\0';
+    }
+    return 0;
+  case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+    if (c != NULL) {
+      client_error(c, wsi, in);
+      free(c);
+    }
+    return 0;
+  default:
+    return 0;
+  }
+}
+
+/* --- server ------------------------------------------------------------ */
+
+static int http_reject(struct lws *wsi, unsigned status, const char *msg) {
+  uint8_t b[LWS_PRE + 2048], *start = b + LWS_PRE, *p = start;
+  uint8_t *end = b + sizeof(b) - 1;
+  size_t n = strlen(msg);
+  if (n > 512)
+    n = 512;
+  if (lws_add_http_common_headers(wsi, status, "text/plain", n + 1, &p, end) ||
+      lws_add_http_header_by_name(wsi, (unsigned char *)"x-wsmux-error:",
+                                  (unsigned char *)msg, (int)n, &p, end) ||
+      lws_finalize_http_header(wsi, &p, end))
+    return -1;
+  memcpy(p, msg, n);
+  p += n;
+  *p++ = '\n';
+  int len = (int)(p - start);
+  return lws_write(wsi, start, (size_t)len, LWS_WRITE_HTTP) == len ? 1 : -1;
+}
+
+/* Whether the comma-separated Sec-WebSocket-Protocol list names ours. */
+static int offers_subprotocol(struct lws *wsi) {
+  char list[256];
+  if (lws_hdr_copy(wsi, list, sizeof(list), WSI_TOKEN_PROTOCOL) <= 0)
+    return 0;
+  char *save = NULL;
+  for (char *tok = strtok_r(list, ", \t", &save); tok != NULL;
+       tok = strtok_r(NULL, ", \t", &save))
+    if (strcmp(tok, TRANSPORT_SUBPROTOCOL) == 0)
+      return 1;
+  return 0;
+}
+
+static int confirm_upgrade(transport_t *t, struct lws *wsi, const char *in) {
+  char path[PATH_MAX_LEN], auth[TOKEN_MAX_LEN + 8], msg[256];
+  uint8_t scratch[TRANSPORT_AUTH_MAX];
+  if (in == NULL || strcasecmp(in, "websocket") != 0)
+    return http_reject(wsi, 400, "only WebSocket upgrades are served");
+  if (!offers_subprotocol(wsi))
+    return http_reject(wsi, 400,
+                       "the " TRANSPORT_SUBPROTOCOL
+                       " WebSocket subprotocol is required");
+  if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) <= 0)
+    return http_reject(wsi, 404, "unknown path");
+  if (lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
+    auth[0] = '\0';
+  const char *bearer = strncasecmp(auth, "Bearer ", 7) == 0 ? auth + 7 : "";
+  int status = t->h.authorize(t->hctx, path, bearer, scratch, msg, sizeof(msg));
+  return status == 0 ? 0 : http_reject(wsi, (unsigned)status, msg);
+}
+
+static int http_callback(struct lws *wsi, enum lws_callback_reasons reason,
+                         void *user, void *in, size_t len) {
+  transport_t *t = lws_context_user(lws_get_context(wsi));
+  if (reason == LWS_CALLBACK_HTTP_CONFIRM_UPGRADE && t->server)
+    return confirm_upgrade(t, wsi, in);
+  if (reason == LWS_CALLBACK_HTTP)
+    return http_reject(wsi, 404, "not found: this is a wsmux edge");
+  return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static void set_protocols(transport_t *t) {
+  t->protocols[0] =
+      (struct lws_protocols){.name = "http", .callback = http_callback};
+  t->protocols[1] = (struct lws_protocols){
+      .name = TRANSPORT_SUBPROTOCOL,
+      .callback = ws_callback,
+      .per_session_data_size = t->server ? sizeof(transport_conn_t) : 0,
+      .rx_buffer_size = RX_BUFFER,
+      .tx_packet_size = TRANSPORT_MSG_MAX + 14,
+  };
+  t->protocols[2] = (struct lws_protocols){0};
+}
+
+static void quiet_lws(void) {
+  /* lws logs to stderr on its own; our messages say what matters. Set
+   * WSMUX_LWS_DEBUG=1 to see its warnings and errors. */
+  const char *d = getenv("WSMUX_LWS_DEBUG");
+  lws_set_log_level(d && *d == '1' ? LLL_ERR | LLL_WARN | LLL_NOTICE : 0, NULL);
+}
+
+static transport_t *transport_alloc(uv_loop_t *loop,
+                                    const transport_handlers_t *h, void *ctx,
+                                    int server) {
+  transport_t *t = calloc(1, sizeof(*t));
+  if (t == NULL)
+    return NULL;
+  t->loop = loop;
+  t->h = *h;
+  t->hctx = ctx;
+  t->server = server;
+  t->loops[0] = loop;
+  set_protocols(t);
+  quiet_lws();
+  return t;
+}
+
+static void base_info(transport_t *t, struct lws_context_creation_info *info) {
+  memset(info, 0, sizeof(*info));
+  info->options =
+      LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+  info->foreign_loops = t->loops;
+  info->protocols = t->protocols;
+  info->user = t;
+  info->pcontext = &t->ctx;
+  info->pt_serv_buf_size = SERV_BUF;
+  info->alpn = "http/1.1";
+  info->timeout_secs = 15; /* handshakes that stall are dropped */
+  /* TCP keepalive notices a peer that vanished without a FIN. */
+  info->ka_time = 30;
+  info->ka_probes = 3;
+  info->ka_interval = 10;
+}
+
+transport_t *transport_server_new(uv_loop_t *loop,
+                                  const transport_server_opts_t *opts,
+                                  const transport_handlers_t *h, void *ctx,
+                                  char *err, size_t errlen) {
+  transport_t *t = transport_alloc(loop, h, ctx, 1);
+  if (t == NULL) {
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  struct lws_context_creation_info info;
+  base_info(t, &info);
+  info.port = opts->port;
+  info.iface = opts->host;
+  /* Without this lws binds [::] even for an IPv4 iface (4.1.6). */
+  if (strchr(opts->host, ':') == NULL)
+    info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+  if (!opts->plain) {
+    info.ssl_cert_filepath = opts->cert;
+    info.ssl_private_key_filepath = opts->key;
+  }
+  t->ctx = lws_create_context(&info);
+  if (t->ctx == NULL) {
+    snprintf(err, errlen,
+             "cannot serve on %s:%d (address in use, or a bad TLS "
+             "certificate/key)",
+             opts->host, opts->port);
+    free(t);
+    return NULL;
+  }
+  return t;
+}
+
+int transport_server_port(const transport_t *t) {
+  return lws_get_vhost_listen_port(lws_get_vhost_by_name(t->ctx, "default"));
+}
+
+/* --- client ------------------------------------------------------------ */
+
+/* wss://host[:port][/prefix] -> host, port, tls, prefix. */
+static int parse_url(transport_t *t, const char *url, const char *path,
+                     char *err, size_t errlen) {
+  const char *rest;
+  if (strncmp(url, "wss://", 6) == 0) {
+    t->tls = 1;
+    t->port = 443;
+    rest = url + 6;
+  } else if (strncmp(url, "ws://", 5) == 0) {
+    t->port = 80;
+    rest = url + 5;
+  } else {
+    snprintf(err, errlen, "edge URL must start with wss:// (or ws://): '%s'",
+             url);
+    return -1;
+  }
+  size_t hl = strcspn(rest, ":/");
+  if (hl == 0 || hl >= sizeof(t->host)) {
+    snprintf(err, errlen, "edge URL has no valid host: '%s'", url);
+    return -1;
+  }
+  memcpy(t->host, rest, hl);
+  t->host[hl] = '\0';
+  rest += hl;
+  if (*rest == ':') {
+    char *end;
+    long p = strtol(rest + 1, &end, 10);
+    if (end == rest + 1 || p < 1 || p > 65535 || (*end && *end != '/')) {
+      snprintf(err, errlen, "edge URL has an invalid port: '%s'", url);
+      return -1;
+    }
+    t->port = (int)p;
+    rest = end;
+  }
+  size_t pl = strlen(rest);
+  while (pl > 0 && rest[pl - 1] == '/')
+    pl--;
+  if (snprintf(t->path, sizeof(t->path), "%.*s%s", (int)pl, rest, path) >=
+      (int)sizeof(t->path)) {
+    snprintf(err, errlen, "edge URL too long");
+    return -1;
+  }
+  return 0;
+}
+
+transport_t *transport_client_new(uv_loop_t *loop,
+                                  const transport_client_opts_t *opts,
+                                  const transport_handlers_t *h, void *ctx,
+                                  char *err, size_t errlen) {
+  transport_t *t = transport_alloc(loop, h, ctx, 0);
+  if (t == NULL) {
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  if (parse_url(t, opts->url, opts->path, err, errlen) != 0)
+    goto fail;
+  if (strlen(opts->token) > TOKEN_MAX_LEN) {
+    snprintf(err, errlen, "API token too long");
+    goto fail;
+  }
+  snprintf(t->auth_header, sizeof(t->auth_header), "Bearer %s", opts->token);
+  t->insecure = opts->insecure;
+  if (opts->ca_file && (t->ca_file = strdup(opts->ca_file)) == NULL) {
+    snprintf(err, errlen, "out of memory");
+    goto fail;
+  }
+  struct lws_context_creation_info info;
+  base_info(t, &info);
+  info.port = CONTEXT_PORT_NO_LISTEN;
+  info.client_ssl_ca_filepath = t->ca_file;
+  t->ctx = lws_create_context(&info);
+  if (t->ctx == NULL) {
+    snprintf(err, errlen, "cannot set up TLS%s%s",
+             t->ca_file ? " with CA " : "", t->ca_file ? t->ca_file : "");
+    goto fail;
+  }
+  return t;
+fail:
+  free(t->ca_file);
+  free(t);
+  return NULL;
+}
+
+static void client_error(transport_conn_t *c, struct lws *wsi, const char *in) {
+  transport_t *t = c->t;
+  transport_close_t why = {.kind = TRANSPORT_END_NETWORK};
+  SSL *ssl = t->tls ? lws_get_ssl(wsi) : NULL;
+  long v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+  if (c->http_status != 0 && c->http_status != 101) {
+    why.kind = TRANSPORT_END_HTTP;
+    why.http_status = c->http_status;
+    snprintf(why.message, sizeof(why.message), "%s",
+             c->http_error[0] ? c->http_error : "the edge refused the request");
+  } else if (v != X509_V_OK) {
+    why.kind = TRANSPORT_END_TLS;
+    snprintf(why.message, sizeof(why.message),
+             "TLS certificate of %s not accepted: %s (pass --ca FILE to "
+             "trust its CA)",
+             t->host, X509_verify_cert_error_string(v));
+  } else {
+    snprintf(why.message, sizeof(why.message),
+             "cannot reach the edge at %s:%d: %s", t->host, t->port,
+             in && strstr(in, "closed before established")
+                 ? "connection refused or closed during the handshake"
+                 : (in ? in : "connection failed"));
+  }
+  c->wsi = NULL;
+  conn_end(c, &why);
+}
+
+static void client_fail_now(transport_conn_t *c, const char *fmt,
+                            const char *arg) {
+  transport_close_t why = {.kind = TRANSPORT_END_NETWORK};
+  snprintf(why.message, sizeof(why.message), fmt, c->t->host, arg);
+  conn_end(c, &why);
+  free(c);
+}
+
+static void client_dial(transport_conn_t *c, const char *numeric) {
+  transport_t *t = c->t;
+  struct lws_client_connect_info i;
+  memset(&i, 0, sizeof(i));
+  i.context = t->ctx;
+  i.address = numeric;
+  i.port = t->port;
+  i.path = t->path;
+  i.host = t->host;
+  i.origin = t->host;
+  i.protocol = TRANSPORT_SUBPROTOCOL;
+  i.local_protocol_name = TRANSPORT_SUBPROTOCOL;
+  i.alpn = "http/1.1";
+  i.userdata = c;
+  i.pwsi = &c->wsi;
+  if (t->tls) {
+    i.ssl_connection = LCCSCF_USE_SSL;
+    if (t->insecure)
+      i.ssl_connection |= LCCSCF_ALLOW_SELFSIGNED | LCCSCF_ALLOW_INSECURE |
+                          LCCSCF_ALLOW_EXPIRED |
+                          LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK;
+  }
+  /* An immediate failure may or may not have run CONNECTION_ERROR (which
+   * frees c); c->wsi tells which. */
+  c->wsi = (struct lws *)1;
+  struct lws *wsi = lws_client_connect_via_info(&i);
+  if (wsi == NULL && c->wsi != NULL)
+    client_fail_now(c, "cannot connect to the edge at %s%s", "");
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status,
+                        struct addrinfo *res) {
+  transport_conn_t *c = req->data;
+  if (status != 0 || c->t->destroying) {
+    client_fail_now(c, "cannot resolve the edge host %s: %s",
+                    status ? uv_strerror(status) : "shutting down");
+  } else {
+    char ip[INET6_ADDRSTRLEN] = "";
+    if (res->ai_family == AF_INET6)
+      uv_ip6_name((struct sockaddr_in6 *)res->ai_addr, ip, sizeof(ip));
+    else
+      uv_ip4_name((struct sockaddr_in *)res->ai_addr, ip, sizeof(ip));
+    client_dial(c, ip);
+  }
+  uv_freeaddrinfo(res);
+}
+
+transport_conn_t *transport_client_connect(transport_t *t, void *user,
+                                           char *err, size_t errlen) {
+  transport_conn_t *c = calloc(1, sizeof(*c));
+  if (c == NULL) {
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  c->t = t;
+  c->user = user;
+  c->client_owned = 1;
+  c->gai.data = c;
+  /* lws resolves synchronously and drops the error text: resolve here. */
+  struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM};
+  int rc = uv_getaddrinfo(t->loop, &c->gai, on_resolved, t->host, NULL, &hints);
+  if (rc != 0) {
+    snprintf(err, errlen, "cannot resolve the edge host %s: %s", t->host,
+             uv_strerror(rc));
+    free(c);
+    return NULL;
+  }
+  return c;
+}
+
+/* --- teardown ---------------------------------------------------------- */
+
+void transport_free(transport_t *t) {
+  if (t == NULL || t->destroying)
+    return;
+  t->destroying = 1;
+  /* Closes every wsi; CLOSED callbacks deliver on_close. */
+  lws_context_destroy(t->ctx);
+}
+
+void transport_destroy(transport_t *t) {
+  if (t == NULL)
+    return;
+  transport_free(t);
+  /* lws on a foreign loop finishes only when destroyed again once its
+   * handles have closed (4.1.6). */
+  uv_run(t->loop, UV_RUN_DEFAULT);
+  if (t->ctx != NULL)
+    lws_context_destroy(t->ctx);
+  uv_run(t->loop, UV_RUN_DEFAULT);
+  free(t->ca_file);
+  free(t);
+}
