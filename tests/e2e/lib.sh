@@ -1,0 +1,536 @@
+# shellcheck shell=bash
+#
+# tests/e2e/lib.sh: shared harness of the wsmux end-to-end tests.
+#
+# Sourced by every tests/e2e/*.sh (and by scripts/demo). Real processes on
+# loopback only: sshd, wsmux-edge, the wsmux proxy, wsmux-testsrv.
+#
+# What sourcing it does:
+#   - set -euo pipefail;
+#   - creates the per-test temp dir $T (mktemp, removed on exit unless
+#     E2E_KEEP=1);
+#   - traps EXIT/INT/TERM: every process started through this file (or
+#     registered with `track`) is stopped in reverse start order (SIGTERM,
+#     then SIGKILL after a bounded wait), the stderr of every wsmux /
+#     wsmux-edge run is checked for sanitizer reports (a report fails the
+#     test), logs are shown when the test failed, $T is removed;
+#   - starts a watchdog: after E2E_DEADLINE seconds (default 540, below
+#     ctest's 600 s TIMEOUT; 0 disables it) the test is stopped with
+#     SIGTERM, so cleanup still runs; if the test shell dies without
+#     cleaning up (SIGKILL), the watchdog kills what it left behind.
+#
+# Environment (set by ctest; the defaults fit scripts/test's ./build-asan):
+#   WSMUX_BIN, WSMUX_EDGE_BIN, WSMUX_TESTSRV, WSMUX_TESTCLI, WSMUX_FREEPORT
+#   WSMUX_EDGE_HOST   host of the edge URL given to wsmux (default 127.0.0.1;
+#                     the throwaway cert covers localhost and 127.0.0.1)
+#   E2E_EDGE_LOG_LEVEL  --log-level of wsmux-edge (default info)
+#   E2E_KEEP=1        keep $T after the test (its path is printed)
+#   E2E_DEADLINE      seconds, see above
+#   E2E_WINDOW_BYTES  windowBytes of the edge config (default 262144)
+#
+# Helpers: log, fail, track, untrack, wait_until, wait_port, wait_exit,
+# stop_pid, stop_proxy, check_sanitizers, assert_alive, gen_keys, gen_cert,
+# start_sshd, service_json, write_edge_config, start_edge, start_proxy,
+# start_testsrv, rss_kb; the array SSH_OPTS (set by gen_keys).
+#
+# Output-format assumptions (the contract with the programs):
+#   wsmux-edge prints "wsmux-edge: listening on wss://HOST:PORT" on stderr.
+#   wsmux prints "SSH proxy started on endpoint: ADDR:PORT, stop with Ctrl+C"
+#   on stdout and flushes it (stdout is a file here, not a terminal).
+
+set -euo pipefail
+
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+WSMUX_REPO=$(cd "$E2E_DIR/../.." && pwd)
+: "${WSMUX_BUILD_DIR:=$WSMUX_REPO/build-asan}"
+: "${WSMUX_BIN:=$WSMUX_BUILD_DIR/wsmux}"
+: "${WSMUX_EDGE_BIN:=$WSMUX_BUILD_DIR/wsmux-edge}"
+: "${WSMUX_TESTSRV:=$WSMUX_BUILD_DIR/tests/wsmux-testsrv}"
+: "${WSMUX_TESTCLI:=$WSMUX_BUILD_DIR/tests/wsmux-testcli}"
+: "${WSMUX_FREEPORT:=$WSMUX_BUILD_DIR/tests/wsmux-freeport}"
+: "${WSMUX_EDGE_HOST:=127.0.0.1}"
+: "${E2E_DEADLINE:=540}"
+: "${E2E_EDGE_LOG_LEVEL:=info}"
+: "${E2E_WINDOW_BYTES:=262144}"
+: "${E2E_PROJECT:=p1}"       # project id of every service in the config
+: "${E2E_SSH_SERVICE:=ssh}"  # id of the service whose upstream is sshd
+
+LOGIN_USER=$(id -un)
+E2E_NAME=$(basename "$0")
+E2E_NAME=${E2E_NAME%.sh}
+
+# Environment of every wsmux / wsmux-edge run. A quarantine of 16 MiB keeps
+# ASan's own memory out of the RSS measurements; leaks are reported at exit.
+E2E_LSAN_OPTIONS=""
+if [[ -f $E2E_DIR/lsan.supp ]]; then
+  E2E_LSAN_OPTIONS="suppressions=$E2E_DIR/lsan.supp"
+fi
+E2E_SAN_ENV=(
+  "ASAN_OPTIONS=quarantine_size_mb=16:detect_leaks=1"
+  "UBSAN_OPTIONS=print_stacktrace=1"
+  "LSAN_OPTIONS=$E2E_LSAN_OPTIONS"
+)
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/wsmux-e2e-$E2E_NAME.XXXXXX")
+chmod 755 "$T"
+
+E2E_PIDS=()                 # tracked pids, in start order
+declare -A E2E_PNAME=()     # pid -> name shown in messages
+declare -A E2E_PSAN=()      # pid -> 1 when it is a wsmux/wsmux-edge run
+E2E_SAN_LOGS=()             # stderr files checked for sanitizer reports
+E2E_PROBLEMS=()             # found during cleanup; they fail the test
+E2E_NPROXY=0
+E2E_WATCHDOG=""
+
+log() {
+  printf '[%s %(%H:%M:%S)T] %s\n' "$E2E_NAME" -1 "$*" >&2
+}
+
+fail() {
+  printf '\nFAIL [%s]: %s\n\n' "$E2E_NAME" "$*" >&2
+  exit 1
+}
+
+_now_ms() {
+  local t=${EPOCHREALTIME//[.,]/}
+  _NOW_MS=$((10#$t / 1000))
+}
+
+# track PID NAME [sanitized]: stop PID at exit. sanitized=1 marks a
+# wsmux/wsmux-edge process (longer stop timeout, must not need SIGKILL).
+track() {
+  E2E_PIDS+=("$1")
+  E2E_PNAME[$1]=$2
+  E2E_PSAN[$1]=${3:-0}
+  printf '%s %s\n' "$1" "$(_starttime "$1")" >>"$T/.pids"
+}
+
+# _starttime PID: the process's start time (field 22 of /proc/PID/stat),
+# which unlike its name does not change at exec; tells a reused pid apart.
+_starttime() {
+  local s f
+  s=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+  s=${s##*) }
+  read -ra f <<<"$s"
+  printf '%s' "${f[19]:-}"
+}
+
+untrack() {
+  local pid=$1 p keep=()
+  for p in "${E2E_PIDS[@]}"; do
+    [[ $p == "$pid" ]] || keep+=("$p")
+  done
+  E2E_PIDS=("${keep[@]}")
+}
+
+# wait_until SECONDS DESCRIPTION COMMAND...: poll COMMAND every 0.1 s until
+# it succeeds; fail the test after SECONDS.
+wait_until() {
+  local secs=$1 desc=$2
+  shift 2
+  _now_ms
+  local end=$((_NOW_MS + secs * 1000))
+  until "$@"; do
+    _now_ms
+    if ((_NOW_MS >= end)); then
+      fail "timed out after ${secs} s waiting for $desc"
+    fi
+    sleep 0.1
+  done
+}
+
+# wait_port HOST PORT SECONDS [PID]: returns 0 once HOST:PORT accepts a TCP
+# connection, 1 after SECONDS or as soon as PID has exited.
+wait_port() {
+  local host=$1 port=$2 secs=$3 pid=${4:-}
+  _now_ms
+  local end=$((_NOW_MS + secs * 1000))
+  while :; do
+    if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
+      return 0
+    fi
+    if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then
+      return 1
+    fi
+    _now_ms
+    ((_NOW_MS < end)) || return 1
+    sleep 0.1
+  done
+}
+
+# wait_exit PID SECONDS: wait (without signalling) for PID to exit. Returns 0
+# and sets WAIT_RC to its exit status, or returns 1 if it is still running.
+wait_exit() {
+  local pid=$1 secs=$2
+  _now_ms
+  local end=$((_NOW_MS + secs * 1000))
+  while kill -0 "$pid" 2>/dev/null; do
+    _now_ms
+    ((_NOW_MS < end)) || return 1
+    sleep 0.05
+  done
+  WAIT_RC=0
+  wait "$pid" 2>/dev/null || WAIT_RC=$?
+  untrack "$pid"
+  return 0
+}
+
+# stop_pid PID [SECONDS]: SIGTERM, wait up to SECONDS (default 10), then
+# SIGKILL. Sets STOP_RC (exit status; 137 when killed). Returns 1 when
+# SIGKILL was needed.
+stop_pid() {
+  local pid=$1 secs=${2:-10}
+  kill -TERM "$pid" 2>/dev/null || true
+  if wait_exit "$pid" "$secs"; then
+    STOP_RC=$WAIT_RC
+    return 0
+  fi
+  kill -KILL "$pid" 2>/dev/null || true
+  wait_exit "$pid" 5 || true
+  STOP_RC=137
+  return 1
+}
+
+# check_sanitizers FILE...: print and return 1 if a file holds an
+# AddressSanitizer / LeakSanitizer / UndefinedBehaviorSanitizer report.
+check_sanitizers() {
+  local f bad=0
+  local re='ERROR: (AddressSanitizer|LeakSanitizer)|LeakSanitizer has encountered|AddressSanitizer:DEADLYSIGNAL|runtime error:|SUMMARY: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer)'
+  for f in "$@"; do
+    [[ -f $f ]] || continue
+    if grep -Eq "$re" "$f"; then
+      printf '\n==== sanitizer report in %s ====\n' "$f" >&2
+      grep -E -A40 "$re" "$f" | head -n 120 >&2
+      bad=1
+    fi
+  done
+  return "$bad"
+}
+
+# stop_proxy PID ERRFILE: SIGTERM a proxy, which must exit 0 within 5 s with
+# no sanitizer report.
+stop_proxy() {
+  local pid=$1 err=$2
+  stop_pid "$pid" 5 ||
+    fail "wsmux (pid $pid) did not exit within 5 s of SIGTERM"
+  check_sanitizers "$err" || fail "sanitizer report on wsmux's stderr ($err)"
+  ((STOP_RC == 0)) ||
+    fail "wsmux exited with status $STOP_RC after SIGTERM (want 0); stderr:
+$(tail -n 20 "$err")"
+}
+
+assert_alive() {
+  kill -0 "$1" 2>/dev/null || fail "$2 (pid $1) is not running any more"
+}
+
+_show_logs() {
+  local f
+  for f in "$T"/edge.err "$T"/proxy*.err "$T"/sshd.log "$T"/testsrv.err \
+    "$T"/run-*.err; do
+    [[ -s $f ]] || continue
+    printf '\n---- %s (last 40 lines) ----\n' "${f#"$T"/}" >&2
+    tail -n 40 "$f" >&2
+  done
+}
+
+_e2e_cleanup() {
+  local rc=$?
+  set +e
+  trap - EXIT INT TERM
+  if [[ -n $E2E_WATCHDOG ]]; then
+    kill -TERM "$E2E_WATCHDOG" 2>/dev/null
+    wait "$E2E_WATCHDOG" 2>/dev/null
+  fi
+  local i pid name
+  for ((i = ${#E2E_PIDS[@]} - 1; i >= 0; i--)); do
+    pid=${E2E_PIDS[i]}
+    name=${E2E_PNAME[$pid]:-process}
+    if kill -0 "$pid" 2>/dev/null; then
+      if [[ ${E2E_PSAN[$pid]:-0} == 1 ]]; then
+        stop_pid "$pid" 10 ||
+          E2E_PROBLEMS+=("$name (pid $pid) did not exit within 10 s of SIGTERM")
+      else
+        stop_pid "$pid" 5
+      fi
+    else
+      wait "$pid" 2>/dev/null
+    fi
+  done
+  if ((${#E2E_SAN_LOGS[@]})) && ! check_sanitizers "${E2E_SAN_LOGS[@]}"; then
+    E2E_PROBLEMS+=("sanitizer report(s) on the stderr of wsmux/wsmux-edge")
+  fi
+  if ((${#E2E_PROBLEMS[@]})); then
+    for name in "${E2E_PROBLEMS[@]}"; do
+      printf 'FAIL [%s]: %s\n' "$E2E_NAME" "$name" >&2
+    done
+    ((rc != 0)) || rc=1
+  fi
+  if ((rc != 0)) && [[ ${E2E_QUIET_FAIL:-0} != 1 ]]; then
+    _show_logs
+  fi
+  if [[ ${E2E_KEEP:-0} == 1 ]]; then
+    log "kept $T"
+  else
+    rm -rf "$T"
+  fi
+  if ((rc == 0)) && [[ ${E2E_QUIET_PASS:-0} != 1 ]]; then
+    printf 'PASS [%s]\n' "$E2E_NAME" >&2
+  fi
+  exit "$rc"
+}
+trap _e2e_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# The watchdog: see the header. Its stdout is /dev/null so that it never
+# holds ctest's output pipe open for long.
+if ((E2E_DEADLINE > 0)); then
+  (
+    trap - EXIT INT TERM
+    main=$$
+    end=$((EPOCHSECONDS + E2E_DEADLINE))
+    while kill -0 "$main" 2>/dev/null; do
+      if ((EPOCHSECONDS >= end)); then
+        printf '\nFAIL [%s]: test deadline of %s s reached; stopping it\n' \
+          "$E2E_NAME" "$E2E_DEADLINE" >&2
+        kill -TERM "$main" 2>/dev/null
+        # bash runs the trap only once its foreground command is over:
+        # end that command (a direct child of the test shell, not this one).
+        sleep 0.5
+        for c in $(pgrep -P "$main"); do
+          [[ $c == "$BASHPID" ]] || kill -TERM "$c" 2>/dev/null
+        done
+        end=$((EPOCHSECONDS + 60)) # the test's own cleanup gets 60 s
+      fi
+      sleep 1
+    done
+    # The test shell is gone. If it could not clean up, do it here.
+    if [[ -f $T/.pids ]]; then
+      while read -r p st; do
+        if [[ -n $st && $(_starttime "$p") == "$st" ]]; then
+          kill -KILL "$p" 2>/dev/null
+        fi
+      done <"$T/.pids"
+      [[ ${E2E_KEEP:-0} == 1 ]] || rm -rf "$T"
+    fi
+  ) </dev/null >/dev/null &
+  E2E_WATCHDOG=$!
+fi
+
+# --------------------------------------------------------------------------
+# Fixtures
+
+_freeport() {
+  if [[ -x $WSMUX_FREEPORT ]]; then
+    "$WSMUX_FREEPORT"
+  else
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+  fi
+}
+
+# gen_keys: client key $CLIENT_KEY (ed25519, authorized in
+# $T/authorized_keys), sshd host key $T/host_key, and SSH_OPTS, the options
+# for ssh/scp/sftp (add the port: ssh -p, scp -P, sftp -P).
+gen_keys() {
+  CLIENT_KEY=$T/client_key
+  ssh-keygen -q -t ed25519 -N '' -C wsmux-e2e-client -f "$CLIENT_KEY"
+  ssh-keygen -q -t ed25519 -N '' -C wsmux-e2e-host -f "$T/host_key"
+  cp "$CLIENT_KEY.pub" "$T/authorized_keys"
+  # shellcheck disable=SC2034 # used by the tests
+  SSH_OPTS=(-F /dev/null -i "$CLIENT_KEY" -o IdentitiesOnly=yes
+    -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
+    -o BatchMode=yes -o LogLevel=ERROR -o ConnectTimeout=10)
+}
+
+# gen_cert: throwaway self-signed cert $EDGE_CERT / $EDGE_KEY for the edge.
+gen_cert() {
+  EDGE_CERT=$T/edge.crt
+  EDGE_KEY=$T/edge.key
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
+    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -keyout "$EDGE_KEY" -out "$EDGE_CERT" >"$T/openssl.log" 2>&1 ||
+    fail "openssl could not make the test certificate: $(cat "$T/openssl.log")"
+}
+
+# start_sshd: a real sshd on 127.0.0.1:$SSHD_PORT (pid $SSHD_PID) that
+# accepts $CLIENT_KEY for $LOGIN_USER. Needs gen_keys first.
+start_sshd() {
+  mkdir -p /run/sshd 2>/dev/null || true
+  local attempt
+  for attempt in 1 2 3; do
+    SSHD_PORT=$(_freeport)
+    cat >"$T/sshd_config" <<EOF
+Port $SSHD_PORT
+ListenAddress 127.0.0.1
+HostKey $T/host_key
+AuthorizedKeysFile $T/authorized_keys
+PidFile $T/sshd.pid
+UsePAM no
+StrictModes no
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UseDNS no
+PrintMotd no
+PrintLastLog no
+MaxStartups 200
+MaxSessions 64
+LogLevel VERBOSE
+Subsystem sftp internal-sftp
+EOF
+    /usr/sbin/sshd -t -f "$T/sshd_config" >"$T/sshd-t.log" 2>&1 ||
+      fail "sshd rejected its config: $(cat "$T/sshd-t.log")"
+    /usr/sbin/sshd -D -f "$T/sshd_config" -E "$T/sshd.log" \
+      </dev/null >"$T/sshd.out" 2>&1 &
+    SSHD_PID=$!
+    track "$SSHD_PID" sshd
+    if wait_port 127.0.0.1 "$SSHD_PORT" 15 "$SSHD_PID"; then
+      log "sshd pid $SSHD_PID on 127.0.0.1:$SSHD_PORT"
+      return 0
+    fi
+    if kill -0 "$SSHD_PID" 2>/dev/null; then
+      fail "sshd does not accept connections on port $SSHD_PORT after 15 s"
+    fi
+    wait_exit "$SSHD_PID" 1 || true
+    log "sshd exited at start (attempt $attempt): $(tail -n 3 "$T/sshd.log")"
+  done
+  fail "sshd could not be started"
+}
+
+# service_json ID UPSTREAM [KIND] [SSH_ENABLED]: one entry of "services".
+service_json() {
+  printf '{"id":"%s","projectId":"%s","kind":"%s","tags":["t1"],"sshEnabled":%s,"upstream":"%s"}' \
+    "$1" "$E2E_PROJECT" "${3:-service}" "${4:-true}" "$2"
+}
+
+# write_edge_config [SERVICE_JSON...]: $T/edge.json with the token
+# $EDGE_TOKEN (generated unless already set), the project $E2E_PROJECT, the
+# service $E2E_SSH_SERVICE -> sshd (127.0.0.1:1 when no sshd runs) and the
+# given extra services. Needs gen_cert first.
+# shellcheck disable=SC2120 # the extra services are optional
+write_edge_config() {
+  : "${EDGE_TOKEN:=wsmux-e2e-$(openssl rand -hex 16)}"
+  local sha services s
+  sha=$(printf '%s' "$EDGE_TOKEN" | sha256sum | cut -d' ' -f1)
+  services=$(service_json "$E2E_SSH_SERVICE" "127.0.0.1:${SSHD_PORT:-1}")
+  for s in "$@"; do
+    services+=$',\n    '"$s"
+  done
+  EDGE_CONFIG=$T/edge.json
+  cat >"$EDGE_CONFIG" <<EOF
+{
+  "listen": "127.0.0.1:0",
+  "tls": {"cert": "$EDGE_CERT", "key": "$EDGE_KEY"},
+  "windowBytes": $E2E_WINDOW_BYTES,
+  "tokens": [{"id": "test", "sha256": "$sha"}],
+  "projects": [{"id": "$E2E_PROJECT", "name": "Demo"}],
+  "services": [
+    $services
+  ]
+}
+EOF
+}
+
+_edge_ready() {
+  grep -Eq 'wsmux-edge: listening on wss?://.+:[0-9]+[[:space:]]*$' \
+    "$EDGE_ERR" 2>/dev/null && return 0
+  kill -0 "$EDGE_PID" 2>/dev/null ||
+    fail "wsmux-edge exited before listening; stderr:
+$(tail -n 30 "$EDGE_ERR")"
+  return 1
+}
+
+# start_edge: wsmux-edge on $EDGE_CONFIG. Sets EDGE_PID, EDGE_PORT, EDGE_URL
+# (scheme from the edge's line, host $WSMUX_EDGE_HOST), EDGE_ERR.
+start_edge() {
+  [[ -x $WSMUX_EDGE_BIN ]] ||
+    fail "wsmux-edge not found at $WSMUX_EDGE_BIN (build it or set WSMUX_EDGE_BIN)"
+  EDGE_ERR=$T/edge.err
+  env "${E2E_SAN_ENV[@]}" "$WSMUX_EDGE_BIN" --config "$EDGE_CONFIG" \
+    --log-level "$E2E_EDGE_LOG_LEVEL" </dev/null >"$T/edge.out" \
+    2>"$EDGE_ERR" &
+  EDGE_PID=$!
+  track "$EDGE_PID" wsmux-edge 1
+  E2E_SAN_LOGS+=("$EDGE_ERR")
+  wait_until 20 "wsmux-edge's 'listening on' line" _edge_ready
+  local line re='wsmux-edge: listening on (wss?)://(.+):([0-9]+)[[:space:]]*$'
+  line=$(grep -Em1 "$re" "$EDGE_ERR")
+  [[ $line =~ $re ]] || fail "cannot parse the edge's line: $line"
+  EDGE_SCHEME=${BASH_REMATCH[1]}
+  EDGE_PORT=${BASH_REMATCH[3]}
+  EDGE_URL="$EDGE_SCHEME://$WSMUX_EDGE_HOST:$EDGE_PORT"
+  log "wsmux-edge pid $EDGE_PID at $EDGE_URL"
+}
+
+_PROXY_LINE_RE='^SSH proxy started on endpoint: (.+):([0-9]+), stop with Ctrl\+C$'
+
+_proxy_ready() {
+  grep -Eq "$_PROXY_LINE_RE" "$PROXY_OUT" 2>/dev/null && return 0
+  kill -0 "$PROXY_PID" 2>/dev/null ||
+    fail "wsmux exited before its proxy started; stderr:
+$(tail -n 30 "$PROXY_ERR")"
+  return 1
+}
+
+# start_proxy SERVICE [EXTRA_ARGS...]: `wsmux ssh service --proxyOnly` for
+# SERVICE on 127.0.0.1 with a kernel-chosen port, token from WSMUX_TOKEN.
+# Sets (and exports) PROXY_PID, PROXY_ADDR, PROXY_PORT, PROXY_OUT, PROXY_ERR;
+# a test that runs several proxies saves them after each call.
+start_proxy() {
+  local service=$1
+  shift
+  [[ -x $WSMUX_BIN ]] ||
+    fail "wsmux not found at $WSMUX_BIN (build it or set WSMUX_BIN)"
+  E2E_NPROXY=$((E2E_NPROXY + 1))
+  PROXY_OUT=$T/proxy$E2E_NPROXY.out
+  PROXY_ERR=$T/proxy$E2E_NPROXY.err
+  env "${E2E_SAN_ENV[@]}" WSMUX_TOKEN="$EDGE_TOKEN" \
+    "$WSMUX_BIN" ssh service --projectId "$E2E_PROJECT" \
+    --serviceId "$service" --proxyOnly --edge "$EDGE_URL" --ca "$EDGE_CERT" \
+    --address 127.0.0.1 --port 0 --user "$LOGIN_USER" "$@" \
+    </dev/null >"$PROXY_OUT" 2>"$PROXY_ERR" &
+  PROXY_PID=$!
+  track "$PROXY_PID" "wsmux proxy for $service" 1
+  E2E_SAN_LOGS+=("$PROXY_ERR")
+  wait_until 20 "the proxy for $service to print its endpoint" _proxy_ready
+  local line
+  line=$(grep -Em1 "$_PROXY_LINE_RE" "$PROXY_OUT")
+  [[ $line =~ $_PROXY_LINE_RE ]] || fail "cannot parse: $line"
+  PROXY_ADDR=${BASH_REMATCH[1]}
+  PROXY_PORT=${BASH_REMATCH[2]}
+  export PROXY_ADDR PROXY_PORT PROXY_PID PROXY_OUT PROXY_ERR
+  log "proxy for $service pid $PROXY_PID on $PROXY_ADDR:$PROXY_PORT"
+}
+
+_testsrv_ready() {
+  grep -q '^listening [0-9]' "$T/testsrv.out" 2>/dev/null && return 0
+  kill -0 "$TESTSRV_PID" 2>/dev/null ||
+    fail "wsmux-testsrv exited at start: $(cat "$T/testsrv.err")"
+  return 1
+}
+
+# start_testsrv: wsmux-testsrv on 127.0.0.1, kernel-chosen port. Sets
+# TESTSRV_PID, TESTSRV_PORT; its stdout (per-connection lines) is
+# $T/testsrv.out.
+start_testsrv() {
+  [[ -x $WSMUX_TESTSRV ]] || fail "wsmux-testsrv not found at $WSMUX_TESTSRV"
+  "$WSMUX_TESTSRV" --listen 127.0.0.1:0 --max-seconds 900 \
+    </dev/null >"$T/testsrv.out" 2>"$T/testsrv.err" &
+  TESTSRV_PID=$!
+  track "$TESTSRV_PID" wsmux-testsrv
+  wait_until 10 "wsmux-testsrv to listen" _testsrv_ready
+  TESTSRV_PORT=$(awk '/^listening /{print $2; exit}' "$T/testsrv.out")
+  log "wsmux-testsrv pid $TESTSRV_PID on 127.0.0.1:$TESTSRV_PORT"
+}
+
+# rss_kb PID: resident set size of PID in KiB (VmRSS).
+rss_kb() {
+  local v
+  v=$(awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null) || true
+  [[ -n $v ]] || {
+    echo "rss_kb: no process $1" >&2
+    return 1
+  }
+  printf '%s\n' "$v"
+}
