@@ -38,6 +38,9 @@ static const char usage[] =
     "  --insecure      do not verify the edge's certificate (tests only)\n"
     "  --window BYTES  per-stream receive window (default 262144)\n";
 
+/* How long Ctrl+C waits for the WebSocket close handshake. */
+#define SHUTDOWN_GRACE_MS 2000
+
 typedef struct {
   uv_loop_t *loop;
   log_t log;
@@ -82,6 +85,8 @@ static void print_banner(const proxy_t *p) {
 
 static void on_stop_timer(uv_timer_t *t) {
   proxy_t *p = t->data;
+  if (uv_is_closing((uv_handle_t *)&p->stop_timer))
+    return;
   uv_close((uv_handle_t *)&p->stop_timer, NULL);
   if (!uv_is_closing((uv_handle_t *)&p->sigint)) {
     uv_close((uv_handle_t *)&p->sigint, NULL);
@@ -92,13 +97,18 @@ static void on_stop_timer(uv_timer_t *t) {
   transport_free(p->transport); /* transport_destroy() follows uv_run */
 }
 
-/* Tear down from a safe place: the next loop iteration. */
-static void proxy_stop(proxy_t *p, int exit_code) {
-  if (p->stopping)
-    return;
+/* Tear down from a safe place (a timer, not an lws callback), after
+ * delay_ms: a graceful stop gives the close handshake that long. */
+static void proxy_stop_after(proxy_t *p, int exit_code, uint64_t delay_ms) {
+  if (!p->stopping)
+    p->exit_code = exit_code;
   p->stopping = 1;
-  p->exit_code = exit_code;
-  uv_timer_start(&p->stop_timer, on_stop_timer, 0, 0);
+  if (!uv_is_closing((uv_handle_t *)&p->stop_timer))
+    uv_timer_start(&p->stop_timer, on_stop_timer, delay_ms, 0);
+}
+
+static void proxy_stop(proxy_t *p, int exit_code) {
+  proxy_stop_after(p, exit_code, 0);
 }
 
 static void on_accept(void *ctx, uv_stream_t *server) {
@@ -117,9 +127,9 @@ static void on_open_failed(void *ctx, relay_stream_t *rs, uint16_t code,
 static void on_finished(void *ctx, relay_stream_t *rs, uint16_t code,
                         const char *reason, const relay_stats_t *st) {
   proxy_t *p = ctx;
-  log_msg(&p->log, LOG_DEBUG, "stream %u closed: up=%llu down=%llu %s %s",
-          relay_stream_id(rs), (unsigned long long)st->bytes_up,
-          (unsigned long long)st->bytes_down, frame_code_name(code),
+  log_msg(&p->log, LOG_DEBUG, "stream %u closed: sent=%llu received=%llu %s %s",
+          relay_stream_id(rs), (unsigned long long)st->bytes_read,
+          (unsigned long long)st->bytes_written, frame_code_name(code),
           reason ? reason : "");
 }
 
@@ -189,8 +199,9 @@ static void on_close(void *ctx, transport_conn_t *c,
     p->relay = NULL;
   }
   if (p->stopping)
-    return;
-  report_close(p, why);
+    proxy_stop(p, p->exit_code); /* the close handshake finished */
+  else
+    report_close(p, why);
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
@@ -198,10 +209,19 @@ static void on_signal(uv_signal_t *h, int signum) {
   if (p->stopping)
     return;
   log_msg(&p->log, LOG_INFO, "stopping");
-  if (p->relay != NULL)
+  /* Stop taking connections, tell the edge, close the WebSocket cleanly;
+   * local connections are closed when the relay goes. */
+  listener_close(p->listener);
+  p->listener = NULL;
+  if (p->relay != NULL && p->conn != NULL) {
     session_goaway(relay_session(p->relay), FRAME_CODE_SHUTDOWN,
                    "client shutting down");
-  proxy_stop(p, EXIT_OK);
+    transport_conn_close(p->conn, TRANSPORT_CLOSE_NORMAL,
+                         "client shutting down");
+    proxy_stop_after(p, EXIT_OK, SHUTDOWN_GRACE_MS);
+  } else {
+    proxy_stop(p, EXIT_OK);
+  }
 }
 
 typedef struct {

@@ -94,11 +94,11 @@ static void on_finished(void *ctx, relay_stream_t *rs, uint16_t code,
   edge_conn_t *ec = ctx;
   upstream_detach(rs);
   log_msg(ec->e->log, code == FRAME_CODE_NO_ERROR ? LOG_DEBUG : LOG_INFO,
-          "stream %u closed: token=%s project=%s service=%s up=%llu "
-          "down=%llu result=%s%s%s",
+          "stream %u closed: token=%s project=%s service=%s to_service=%llu "
+          "from_service=%llu result=%s%s%s",
           relay_stream_id(rs), ec->auth.tok->id, ec->auth.svc->project_id,
-          ec->auth.svc->id, (unsigned long long)st->bytes_up,
-          (unsigned long long)st->bytes_down, frame_code_name(code),
+          ec->auth.svc->id, (unsigned long long)st->bytes_written,
+          (unsigned long long)st->bytes_read, frame_code_name(code),
           reason && *reason ? ": " : "", reason ? reason : "");
 }
 

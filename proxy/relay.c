@@ -190,7 +190,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     stream_abort(rs, FRAME_CODE_RESET, uv_strerror((int)nread));
     return;
   }
-  rs->stats.bytes_up += (uint64_t)nread;
+  rs->stats.bytes_read += (uint64_t)nread;
   if (session_stream_write(rs->st, c))
     stream_stop_reading(rs);
 }
@@ -228,7 +228,7 @@ static int stream_write_tcp(relay_stream_t *rs, const uint8_t *data,
   if (n < 0 && n != UV_EAGAIN)
     return n;
   size_t done = n > 0 ? (size_t)n : 0;
-  rs->stats.bytes_down += len;
+  rs->stats.bytes_written += len;
   if (done > 0 && rs->st != NULL)
     session_stream_consumed(rs->st, done);
   if (done == len)

@@ -28,8 +28,8 @@ typedef struct relay relay_t;
 typedef struct relay_stream relay_stream_t;
 
 typedef struct {
-  uint64_t bytes_up;   /* TCP -> WebSocket */
-  uint64_t bytes_down; /* WebSocket -> TCP */
+  uint64_t bytes_read;    /* read from the TCP socket, sent on the WebSocket */
+  uint64_t bytes_written; /* received on the WebSocket, written to TCP */
 } relay_stats_t;
 
 typedef struct {

@@ -164,12 +164,10 @@ static int conn_start_close(transport_conn_t *c) {
 
 static int on_writeable(transport_conn_t *c) {
   transport_t *t = c->t;
-  if (c->closing)
-    return conn_start_close(c);
   uint8_t *buf = t->txbuf + LWS_PRE;
   size_t n = t->h.on_writable(t->hctx, c, buf, TRANSPORT_MSG_MAX);
   if (n == 0)
-    return 0;
+    return c->closing ? conn_start_close(c) : 0; /* flushed: now close */
   if (lws_write(c->wsi, buf, n, LWS_WRITE_BINARY) < (int)n)
     return -1;
   /* The app may have more than one message ready; ask again. */
