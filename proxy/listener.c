@@ -17,9 +17,10 @@ static void on_closed(uv_handle_t *h) {
   free(h->data);
 }
 
-/* Bind and probe with listen(2) right away: libuv may report EADDRINUSE
- * only at listen time, and we want to know now, while we can still try the
- * next port. The backlog set here is kept. */
+/* Bind, and find out now whether it worked, while the next port can still
+ * be tried: libuv defers a bind's EADDRINUSE to uv_listen(), so check the
+ * bound port, then listen(2) at once (uv_listen later keeps the backlog) to
+ * catch a socket that bound the same port without listening yet. */
 static int try_bind(uv_loop_t *loop, listener_t *l, const char *addr,
                     int port) {
   struct sockaddr_in sa;
@@ -27,6 +28,12 @@ static int try_bind(uv_loop_t *loop, listener_t *l, const char *addr,
   uv_tcp_init(loop, &l->tcp);
   l->tcp.data = l;
   int rc = uv_tcp_bind(&l->tcp, (const struct sockaddr *)&sa, 0);
+  struct sockaddr_in got;
+  int len = sizeof(got);
+  if (rc == 0 &&
+      (uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&got, &len) != 0 ||
+       got.sin_port == 0 || (port != 0 && ntohs(got.sin_port) != port)))
+    rc = UV_EADDRINUSE;
   uv_os_fd_t fd;
   if (rc == 0 && (rc = uv_fileno((uv_handle_t *)&l->tcp, &fd)) == 0)
     rc = listen(fd, SOMAXCONN) == 0 ? 0 : UV_EADDRINUSE;

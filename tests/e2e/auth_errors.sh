@@ -10,7 +10,9 @@
 #   no token at all              -> non-zero, names WSMUX_TOKEN
 #   no --ca (self-signed edge)   -> 4, mentions "certificate"
 #   no edge listening            -> 4
-# Then a good proxy runs an ssh command, and the token appears in no log.
+#   an unrelated --ca            -> 4, mentions "certificate"
+# Then a good proxy runs an ssh command, --insecure connects despite the
+# unrelated CA (with a warning), and the token appears in no log.
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -124,6 +126,24 @@ out=$(timeout 60 ssh "${SSH_OPTS[@]}" -p "$PROXY_PORT" \
   "$LOGIN_USER@$PROXY_ADDR" 'echo still-works') ||
   fail "ssh through a good proxy after the error cases failed"
 [[ $out == still-works ]] || fail "ssh printed '$out'"
+stop_proxy "$PROXY_PID" "$PROXY_ERR"
+
+# --insecure: this is the one test that needs it, to check the flag itself.
+# With an unrelated CA the edge's certificate fails verification (exit 4);
+# --insecure connects anyway and warns on stderr.
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=other-ca \
+  -keyout "$T/other.key" -out "$T/other.crt" 2>/dev/null ||
+  fail "openssl could not make the unrelated CA"
+run_wsmux wrong_ca "$GOOD" -- --projectId "$E2E_PROJECT" \
+  --serviceId "$E2E_SSH_SERVICE" --edge "$EDGE_URL" --ca "$T/other.crt"
+expect wrong_ca 4 "certificate"
+EDGE_CERT=$T/other.crt start_proxy "$E2E_SSH_SERVICE" --insecure
+grep -q "warning: --insecure" "$PROXY_ERR" ||
+  fail "--insecure printed no warning: $(cat "$PROXY_ERR")"
+out=$(timeout 60 ssh "${SSH_OPTS[@]}" -p "$PROXY_PORT" \
+  "$LOGIN_USER@$PROXY_ADDR" 'echo insecure-works') ||
+  fail "ssh through an --insecure proxy failed"
+[[ $out == insecure-works ]] || fail "ssh printed '$out'"
 stop_proxy "$PROXY_PID" "$PROXY_ERR"
 
 if grep -qF "$EDGE_TOKEN" "$EDGE_ERR" "$T/edge.out" "$PROXY_ERR" "$PROXY_OUT"; then

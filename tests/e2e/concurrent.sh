@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 #
 # e2e concurrent: 32 ssh sessions at once over one proxy (one WebSocket).
-# Each session prints a line naming it and the SHA-256 of a stream whose
-# length depends on the session number, so a byte from one stream landing
-# in another is caught. Every session must succeed with exactly its output.
+# Every session first waits until all 32 are logged in (so they really are
+# open at the same time), then streams ~200 KB of text naming itself, whose
+# length depends on the session number: a byte from one stream landing in
+# another is caught. Every session must succeed with exactly its output, and
+# the edge must have seen exactly one WebSocket.
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -21,7 +23,7 @@ for ((i = 1; i <= N; i++)); do
   len=$((200000 + i))
   timeout 120 ssh "${SSH_OPTS[@]}" -p "$PROXY_PORT" \
     "$LOGIN_USER@$PROXY_ADDR" \
-    "echo session-$i; head -c $len /dev/zero | tr '\\0' x | sha256sum" \
+    "touch $T/in-$i; for _ in \$(seq 100); do [ \$(ls $T | grep -c '^in-') -ge $N ] && break; sleep 0.1; done; yes session-$i | head -c $len" \
     </dev/null >"$T/session-$i.out" 2>"$T/session-$i.err" &
   client[$i]=$!
   track "${client[$i]}" "ssh session $i"
@@ -32,20 +34,23 @@ failed=0
 for ((i = 1; i <= N; i++)); do
   wait_exit "${client[$i]}" 150 || fail "ssh session $i still running"
   len=$((200000 + i))
-  want="session-$i
-$(head -c "$len" /dev/zero | tr '\0' x | sha256sum)"
-  got=$(cat "$T/session-$i.out")
+  want=$( (yes "session-$i" || true) | head -c "$len" | sha256sum)
+  got=$(sha256sum <"$T/session-$i.out")
   if ((WAIT_RC != 0)); then
     log "session $i: ssh exited $WAIT_RC: $(head -c 500 "$T/session-$i.err")"
     failed=$((failed + 1))
   elif [[ $got != "$want" ]]; then
-    log "session $i: output '$got', want '$want'"
+    log "session $i: output of $(wc -c <"$T/session-$i.out") bytes differs"
     failed=$((failed + 1))
   fi
 done
 ((failed == 0)) || fail "$failed of $N concurrent ssh sessions failed"
 log "all $N sessions ok"
 
+n=$(ls "$T" | grep -c '^in-' || true)
+((n == N)) || fail "only $n of $N sessions were logged in at once"
+opens=$(grep -c 'connection open' "$EDGE_ERR" || true)
+((opens == 1)) || fail "the edge saw $opens WebSockets, want exactly 1"
 assert_alive "$PROXY_PID" "wsmux proxy"
 assert_alive "$EDGE_PID" wsmux-edge
 # The proxy still serves a new session afterwards.

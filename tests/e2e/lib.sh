@@ -485,10 +485,13 @@ start_proxy() {
   E2E_NPROXY=$((E2E_NPROXY + 1))
   PROXY_OUT=$T/proxy$E2E_NPROXY.out
   PROXY_ERR=$T/proxy$E2E_NPROXY.err
+  # E2E_DERIVED_ENDPOINT=1: let wsmux derive address and port itself.
+  local where=(--address 127.0.0.1 --port 0)
+  [[ ${E2E_DERIVED_ENDPOINT:-0} == 1 ]] && where=()
   env "${E2E_SAN_ENV[@]}" WSMUX_TOKEN="$EDGE_TOKEN" \
     "$WSMUX_BIN" ssh service --projectId "$E2E_PROJECT" \
     --serviceId "$service" --proxyOnly --edge "$EDGE_URL" --ca "$EDGE_CERT" \
-    --address 127.0.0.1 --port 0 --user "$LOGIN_USER" "$@" \
+    "${where[@]}" --user "$LOGIN_USER" "$@" \
     </dev/null >"$PROXY_OUT" 2>"$PROXY_ERR" &
   PROXY_PID=$!
   track "$PROXY_PID" "wsmux proxy for $service" 1
