@@ -41,6 +41,7 @@ struct session {
   uint32_t last_peer_id; /* server: highest id the peer opened */
   int goaway_sent;
   int goaway_recv;
+  int aborted; /* session_abort ran: no new streams */
   int failed;
   char error[ERR_MAX];
 };
@@ -48,7 +49,8 @@ struct session {
 /* --- stream table ------------------------------------------------------ */
 
 static size_t table_slot(const session_t *s, uint32_t id) {
-  return (id * 2654435761u) & (s->table_size - 1);
+  /* Ids share their parity (odd from the client): drop that bit first. */
+  return ((id >> 1) * 2654435761u) & (s->table_size - 1);
 }
 
 static session_stream_t *table_find(const session_t *s, uint32_t id) {
@@ -154,6 +156,9 @@ static void drop_all(session_t *s, int notify, uint16_t code,
 }
 
 void session_abort(session_t *s, uint16_t code, const char *reason) {
+  /* First, so a stream_closed callback cannot open a stream that the scan
+   * below has already passed (it would survive the abort). */
+  s->aborted = 1;
   drop_all(s, 1, code, reason);
 }
 
@@ -319,8 +324,8 @@ static session_stream_t *stream_new(session_t *s, uint32_t id, void *user) {
 }
 
 session_stream_t *session_stream_open(session_t *s, void *user) {
-  if (s->cfg.role != SESSION_ROLE_CLIENT || s->goaway_recv || s->failed ||
-      s->next_id > 0x7ffffffdu)
+  if (s->cfg.role != SESSION_ROLE_CLIENT || s->goaway_recv || s->aborted ||
+      s->failed || s->next_id > 0x7ffffffdu)
     return NULL;
   session_stream_t *st = stream_new(s, s->next_id, user);
   if (st == NULL)

@@ -111,8 +111,8 @@ size_t session_stream_count(const session_t *s);
 void session_goaway(session_t *s, uint16_t code, const char *reason);
 void session_ping(session_t *s, const uint8_t payload[8]);
 
-/* Client: start a stream (queues OPEN). NULL after GOAWAY or out of memory
- * or ids. */
+/* Client: start a stream (queues OPEN). NULL after GOAWAY, during or after
+ * session_abort, or when out of memory or ids. */
 session_stream_t *session_stream_open(session_t *s, void *user);
 /* Server: answer an incoming stream. */
 void session_stream_accept(session_stream_t *st);
