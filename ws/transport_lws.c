@@ -43,6 +43,7 @@ struct transport_conn {
   char http_error[256];
   uv_getaddrinfo_t gai; /* client: resolving the edge */
   int client_owned;     /* client conns are ours to free, server ones lws's */
+  const char *http_method; /* client: a plain HTTP call, not a WebSocket */
 };
 
 struct transport {
@@ -220,6 +221,18 @@ static int on_established(transport_conn_t *c, struct lws *wsi) {
 
 static void client_error(transport_conn_t *c, struct lws *wsi, const char *in);
 
+static int add_auth_header(transport_t *t, struct lws *wsi, void *in,
+                           size_t len) {
+  unsigned char **p = in;
+  if (t->auth_header[0] == '\0')
+    return 0;
+  return lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_AUTHORIZATION,
+                                      (unsigned char *)t->auth_header,
+                                      (int)strlen(t->auth_header), p, *p + len)
+             ? -1
+             : 0;
+}
+
 static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
                        void *user, void *in, size_t len) {
   transport_t *t = lws_context_user(lws_get_context(wsi));
@@ -266,15 +279,8 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
       free(c);
     }
     return 0;
-  case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
-    unsigned char **p = in;
-    return lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_AUTHORIZATION,
-                                        (unsigned char *)t->auth_header,
-                                        (int)strlen(t->auth_header), p,
-                                        *p + len)
-               ? -1
-               : 0;
-  }
+  case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
+    return add_auth_header(t, wsi, in, len);
   case LWS_CALLBACK_ESTABLISHED_CLIENT_HTTP:
     /* Last moment the response headers of a refused upgrade exist. */
     if (c != NULL) {
@@ -346,19 +352,149 @@ static int confirm_upgrade(transport_t *t, struct lws *wsi, const char *in) {
   return status == 0 ? 0 : http_reject(wsi, (unsigned)status, msg);
 }
 
+/* A plain HTTP request being received (protocols[0]'s per-session data,
+ * zeroed by lws; body freed on close). */
+typedef struct {
+  char method[8];
+  char path[PATH_MAX_LEN];
+  char bearer[TOKEN_MAX_LEN + 8];
+  uint8_t *body;
+  size_t body_len;
+  int too_big;
+} http_req_t;
+
+static const struct {
+  enum lws_token_indexes tok;
+  const char *name;
+} http_methods[] = {
+    {WSI_TOKEN_GET_URI, "GET"},       {WSI_TOKEN_POST_URI, "POST"},
+    {WSI_TOKEN_PATCH_URI, "PATCH"},   {WSI_TOKEN_PUT_URI, "PUT"},
+    {WSI_TOKEN_DELETE_URI, "DELETE"},
+};
+
+/* Write a whole response (headers and body) and finish the transaction. */
+static int http_respond(struct lws *wsi, int status, const char *ctype,
+                        const char *body, size_t len) {
+  size_t cap = LWS_PRE + 1024 + len;
+  uint8_t *b = malloc(cap);
+  if (b == NULL)
+    return -1;
+  uint8_t *start = b + LWS_PRE, *p = start, *end = b + cap;
+  int rc = -1;
+  /* A 204 has no body and must not announce one (RFC 9110 8.6). */
+  lws_filepos_t clen = status == 204 ? LWS_ILLEGAL_HTTP_CONTENT_LEN : len;
+  if (lws_add_http_common_headers(wsi, (unsigned)status, ctype, clen, &p,
+                                  end) == 0 &&
+      lws_finalize_http_header(wsi, &p, end) == 0) {
+    if (len > 0)
+      memcpy(p, body, len);
+    p += len;
+    int n = (int)(p - start);
+    if (lws_write(wsi, start, (size_t)n, LWS_WRITE_HTTP_FINAL) == n)
+      rc = lws_http_transaction_completed(wsi) ? -1 : 0;
+  }
+  free(b);
+  return rc;
+}
+
+static int http_dispatch(transport_t *t, struct lws *wsi, http_req_t *r) {
+  if (r->too_big) {
+    static const char msg[] = "{\"error\": \"request body too large\"}\n";
+    return http_respond(wsi, 413, "application/json", msg, sizeof(msg) - 1);
+  }
+  if (t->h.on_http == NULL)
+    return http_reject(wsi, 404, "not found: this is a wsmux edge");
+  transport_http_request_t req = {.method = r->method,
+                                  .path = r->path,
+                                  .bearer = r->bearer,
+                                  .body = r->body,
+                                  .body_len = r->body_len};
+  transport_http_response_t resp = {.status = 500,
+                                    .content_type = "text/plain"};
+  t->h.on_http(t->hctx, &req, &resp);
+  int rc = http_respond(wsi, resp.status, resp.content_type, resp.body,
+                        resp.body ? resp.body_len : 0);
+  free(resp.body);
+  return rc;
+}
+
+/* Headers are in: note method, path and token; wait for a body if any. */
+static int http_begin(transport_t *t, struct lws *wsi, http_req_t *r) {
+  memset(r, 0, sizeof(*r));
+  for (size_t i = 0; i < sizeof(http_methods) / sizeof(http_methods[0]); i++)
+    if (lws_hdr_total_length(wsi, http_methods[i].tok) > 0) {
+      snprintf(r->method, sizeof(r->method), "%s", http_methods[i].name);
+      if (lws_hdr_copy(wsi, r->path, sizeof(r->path), http_methods[i].tok) < 0)
+        return http_reject(wsi, 414, "request path too long");
+    }
+  if (r->method[0] == '\0')
+    return http_reject(wsi, 405, "method not allowed");
+  char auth[TOKEN_MAX_LEN + 8];
+  if (lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION) > 7 &&
+      strncasecmp(auth, "Bearer ", 7) == 0)
+    snprintf(r->bearer, sizeof(r->bearer), "%s", auth + 7);
+  char cl[24] = "";
+  if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) < 0)
+    cl[0] = '\0';
+  long long n = atoll(cl);
+  if (n > TRANSPORT_HTTP_BODY_MAX)
+    r->too_big = 1;
+  if (n <= 0 || r->too_big)
+    return http_dispatch(t, wsi, r);
+  return 0; /* LWS_CALLBACK_HTTP_BODY follows */
+}
+
+static int http_body(http_req_t *r, const void *in, size_t len) {
+  if (r->too_big || r->body_len + len > TRANSPORT_HTTP_BODY_MAX) {
+    r->too_big = 1;
+    return 0;
+  }
+  uint8_t *nb = realloc(r->body, r->body_len + len + 1);
+  if (nb == NULL)
+    return -1;
+  r->body = nb;
+  memcpy(r->body + r->body_len, in, len);
+  r->body_len += len;
+  r->body[r->body_len] = '\0';
+  return 0;
+}
+
+static int http_client_callback(transport_t *t, struct lws *wsi,
+                                enum lws_callback_reasons reason, void *in,
+                                size_t len);
+
 static int http_callback(struct lws *wsi, enum lws_callback_reasons reason,
                          void *user, void *in, size_t len) {
   transport_t *t = lws_context_user(lws_get_context(wsi));
-  if (reason == LWS_CALLBACK_HTTP_CONFIRM_UPGRADE && t->server)
+  http_req_t *r = user;
+  if (!t->server)
+    return http_client_callback(t, wsi, reason, in, len);
+  switch (reason) {
+  case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
     return confirm_upgrade(t, wsi, in);
-  if (reason == LWS_CALLBACK_HTTP)
-    return http_reject(wsi, 404, "not found: this is a wsmux edge");
-  return lws_callback_http_dummy(wsi, reason, user, in, len);
+  case LWS_CALLBACK_HTTP:
+    return r ? http_begin(t, wsi, r) : -1;
+  case LWS_CALLBACK_HTTP_BODY:
+    return r ? http_body(r, in, len) : -1;
+  case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+    return r ? http_dispatch(t, wsi, r) : -1;
+  case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+  case LWS_CALLBACK_CLOSED_HTTP:
+    if (r != NULL) {
+      free(r->body);
+      r->body = NULL;
+    }
+    return 0;
+  default:
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+  }
 }
 
 static void set_protocols(transport_t *t) {
-  t->protocols[0] =
-      (struct lws_protocols){.name = "http", .callback = http_callback};
+  t->protocols[0] = (struct lws_protocols){
+      .name = "http",
+      .callback = http_callback,
+      .per_session_data_size = t->server ? sizeof(http_req_t) : 0};
   t->protocols[1] = (struct lws_protocols){
       .name = TRANSPORT_SUBPROTOCOL,
       .callback = ws_callback,
@@ -503,11 +639,12 @@ transport_t *transport_client_new(uv_loop_t *loop,
   }
   if (parse_url(t, opts->url, opts->path, err, errlen) != 0)
     goto fail;
-  if (strlen(opts->token) > TOKEN_MAX_LEN) {
+  if (opts->token && strlen(opts->token) > TOKEN_MAX_LEN) {
     snprintf(err, errlen, "API token too long");
     goto fail;
   }
-  snprintf(t->auth_header, sizeof(t->auth_header), "Bearer %s", opts->token);
+  if (opts->token)
+    snprintf(t->auth_header, sizeof(t->auth_header), "Bearer %s", opts->token);
   t->insecure = opts->insecure;
   if (opts->ca_file && (t->ca_file = strdup(opts->ca_file)) == NULL) {
     snprintf(err, errlen, "out of memory");
@@ -557,12 +694,17 @@ static void client_error(transport_conn_t *c, struct lws *wsi, const char *in) {
   conn_end(c, &why);
 }
 
+static void conn_release(transport_conn_t *c) {
+  if (c->http_method == NULL) /* an HTTP call's conn is its caller's */
+    free(c);
+}
+
 static void client_fail_now(transport_conn_t *c, const char *fmt,
                             const char *arg) {
   transport_close_t why = {.kind = TRANSPORT_END_NETWORK};
   snprintf(why.message, sizeof(why.message), fmt, c->t->host, arg);
   conn_end(c, &why);
-  free(c);
+  conn_release(c);
 }
 
 static void client_dial(transport_conn_t *c, const char *numeric) {
@@ -575,8 +717,13 @@ static void client_dial(transport_conn_t *c, const char *numeric) {
   i.path = t->path;
   i.host = t->host;
   i.origin = t->host;
-  i.protocol = TRANSPORT_SUBPROTOCOL;
-  i.local_protocol_name = TRANSPORT_SUBPROTOCOL;
+  if (c->http_method != NULL) {
+    i.method = c->http_method;
+    i.local_protocol_name = "http";
+  } else {
+    i.protocol = TRANSPORT_SUBPROTOCOL;
+    i.local_protocol_name = TRANSPORT_SUBPROTOCOL;
+  }
   i.alpn = "http/1.1";
   i.userdata = c;
   i.pwsi = &c->wsi;
@@ -612,6 +759,20 @@ static void on_resolved(uv_getaddrinfo_t *req, int status,
   uv_freeaddrinfo(res);
 }
 
+/* Resolve, then dial (on_resolved). lws resolves synchronously and drops
+ * the error text, so we resolve ourselves. */
+static int client_start(transport_conn_t *c, char *err, size_t errlen) {
+  transport_t *t = c->t;
+  c->client_owned = 1;
+  c->gai.data = c;
+  struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM};
+  int rc = uv_getaddrinfo(t->loop, &c->gai, on_resolved, t->host, NULL, &hints);
+  if (rc != 0)
+    snprintf(err, errlen, "cannot resolve the edge host %s: %s", t->host,
+             uv_strerror(rc));
+  return rc;
+}
+
 transport_conn_t *transport_client_connect(transport_t *t, void *user,
                                            char *err, size_t errlen) {
   transport_conn_t *c = calloc(1, sizeof(*c));
@@ -621,14 +782,7 @@ transport_conn_t *transport_client_connect(transport_t *t, void *user,
   }
   c->t = t;
   c->user = user;
-  c->client_owned = 1;
-  c->gai.data = c;
-  /* lws resolves synchronously and drops the error text: resolve here. */
-  struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM};
-  int rc = uv_getaddrinfo(t->loop, &c->gai, on_resolved, t->host, NULL, &hints);
-  if (rc != 0) {
-    snprintf(err, errlen, "cannot resolve the edge host %s: %s", t->host,
-             uv_strerror(rc));
+  if (client_start(c, err, errlen) != 0) {
     free(c);
     return NULL;
   }
@@ -657,4 +811,171 @@ void transport_destroy(transport_t *t) {
   uv_run(t->loop, UV_RUN_DEFAULT);
   free(t->ca_file);
   free(t);
+}
+
+/* --- one-shot HTTP calls ----------------------------------------------- */
+
+/* State of one transport_http_call(), reached as the transport's hctx. */
+typedef struct {
+  const transport_http_call_t *call;
+  transport_http_result_t *r;
+  transport_t *t;
+  transport_conn_t conn; /* ours: never freed by the callbacks */
+  uv_timer_t timer;      /* timeout, then the deferred teardown */
+  int finished;
+} http_call_t;
+
+static void http_call_stop_cb(uv_timer_t *tm) {
+  http_call_t *hc = tm->data;
+  uv_close((uv_handle_t *)&hc->timer, NULL);
+  transport_free(hc->t);
+}
+
+/* Done, one way or another: tear down outside lws's callbacks. */
+static void http_call_finish(http_call_t *hc) {
+  if (hc->finished)
+    return;
+  hc->finished = 1;
+  uv_timer_start(&hc->timer, http_call_stop_cb, 0, 0);
+}
+
+static void http_call_timeout(uv_timer_t *tm) {
+  http_call_t *hc = tm->data;
+  if (hc->r->error[0] == '\0')
+    snprintf(hc->r->error, sizeof(hc->r->error),
+             "no answer from the edge within %u ms", hc->call->timeout_ms);
+  hc->r->status = 0;
+  hc->finished = 1;
+  uv_close((uv_handle_t *)&hc->timer, NULL);
+  transport_free(hc->t);
+}
+
+static void http_call_on_close(void *ctx, transport_conn_t *c,
+                               const transport_close_t *why) {
+  http_call_t *hc = ctx;
+  if (hc->r->status == 0 && hc->r->error[0] == '\0') {
+    snprintf(hc->r->error, sizeof(hc->r->error), "%s",
+             why->message[0] ? why->message : "connection closed");
+    hc->r->tls_error = why->kind == TRANSPORT_END_TLS;
+  }
+  http_call_finish(hc);
+}
+
+static int http_call_append(http_call_t *hc, const void *in, size_t len) {
+  transport_http_result_t *r = hc->r;
+  char *nb = realloc(r->body, r->body_len + len + 1);
+  if (nb == NULL)
+    return -1;
+  r->body = nb;
+  memcpy(r->body + r->body_len, in, len);
+  r->body_len += len;
+  r->body[r->body_len] = '\0';
+  return 0;
+}
+
+static int http_call_headers(http_call_t *hc, struct lws *wsi, void *in,
+                             size_t len) {
+  const transport_http_call_t *call = hc->call;
+  unsigned char **p = in, *end = *p + len;
+  if (add_auth_header(hc->t, wsi, in, len) != 0)
+    return -1;
+  if (call->body == NULL)
+    return 0;
+  char n[24];
+  snprintf(n, sizeof(n), "%zu", call->body_len);
+  if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
+                                   (unsigned char *)"application/json", 16, p,
+                                   end) ||
+      lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH,
+                                   (unsigned char *)n, (int)strlen(n), p, end))
+    return -1;
+  lws_client_http_body_pending(wsi, 1);
+  lws_callback_on_writable(wsi);
+  return 0;
+}
+
+static int http_call_send_body(http_call_t *hc, struct lws *wsi) {
+  const transport_http_call_t *call = hc->call;
+  uint8_t *b = malloc(LWS_PRE + call->body_len);
+  if (b == NULL)
+    return -1;
+  memcpy(b + LWS_PRE, call->body, call->body_len);
+  int n = lws_write(wsi, b + LWS_PRE, call->body_len, LWS_WRITE_HTTP_FINAL);
+  free(b);
+  lws_client_http_body_pending(wsi, 0);
+  return n < (int)call->body_len ? -1 : 0;
+}
+
+static int http_client_callback(transport_t *t, struct lws *wsi,
+                                enum lws_callback_reasons reason, void *in,
+                                size_t len) {
+  http_call_t *hc = t->hctx;
+  switch (reason) {
+  case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
+    return http_call_headers(hc, wsi, in, len);
+  case LWS_CALLBACK_CLIENT_HTTP_WRITEABLE:
+    return hc->call->body ? http_call_send_body(hc, wsi) : 0;
+  case LWS_CALLBACK_ESTABLISHED_CLIENT_HTTP:
+    hc->r->status = (int)lws_http_client_http_response(wsi);
+    return 0;
+  case LWS_CALLBACK_RECEIVE_CLIENT_HTTP: {
+    char buf[LWS_PRE + 4096], *p = buf + LWS_PRE;
+    int n = (int)sizeof(buf) - LWS_PRE;
+    return lws_http_client_read(wsi, &p, &n) < 0 ? -1 : 0;
+  }
+  case LWS_CALLBACK_RECEIVE_CLIENT_HTTP_READ:
+    return http_call_append(hc, in, len);
+  case LWS_CALLBACK_COMPLETED_CLIENT_HTTP:
+    http_call_finish(hc);
+    return 0;
+  case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+    hc->r->status = 0;
+    client_error(&hc->conn, wsi, in);
+    return 0;
+  case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
+    if (hc->r->status == 0 && hc->r->error[0] == '\0')
+      snprintf(hc->r->error, sizeof(hc->r->error),
+               "the edge closed the connection before answering");
+    http_call_finish(hc);
+    return 0;
+  default:
+    return 0;
+  }
+}
+
+int transport_http_call(const transport_http_call_t *call,
+                        transport_http_result_t *r) {
+  memset(r, 0, sizeof(*r));
+  http_call_t hc = {.call = call, .r = r};
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  transport_handlers_t h = {.on_close = http_call_on_close};
+  transport_client_opts_t o = {.url = call->url,
+                               .path = call->path,
+                               .token = call->token,
+                               .ca_file = call->ca_file,
+                               .insecure = call->insecure};
+  hc.t = transport_client_new(&loop, &o, &h, &hc, r->error, sizeof(r->error));
+  if (hc.t != NULL) {
+    unsigned ms = call->timeout_ms ? call->timeout_ms : 30000;
+    uv_timer_init(&loop, &hc.timer);
+    hc.timer.data = &hc;
+    uv_timer_start(&hc.timer, http_call_timeout, ms, 0);
+    hc.conn.t = hc.t;
+    hc.conn.http_method = call->method;
+    if (client_start(&hc.conn, r->error, sizeof(r->error)) != 0)
+      http_call_finish(&hc);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    transport_destroy(hc.t);
+  }
+  uv_loop_close(&loop);
+  if (r->status != 0 && r->body == NULL && (r->body = strdup("")) == NULL)
+    r->status = 0;
+  return r->status != 0 ? 0 : -1;
+}
+
+void transport_http_result_free(transport_http_result_t *r) {
+  free(r->body);
+  r->body = NULL;
+  r->body_len = 0;
 }

@@ -46,6 +46,27 @@ typedef struct {
   char message[512];
 } transport_close_t;
 
+/* A plain HTTP request to the server (not a WebSocket upgrade). Strings
+ * are NUL-terminated and valid during the on_http call only. */
+typedef struct {
+  const char *method; /* "GET", "POST", "PATCH", "PUT", "DELETE" */
+  const char *path;   /* URL-decoded path, without the query */
+  const char *bearer; /* token of "Authorization: Bearer", "" when none */
+  const uint8_t *body;
+  size_t body_len; /* at most TRANSPORT_HTTP_BODY_MAX */
+} transport_http_request_t;
+
+/* on_http's answer. body is malloc'd by the handler (or NULL) and freed by
+ * the transport; content_type must be a static string. */
+typedef struct {
+  int status;
+  const char *content_type;
+  char *body;
+  size_t body_len;
+} transport_http_response_t;
+
+#define TRANSPORT_HTTP_BODY_MAX (64 * 1024)
+
 /* Room for what authorize() keeps for the connection (see below). */
 #define TRANSPORT_AUTH_MAX 64
 
@@ -70,6 +91,11 @@ typedef struct {
   /* The connection is gone (or a client connection never opened). */
   void (*on_close)(void *ctx, transport_conn_t *c,
                    const transport_close_t *why);
+  /* Server only, optional: answer a plain HTTP request synchronously.
+   * Without it every such request gets 404. A body over
+   * TRANSPORT_HTTP_BODY_MAX is answered 413 without calling it. */
+  void (*on_http)(void *ctx, const transport_http_request_t *req,
+                  transport_http_response_t *resp);
 } transport_handlers_t;
 
 typedef struct {
@@ -103,6 +129,40 @@ transport_t *transport_client_new(uv_loop_t *loop,
 /* Start one connection. NULL with err on an immediate failure. */
 transport_conn_t *transport_client_connect(transport_t *t, void *user,
                                            char *err, size_t errlen);
+
+/*
+ * One HTTP(S) request from a client, for the CLI's admin commands: runs a
+ * private libuv loop until the answer is complete (the CLI has nothing else
+ * to do meanwhile). The base URL is the edge URL (wss:// means https, ws://
+ * http); TLS is verified as for the WebSocket (system store, ca_file,
+ * insecure).
+ */
+typedef struct {
+  const char *url;     /* wss://host[:port][/prefix] or ws://... */
+  const char *ca_file; /* or NULL */
+  int insecure;
+  const char *token; /* Authorization: Bearer, or NULL */
+  const char *method;
+  const char *path; /* appended to the URL's prefix */
+  const char *body; /* JSON, or NULL */
+  size_t body_len;
+  unsigned timeout_ms; /* whole request; 0 = 30 s */
+} transport_http_call_t;
+
+typedef struct {
+  int status; /* HTTP status, 0 when no answer */
+  char *
+      body; /* NUL-terminated, malloc'd; free with transport_http_result_free */
+  size_t body_len;
+  int tls_error;   /* the failure was the certificate */
+  char error[512]; /* why there is no answer */
+} transport_http_result_t;
+
+/* 0 with r->status and r->body, or -1 with r->error (network, TLS,
+ * timeout). */
+int transport_http_call(const transport_http_call_t *call,
+                        transport_http_result_t *r);
+void transport_http_result_free(transport_http_result_t *r);
 
 void transport_free(transport_t *t);
 /* After uv_run() returned: finish lws and free t (calls transport_free
