@@ -8,14 +8,140 @@
 #include "cli/args.h"
 #include "cli/log.h"
 #include "proxy/edge.h"
+#include "proxy/identity.h"
 #include "proxy/platform.h"
+#include "proxy/state.h"
+
+enum { EXIT_OK = 0, EXIT_ERROR = 1 };
 
 static const char usage[] =
     "usage: wsmux-edge --config FILE [--log-level error|warn|info|debug]\n"
+    "       wsmux-edge authorized-keys --config FILE --service S "
+    "[--project P]\n"
     "\n"
     "Serves wsmux WebSockets (docs/PROTOCOL.md) and relays each SSH stream\n"
     "to the upstream of its service, as configured in FILE\n"
-    "(docs/EDGE_CONFIG.md). SIGINT/SIGTERM stop it.\n";
+    "(docs/EDGE_CONFIG.md); serves the admin API (docs/ADMIN_API.md) on the\n"
+    "same listener. SIGINT/SIGTERM stop it.\n"
+    "\n"
+    "authorized-keys prints the authorized_keys lines of every SSH identity\n"
+    "matching service S (in project P; without --project, S must be unique\n"
+    "across projects), for sshd's AuthorizedKeysCommand.\n";
+
+/* ---- authorized-keys ---------------------------------------------------- */
+
+/* Service S of project P, or - without P - the only service with id S. */
+static const platform_service_t *find_service(const platform_t *p,
+                                              const char *project,
+                                              const char *service, char *err,
+                                              size_t errlen) {
+  const platform_service_t *found = NULL;
+  size_t n = 0, o = 0;
+
+  if (project != NULL) {
+    found = platform_find_service(p, project, service);
+    if (found == NULL)
+      snprintf(err, errlen, "service %s not found in project %s", service,
+               project);
+    return found;
+  }
+  for (size_t i = 0; i < p->nservices; i++)
+    if (strcmp(p->services[i].id, service) == 0) {
+      found = &p->services[i];
+      n++;
+    }
+  if (n == 1)
+    return found;
+  if (n == 0) {
+    snprintf(err, errlen, "service %s not found in any project", service);
+    return NULL;
+  }
+  o = (size_t)snprintf(err, errlen,
+                       "service %s is ambiguous, pass --project: it exists in "
+                       "projects",
+                       service);
+  for (size_t i = 0; i < p->nservices && o < errlen; i++)
+    if (strcmp(p->services[i].id, service) == 0)
+      o += (size_t)snprintf(err + o, errlen - o, " %s",
+                            p->services[i].project_id);
+  return NULL;
+}
+
+static int keys_print(const platform_service_t *svc, const state_t *st) {
+  size_t len = 0;
+  char *text =
+      identity_authorized_keys(st->identities, st->nidentities, svc->project_id,
+                               svc->tags, svc->ntags, &len);
+  int ok;
+
+  if (text == NULL) {
+    fprintf(stderr, "wsmux-edge: error: out of memory\n");
+    return EXIT_ERROR;
+  }
+  ok = fwrite(text, 1, len, stdout) == len && fflush(stdout) == 0;
+  free(text);
+  if (!ok) {
+    fprintf(stderr, "wsmux-edge: error: cannot write the keys to stdout\n");
+    return EXIT_ERROR;
+  }
+  return EXIT_OK;
+}
+
+/* Run by sshd for every login attempt: read-only, prints only keys on
+ * stdout (anything else would be taken for a key line), and errors on
+ * stderr with exit 1, which sshd treats as "no keys". */
+static int cmd_authorized_keys(int argc, char **argv) {
+  const char *config = NULL, *service = NULL, *project = NULL;
+  int help = 0, nrest, dd, rc;
+  char *rest[4], err[1024];
+  args_opt_t opts[] = {{"config", &config, NULL},
+                       {"service", &service, NULL},
+                       {"project", &project, NULL},
+                       {"help", NULL, &help},
+                       {0}};
+  platform_t *platform;
+  state_t *state;
+  const platform_service_t *svc;
+
+  if (args_parse(argc, argv, opts, rest, 4, &nrest, &dd, err, sizeof(err)) !=
+      0) {
+    fprintf(stderr, "wsmux-edge: error: %s\n%s", err, usage);
+    return EXIT_ERROR;
+  }
+  if (help) {
+    fputs(usage, stdout);
+    return EXIT_OK;
+  }
+  if (config == NULL || service == NULL || nrest > 0) {
+    fprintf(stderr, "wsmux-edge: error: %s\n%s",
+            config == NULL    ? "--config is required"
+            : service == NULL ? "--service is required"
+                              : "unexpected argument",
+            usage);
+    return EXIT_ERROR;
+  }
+  if (platform_load(config, &platform, err, sizeof(err)) != 0) {
+    fprintf(stderr, "wsmux-edge: error: %s\n", err);
+    return EXIT_ERROR;
+  }
+  svc = find_service(platform, project, service, err, sizeof(err));
+  if (svc == NULL) {
+    fprintf(stderr, "wsmux-edge: error: %s\n", err);
+    platform_free(platform);
+    return EXIT_ERROR;
+  }
+  if (state_load(platform->state_file, &state, err, sizeof(err)) != 0) {
+    fprintf(stderr, "wsmux-edge: error: %s\n", err);
+    platform_free(platform);
+    return EXIT_ERROR;
+  }
+  rc = keys_print(svc, state);
+  state_free(state);
+  platform_free(platform);
+  return rc;
+}
+
+/* ---- the edge ----------------------------------------------------------- */
 
 typedef struct {
   uv_signal_t sigint;
@@ -33,9 +159,11 @@ static void on_signal(uv_signal_t *h, int signum) {
 }
 
 int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "authorized-keys") == 0)
+    return cmd_authorized_keys(argc - 2, argv + 2);
   const char *config = NULL, *level = "info";
   int help = 0, version = 0, nrest, dd;
-  char *rest[4], err[512];
+  char *rest[4], err[1024];
   args_opt_t opts[] = {{"config", &config, NULL},
                        {"log-level", &level, NULL},
                        {"help", NULL, &help},
@@ -70,11 +198,21 @@ int main(int argc, char **argv) {
     fprintf(stderr, "wsmux-edge: error: %s\n", err);
     return 1;
   }
+  /* A state file that does not parse is refused, not replaced: starting
+   * empty would drop every identity at the next write. */
+  state_t *state;
+  if (state_load(platform->state_file, &state, err, sizeof(err)) != 0) {
+    fprintf(stderr, "wsmux-edge: error: %s\n", err);
+    platform_free(platform);
+    return 1;
+  }
+  log_msg(&log, LOG_INFO, "state: %zu SSH identities, %zu SSH switches (%s)",
+          state->nidentities, state->nssh, platform->state_file);
   signal(SIGPIPE, SIG_IGN);
   uv_loop_t loop;
   uv_loop_init(&loop);
   app_t app = {.log = &log};
-  app.edge = edge_start(&loop, platform, &log, err, sizeof(err));
+  app.edge = edge_start(&loop, platform, state, &log, err, sizeof(err));
   if (app.edge == NULL) {
     fprintf(stderr, "wsmux-edge: error: %s\n", err);
     uv_loop_close(&loop);

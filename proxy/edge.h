@@ -1,10 +1,12 @@
 /*
  * The edge application: serves wsmux WebSockets, authorizes each upgrade
- * against the platform model, and relays every stream to its service's
- * upstream. One edge_t per process.
+ * against the platform model, relays every stream to its service's
+ * upstream, and answers the admin API (docs/ADMIN_API.md) on the same
+ * listener. One edge_t per process.
  *
  * Ownership: the edge borrows the platform and the log (both must outlive
- * it) and owns its transport, connections and relays.
+ * it; the admin API changes the services' ssh_enabled) and owns the state,
+ * its transport, connections and relays.
  */
 #ifndef WSMUX_EDGE_H
 #define WSMUX_EDGE_H
@@ -14,11 +16,13 @@
 
 #include "cli/log.h"
 #include "proxy/platform.h"
+#include "proxy/state.h"
 
 typedef struct edge edge_t;
 
-/* Start serving. NULL with a message in err. */
-edge_t *edge_start(uv_loop_t *loop, const platform_t *platform,
+/* Start serving. Takes ownership of state (also on failure) and applies its
+ * SSH switches to the platform. NULL with a message in err. */
+edge_t *edge_start(uv_loop_t *loop, platform_t *platform, state_t *state,
                    const log_t *log, char *err, size_t errlen);
 /* The port actually listened on. */
 int edge_port(const edge_t *e);

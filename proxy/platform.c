@@ -34,6 +34,8 @@
 #define CONNECT_DEFAULT 10000
 #define CONNECT_MIN 100
 #define CONNECT_MAX 600000
+/* Next to the config unless "stateFile" says otherwise. */
+#define STATE_FILE_DEFAULT "wsmux-edge-state.json"
 
 #if defined(__GNUC__)
 #define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
@@ -58,8 +60,10 @@ typedef struct {
 typedef int (*key_cmp_fn)(const sort_key_t *x, const sort_key_t *y);
 
 static const char *const root_keys[] = {
-    "listen",           "tls",    "plainWs",  "windowBytes", "maxStreams",
-    "connectTimeoutMs", "tokens", "projects", "services",    NULL};
+    "listen",      "tls",        "plainWs",
+    "windowBytes", "maxStreams", "connectTimeoutMs",
+    "tokens",      "projects",   "services",
+    "stateFile",   NULL};
 static const char *const tls_keys[] = {"cert", "key", NULL};
 static const char *const token_keys[] = {"id", "sha256", NULL};
 static const char *const project_keys[] = {"id", "name", NULL};
@@ -456,6 +460,20 @@ static int get_file(parse_ctx_t *c, const cJSON *obj, const char *parent,
   return *out != NULL ? 0 : fail_oom(c, p);
 }
 
+/* The state file is written by the edge (docs/ADMIN_API.md), so it lives
+ * with the config by default: one directory to back up. */
+static int get_state_file(parse_ctx_t *c, const cJSON *root, platform_t *p) {
+  char path[PATH_BUF];
+  const char *s;
+  const cJSON *v = json_member(root, "", "stateFile", path, sizeof path);
+
+  if (want_string(c, path, v, NULL, &s) != 0 ||
+      (s != NULL && want_text(c, path, s, PLATFORM_PATH_MAX) != 0))
+    return -1;
+  p->state_file = path_resolve(c->base_dir, s != NULL ? s : STATE_FILE_DEFAULT);
+  return p->state_file != NULL ? 0 : fail_oom(c, path);
+}
+
 /* TLS is the default; plain ws:// must be asked for explicitly, and asking
  * for both is a contradiction we refuse rather than guess. */
 static int parse_transport(parse_ctx_t *c, const cJSON *root, platform_t *p) {
@@ -799,7 +817,7 @@ static int parse_root(parse_ctx_t *c, const cJSON *root, platform_t *p) {
       get_hostport(c, root, "", "listen", "required", 0, &p->listen_host,
                    &p->listen_port) != 0 ||
       parse_transport(c, root, p) != 0 || parse_limits(c, root, p) != 0 ||
-      parse_tokens(c, root, p) != 0)
+      get_state_file(c, root, p) != 0 || parse_tokens(c, root, p) != 0)
     return -1;
   rc = parse_projects(c, root, p, &projects);
   if (rc == 0)
@@ -1004,6 +1022,7 @@ void platform_free(platform_t *p) {
   free(p->listen_host);
   free(p->tls_cert);
   free(p->tls_key);
+  free(p->state_file);
   for (size_t i = 0; i < p->ntokens && p->tokens != NULL; i++)
     free(p->tokens[i].id);
   free(p->tokens);

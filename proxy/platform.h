@@ -34,6 +34,9 @@ typedef struct {
   platform_kind_t kind;
   char **tags;
   size_t ntags;
+  /* Effective value: the config's, replaced by the state file's override
+   * (state_apply()) so that platform_check_ssh() sees what the admin API
+   * set. */
   int ssh_enabled;
   char *upstream_host; /* numeric IPv4/IPv6 or host name */
   uint16_t upstream_port;
@@ -49,6 +52,8 @@ typedef struct {
   uint32_t window;             /* per-stream receive window, bytes */
   uint32_t max_streams;        /* per WebSocket */
   uint32_t connect_timeout_ms; /* upstream TCP connect */
+  char *state_file; /* identities and SSH switches (proxy/state.h); never
+                       NULL after a successful parse */
 
   platform_token_t *tokens;
   size_t ntokens;

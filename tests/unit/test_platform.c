@@ -534,6 +534,52 @@ static void test_tls_paths(void **state) {
   expect_tls(NULL, "edge.crt", "edge.crt", "/abs/edge.key");
 }
 
+static void expect_state_file(const char *base_dir, const char *config,
+                              const char *want) {
+  char err[512];
+  platform_t *p = NULL;
+
+  if (parse_at(config, base_dir, &p, err, sizeof err) != 0)
+    fail_msg("%s", err);
+  assert_string_equal(p->state_file, want);
+  platform_free(p);
+}
+
+static void test_state_file(void **state) {
+  /* Default: next to the config. */
+  expect_state_file("/etc/wsmux", HEAD "}", "/etc/wsmux/wsmux-edge-state.json");
+  expect_state_file(NULL, HEAD "}", "wsmux-edge-state.json");
+  /* Relative paths resolve like the tls paths; absolute ones are kept. */
+  expect_state_file("/etc/wsmux", HEAD ",'stateFile':'state/s.json'}",
+                    "/etc/wsmux/state/s.json");
+  expect_state_file("/etc/wsmux", HEAD ",'stateFile':'/var/lib/wsmux/s.json'}",
+                    "/var/lib/wsmux/s.json");
+}
+
+static const bad_case_t bad_state_files[] = {
+    {HEAD ",'stateFile':1}", "stateFile: expected a string, got 1"},
+    {HEAD ",'stateFile':''}", "stateFile: expected a non-empty string"},
+    {HEAD ",'stateFile':'a\nb'}", "stateFile: expected a non-empty string"},
+    {HEAD ",'stateFile':null}", "stateFile: expected a string, got null"},
+    {HEAD ",'statefile':'x'}", "config: unknown key 'statefile'"},
+};
+
+static void test_state_file_invalid(void **state) {
+  for (size_t i = 0; i < sizeof bad_state_files / sizeof bad_state_files[0];
+       i++) {
+    platform_t *p = (platform_t *)1;
+    char err[512];
+    char *want = unquote(bad_state_files[i].error);
+
+    if (parse_at(bad_state_files[i].config, NULL, &p, err, sizeof err) != -1)
+      fail_msg("case %zu parsed: %s", i, bad_state_files[i].config);
+    assert_null(p);
+    if (strstr(err, want) == NULL)
+      fail_msg("case %zu: error \"%s\" lacks \"%s\"", i, err, want);
+    free(want);
+  }
+}
+
 static void test_load_missing(void **state) {
   platform_t *p = (platform_t *)1;
   char err[512];
@@ -573,6 +619,8 @@ static void test_load_file(void **state) {
   snprintf(want, sizeof want, "%s/keys/edge.key", dir);
   assert_string_equal(p->tls_key, want);
   assert_int_equal(p->listen_port, 8443);
+  snprintf(want, sizeof want, "%s/wsmux-edge-state.json", dir);
+  assert_string_equal(p->state_file, want);
   platform_free(p);
 
   /* Parse errors name the file, then the JSON path. */
@@ -610,6 +658,8 @@ int main(void) {
       cmocka_unit_test(test_check_ssh),
       cmocka_unit_test(test_http_status),
       cmocka_unit_test(test_tls_paths),
+      cmocka_unit_test(test_state_file),
+      cmocka_unit_test(test_state_file_invalid),
       cmocka_unit_test(test_load_missing),
       cmocka_unit_test(test_load_file),
   };
