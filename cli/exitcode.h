@@ -6,9 +6,13 @@ enum {
   EXIT_OK = 0,
   EXIT_USAGE = 1,     /* bad arguments, or another local failure */
   EXIT_AUTH = 2,      /* no token, or the edge rejected it (401) */
-  EXIT_NOT_FOUND = 3, /* unknown project or service (404) */
-  EXIT_NETWORK = 4,   /* edge unreachable, TLS failure, connection lost */
-  EXIT_REFUSED = 5,   /* the edge refused by policy (409: job, SSH off) */
+  EXIT_NOT_FOUND = 3, /* unknown project, service or identity (404) */
+  EXIT_NETWORK = 4,   /* edge unreachable, TLS failure, connection lost,
+                         or a server failure (5xx) */
+  EXIT_REFUSED = 5,   /* refused by policy or conflict (409: job, SSH off,
+                         name already used) */
+  EXIT_INVALID = 6,   /* the edge rejected the request as invalid (400) */
+  EXIT_KEY = 7,       /* ssh doctor: the key is in no matching identity */
 };
 
 #endif

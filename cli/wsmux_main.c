@@ -1,36 +1,62 @@
-/* wsmux: the command-line client. */
+/* wsmux: the command-line client. Dispatches to the commands. */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/cmd_ssh.h"
+#include "cli/commands.h"
 #include "cli/exitcode.h"
 
 static const char usage[] =
     "usage: wsmux <command> [options]\n"
     "\n"
     "commands:\n"
-    "  ssh service   SSH into a service through the edge (--proxyOnly runs\n"
-    "                a local proxy for ssh, scp, sftp, rsync and editors)\n"
+    "  login                 check an API token and store it as a context\n"
+    "  project list          list the projects\n"
+    "  service list          list the services of a project\n"
+    "  service ssh enable    allow SSH to a service\n"
+    "  service ssh disable   refuse SSH to a service\n"
+    "  ssh service           SSH into a service through the edge\n"
+    "                        (--proxyOnly runs a local proxy for ssh, scp,\n"
+    "                        sftp, rsync and editors)\n"
+    "  ssh config            ssh_config entries for the services\n"
+    "  ssh doctor            check the SSH setup of a service\n"
+    "  ssh-identity create   create an SSH identity (public keys allowed\n"
+    "                        into services)\n"
+    "  ssh-identity list     list the SSH identities\n"
+    "  ssh-identity get      show an SSH identity\n"
+    "  ssh-identity update   change an SSH identity\n"
+    "  ssh-identity delete   delete an SSH identity\n"
     "\n"
     "  wsmux <command> --help   options of a command\n"
     "  wsmux --version          print the version\n";
 
+static const char ssh_usage[] =
+    "usage: wsmux ssh <command>\n"
+    "\n"
+    "commands:\n"
+    "  service   SSH into a service through the edge (--proxyOnly runs a\n"
+    "            local proxy for ssh, scp, sftp, rsync and editors)\n"
+    "  config    ssh_config entries for the services\n"
+    "  doctor    check the SSH setup of a service\n"
+    "\n"
+    "  wsmux ssh <command> --help   options of a command\n";
+
+static int cmd_ssh(int argc, char **argv) {
+  static const cmd_sub_t subs[] = {{"service", cmd_ssh_service},
+                                   {"config", cmd_ssh_config},
+                                   {"doctor", cmd_ssh_doctor},
+                                   {0}};
+  return cmd_dispatch(ssh_usage, subs, argc, argv);
+}
+
 int main(int argc, char **argv) {
-  if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
-      strcmp(argv[1], "-h") == 0) {
-    fputs(usage, argc < 2 ? stderr : stdout);
-    return argc < 2 ? EXIT_USAGE : EXIT_OK;
-  }
-  if (strcmp(argv[1], "--version") == 0) {
+  static const cmd_sub_t commands[] = {
+      {"login", cmd_login},           {"project", cmd_project},
+      {"service", cmd_service},       {"ssh", cmd_ssh},
+      {"ssh-identity", cmd_identity}, {0}};
+  if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
     printf("wsmux %s\n", WSMUX_VERSION);
     return EXIT_OK;
   }
-  if (strcmp(argv[1], "ssh") == 0) {
-    if (argc >= 3 && strcmp(argv[2], "service") == 0)
-      return cmd_ssh_service(argc - 3, argv + 3);
-    fprintf(stderr, "wsmux: error: usage: wsmux ssh service --help\n");
-    return EXIT_USAGE;
-  }
-  fprintf(stderr, "wsmux: error: unknown command '%s'\n%s", argv[1], usage);
-  return EXIT_USAGE;
+  return cmd_dispatch(usage, commands, argc - 1, argv + 1);
 }

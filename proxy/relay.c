@@ -24,11 +24,23 @@ struct relay {
   int dying;
 };
 
+/* Standard input and output as one stream's two ends (--stdio). */
+typedef struct {
+  union uv_any_handle in;
+  union uv_any_handle out;
+} stdio_handles_t;
+
 struct relay_stream {
   relay_t *r;
   session_stream_t *st; /* NULL once the protocol stream ended */
   void *user;
   uv_tcp_t tcp;
+  /* Where bytes are read and written: &tcp both, or the two stdio handles
+   * (owned, freed with rs). */
+  uv_stream_t *in;
+  uv_stream_t *out;
+  stdio_handles_t *io;
+  int handles;               /* libuv handles not closed yet */
   buf_chunk_t *reading_into; /* chunk handed to libuv by alloc_cb */
   size_t writes_pending;     /* bytes queued in uv_write */
   unsigned reading : 1;
@@ -57,12 +69,24 @@ static void stream_close_tcp(relay_stream_t *rs, int reset);
 static void on_tcp_closed(uv_handle_t *h) {
   relay_stream_t *rs = h->data;
   relay_t *r = rs->r;
+  if (--rs->handles > 0)
+    return;
   free(rs->reading_into);
+  free(rs->io);
   free(rs);
   if (--r->live == 0 && r->dying) {
     free(r->spare);
     free(r);
   }
+}
+
+/* A half-opened stdio stream is dropped before it counted as live. */
+static void on_stdio_dropped(uv_handle_t *h) {
+  relay_stream_t *rs = h->data;
+  if (--rs->handles > 0)
+    return;
+  free(rs->io);
+  free(rs);
 }
 
 static void stream_finish(relay_stream_t *rs, uint16_t code,
@@ -81,9 +105,14 @@ static void stream_close_tcp(relay_stream_t *rs, int reset) {
     session_stream_set_user(rs->st, NULL);
     rs->st = NULL;
   }
-  if (!reset || rs->shutting ||
-      uv_tcp_close_reset(&rs->tcp, on_tcp_closed) != 0)
+  if (rs->io != NULL) {
+    uv_close((uv_handle_t *)rs->in, on_tcp_closed);
+    if (!uv_is_closing((uv_handle_t *)rs->out))
+      uv_close((uv_handle_t *)rs->out, on_tcp_closed);
+  } else if (!reset || rs->shutting ||
+             uv_tcp_close_reset(&rs->tcp, on_tcp_closed) != 0) {
     uv_close((uv_handle_t *)&rs->tcp, on_tcp_closed);
+  }
 }
 
 /* Abort from our side: RST the peer, close the socket. */
@@ -117,14 +146,21 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
 static void stream_maybe_shutdown(relay_stream_t *rs) {
   if (!rs->peer_fin || rs->writes_pending > 0 || rs->shutting || rs->closing)
     return;
-  uv_shutdown_t *req = malloc(sizeof(*req));
   rs->shutting = 1;
+  if (rs->io != NULL) {
+    /* A pipe has no half-close: closing our output is its end of data. */
+    uv_close((uv_handle_t *)rs->out, on_tcp_closed);
+    rs->shut_done = 1;
+    stream_maybe_done(rs);
+    return;
+  }
+  uv_shutdown_t *req = malloc(sizeof(*req));
   if (req == NULL) {
     stream_abort(rs, FRAME_CODE_INTERNAL, "out of memory");
     return;
   }
   req->data = rs;
-  if (uv_shutdown(req, (uv_stream_t *)&rs->tcp, on_shutdown) != 0) {
+  if (uv_shutdown(req, rs->out, on_shutdown) != 0) {
     free(req);
     rs->shut_done = 1; /* the socket is already gone: nothing to flush */
     stream_maybe_done(rs);
@@ -160,7 +196,7 @@ static buf_chunk_t *take_read_chunk(relay_stream_t *rs, size_t n) {
 
 static void stream_stop_reading(relay_stream_t *rs) {
   if (rs->reading) {
-    uv_read_stop((uv_stream_t *)&rs->tcp);
+    uv_read_stop(rs->in);
     rs->reading = 0;
   }
 }
@@ -198,7 +234,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 static void stream_start_reading(relay_stream_t *rs) {
   if (rs->reading || rs->eof_read || rs->closing)
     return;
-  if (uv_read_start((uv_stream_t *)&rs->tcp, on_alloc, on_read) == 0)
+  if (uv_read_start(rs->in, on_alloc, on_read) == 0)
     rs->reading = 1;
 }
 
@@ -224,7 +260,7 @@ static void on_written(uv_write_t *req, int status) {
 static int stream_write_tcp(relay_stream_t *rs, const uint8_t *data,
                             size_t len) {
   uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-  int n = uv_try_write((uv_stream_t *)&rs->tcp, &b, 1);
+  int n = uv_try_write(rs->out, &b, 1);
   if (n < 0 && n != UV_EAGAIN)
     return n;
   size_t done = n > 0 ? (size_t)n : 0;
@@ -240,7 +276,7 @@ static int stream_write_tcp(relay_stream_t *rs, const uint8_t *data,
   w->len = len - done;
   memcpy(w->data, data + done, w->len);
   b = uv_buf_init((char *)w->data, (unsigned)w->len);
-  int rc = uv_write(&w->req, (uv_stream_t *)&rs->tcp, &b, 1, on_written);
+  int rc = uv_write(&w->req, rs->out, &b, 1, on_written);
   if (rc != 0) {
     free(w);
     return rc;
@@ -264,6 +300,8 @@ static relay_stream_t *stream_alloc(relay_t *r) {
   rs->r = r;
   uv_tcp_init(r->loop, &rs->tcp);
   rs->tcp.data = rs;
+  rs->in = rs->out = (uv_stream_t *)&rs->tcp;
+  rs->handles = 1;
   r->live++;
   return rs;
 }
@@ -424,6 +462,75 @@ relay_stream_t *relay_stream_open(relay_t *r, uv_stream_t *server, void *user) {
   rs->st = session_stream_open(r->session, rs);
   if (rs->st == NULL) {
     stream_close_tcp(rs, 1);
+    return NULL;
+  }
+  rs->id = session_stream_id(rs->st);
+  return rs;
+}
+
+/* Wrap fd in a libuv stream handle of the right kind. Returns 1 when the
+ * handle got registered with the loop (so it must be closed), with *rc the
+ * libuv result. */
+static int open_stdio_handle(uv_loop_t *loop, union uv_any_handle *h, int fd,
+                             int readable, int *rc) {
+  switch (uv_guess_handle(fd)) {
+  case UV_TTY:
+    *rc = uv_tty_init(loop, &h->tty, fd, readable);
+    return *rc == 0;
+  case UV_NAMED_PIPE:
+    uv_pipe_init(loop, &h->pipe, 0);
+    *rc = uv_pipe_open(&h->pipe, fd);
+    return 1;
+  case UV_TCP:
+    uv_tcp_init(loop, &h->tcp);
+    *rc = uv_tcp_open(&h->tcp, fd);
+    return 1;
+  default:
+    *rc = UV_EINVAL;
+    return 0;
+  }
+}
+
+relay_stream_t *relay_stream_open_stdio(relay_t *r, int in_fd, int out_fd,
+                                        void *user, char *err, size_t errlen) {
+  relay_stream_t *rs = calloc(1, sizeof(*rs));
+  stdio_handles_t *io = calloc(1, sizeof(*io));
+  if (rs == NULL || io == NULL) {
+    free(rs);
+    free(io);
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  rs->r = r;
+  rs->user = user;
+  rs->io = io;
+  rs->in = (uv_stream_t *)&io->in;
+  rs->out = (uv_stream_t *)&io->out;
+  int rc_in, rc_out;
+  int reg_in = open_stdio_handle(r->loop, &io->in, in_fd, 1, &rc_in);
+  int reg_out = open_stdio_handle(r->loop, &io->out, out_fd, 0, &rc_out);
+  rs->in->data = rs->out->data = rs;
+  rs->handles = reg_in + reg_out;
+  if (rc_in != 0 || rc_out != 0) {
+    snprintf(err, errlen,
+             "standard input and output must be pipes, sockets or a "
+             "terminal: %s",
+             uv_strerror(rc_in ? rc_in : rc_out));
+    if (reg_in)
+      uv_close((uv_handle_t *)rs->in, on_stdio_dropped);
+    if (reg_out)
+      uv_close((uv_handle_t *)rs->out, on_stdio_dropped);
+    if (!reg_in && !reg_out) {
+      free(io);
+      free(rs);
+    }
+    return NULL;
+  }
+  r->live++;
+  rs->st = session_stream_open(r->session, rs);
+  if (rs->st == NULL) {
+    stream_close_tcp(rs, 0);
+    snprintf(err, errlen, "cannot open a stream");
     return NULL;
   }
   rs->id = session_stream_id(rs->st);

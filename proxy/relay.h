@@ -65,6 +65,11 @@ size_t relay_stream_count(const relay_t *r);
  * relay stream owns the accepted socket. Returns NULL (and closes nothing)
  * when the session cannot open a stream. */
 relay_stream_t *relay_stream_open(relay_t *r, uv_stream_t *server, void *user);
+/* Client: a stream whose bytes come from in_fd and go to out_fd (the
+ * process's stdin/stdout for an ssh ProxyCommand). NULL with a message in
+ * err when the fds cannot be polled or no stream can be opened. */
+relay_stream_t *relay_stream_open_stdio(relay_t *r, int in_fd, int out_fd,
+                                        void *user, char *err, size_t errlen);
 /* Server: the upstream TCP connection on relay_stream_tcp(rs) is up. */
 void relay_stream_accept(relay_stream_t *rs);
 /* Server: the upstream connect failed; answer OPEN_FAIL and free rs. */

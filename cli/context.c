@@ -1,0 +1,510 @@
+/* Contexts: resolution and the config file (cli/context.h). */
+#include "cli/context.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/exitcode.h"
+
+#define CONFIG_MAX (1024 * 1024)
+#define TOKEN_MAX 4096
+
+static const char id_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                               "abcdefghijklmnopqrstuvwxyz0123456789._-";
+
+int context_name_valid(const char *name) {
+  size_t n = strlen(name);
+  return n > 0 && n <= 64 && strspn(name, id_chars) == n;
+}
+
+int context_token_valid(const char *token) {
+  size_t n = strlen(token);
+  if (n == 0 || n > TOKEN_MAX)
+    return 0;
+  for (const char *c = token; *c; c++)
+    if (*c <= ' ' || *c > '~')
+      return 0;
+  return 1;
+}
+
+int context_edge_valid(const char *url) {
+  const char *host = strncmp(url, "wss://", 6) == 0  ? url + 6
+                     : strncmp(url, "ws://", 5) == 0 ? url + 5
+                                                     : NULL;
+  if (host == NULL || *host == '\0' || *host == '/' || *host == ':')
+    return 0;
+  for (const char *c = url; *c; c++)
+    if (*c <= ' ' || *c > '~')
+      return 0;
+  return 1;
+}
+
+int context_token_read(FILE *f, char *buf, size_t len) {
+  if (fgets(buf, (int)len, f) == NULL)
+    return -1;
+  size_t n = strlen(buf);
+  if (n > 0 && buf[n - 1] == '\n')
+    buf[--n] = '\0';
+  else if (!feof(f))
+    return -1; /* longer than the buffer */
+  if (n > 0 && buf[n - 1] == '\r')
+    buf[--n] = '\0';
+  return n > 0 ? 0 : -1;
+}
+
+int context_path_build(const char *xdg, const char *home, char *buf,
+                       size_t len) {
+  int n;
+  if (xdg != NULL && xdg[0] == '/')
+    n = snprintf(buf, len, "%s/wsmux/config.json", xdg);
+  else if (home != NULL && home[0] != '\0')
+    n = snprintf(buf, len, "%s/.config/wsmux/config.json", home);
+  else
+    return -1;
+  return n > 0 && (size_t)n < len ? 0 : -1;
+}
+
+int context_path_default(char *buf, size_t len, char *err, size_t errlen) {
+  if (context_path_build(getenv("XDG_CONFIG_HOME"), getenv("HOME"), buf, len) ==
+      0)
+    return 0;
+  snprintf(err, errlen,
+           "cannot locate the config file: set HOME or "
+           "XDG_CONFIG_HOME");
+  return -1;
+}
+
+/* ---- the parsed config ---------------------------------------------- */
+
+static const char *string_field(const cJSON *obj, const char *name) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static int check_context(const cJSON *c, char *err, size_t errlen) {
+  const char *edge = string_field(c, "edge");
+  const char *token = string_field(c, "token");
+  const cJSON *ca = cJSON_GetObjectItemCaseSensitive(c, "ca");
+  const cJSON *insecure = cJSON_GetObjectItemCaseSensitive(c, "insecure");
+  const char *why =
+      !cJSON_IsObject(c)                             ? "not an object"
+      : edge == NULL || !context_edge_valid(edge)    ? "bad \"edge\""
+      : token == NULL || !context_token_valid(token) ? "bad \"token\""
+      : ca != NULL && !cJSON_IsString(ca)            ? "bad \"ca\""
+      : insecure != NULL && !cJSON_IsBool(insecure)  ? "bad \"insecure\""
+                                                     : NULL;
+  if (why == NULL)
+    return 0;
+  snprintf(err, errlen, "context \"%.64s\": %s", c->string ? c->string : "",
+           why);
+  return -1;
+}
+
+int context_store_check(const cJSON *root, char *err, size_t errlen) {
+  if (!cJSON_IsObject(root)) {
+    snprintf(err, errlen, "not a JSON object");
+    return -1;
+  }
+  const cJSON *cur = cJSON_GetObjectItemCaseSensitive(root, "current");
+  const cJSON *ctxs = cJSON_GetObjectItemCaseSensitive(root, "contexts");
+  if (cur != NULL && !cJSON_IsString(cur) && !cJSON_IsNull(cur)) {
+    snprintf(err, errlen, "\"current\" is not a string");
+    return -1;
+  }
+  if (ctxs != NULL && !cJSON_IsObject(ctxs)) {
+    snprintf(err, errlen, "\"contexts\" is not an object");
+    return -1;
+  }
+  const cJSON *c;
+  cJSON_ArrayForEach(c, ctxs) {
+    if (check_context(c, err, errlen) != 0)
+      return -1;
+  }
+  return 0;
+}
+
+static cJSON *context_to_json(const cli_context_t *c) {
+  cJSON *o = cJSON_CreateObject();
+  if (o == NULL || cJSON_AddStringToObject(o, "edge", c->edge) == NULL ||
+      cJSON_AddStringToObject(o, "token", c->token) == NULL ||
+      (c->ca != NULL && cJSON_AddStringToObject(o, "ca", c->ca) == NULL) ||
+      cJSON_AddBoolToObject(o, "insecure", c->insecure != 0) == NULL) {
+    cJSON_Delete(o);
+    return NULL;
+  }
+  return o;
+}
+
+/* root's member name, replaced by (or set to) item, which it then owns. */
+static int set_member(cJSON *root, const char *name, cJSON *item) {
+  if (item == NULL)
+    return -1;
+  if (cJSON_GetObjectItemCaseSensitive(root, name) != NULL)
+    return cJSON_ReplaceItemInObjectCaseSensitive(root, name, item) ? 0 : -1;
+  return cJSON_AddItemToObject(root, name, item) ? 0 : -1;
+}
+
+int context_store_put(cJSON *root, const char *name, const cli_context_t *c) {
+  cJSON *ctxs = cJSON_GetObjectItemCaseSensitive(root, "contexts");
+  if (ctxs == NULL) {
+    ctxs = cJSON_AddObjectToObject(root, "contexts");
+    if (ctxs == NULL)
+      return -1;
+  }
+  if (set_member(ctxs, name, context_to_json(c)) != 0)
+    return -1;
+  return set_member(root, "current", cJSON_CreateString(name));
+}
+
+static char *dup_or_null(const char *s) {
+  return s ? strdup(s) : NULL;
+}
+
+void cli_context_free(cli_context_t *c) {
+  free(c->name);
+  free(c->edge);
+  free(c->token);
+  free(c->ca);
+  *c = (cli_context_t){0};
+}
+
+int context_store_current(const cJSON *root, cli_context_t *out) {
+  *out = (cli_context_t){0};
+  const char *name = string_field(root, "current");
+  const cJSON *c = cJSON_GetObjectItemCaseSensitive(
+      cJSON_GetObjectItemCaseSensitive(root, "contexts"), name ? name : "");
+  if (name == NULL || c == NULL)
+    return 1;
+  out->name = strdup(name);
+  out->edge = strdup(string_field(c, "edge"));
+  out->token = strdup(string_field(c, "token"));
+  out->ca = dup_or_null(string_field(c, "ca"));
+  out->insecure = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "insecure"));
+  if (out->name && out->edge && out->token &&
+      (out->ca || !string_field(c, "ca")))
+    return 0;
+  cli_context_free(out);
+  return -1;
+}
+
+/* ---- the config file ------------------------------------------------ */
+
+static int read_all(int fd, char **text, size_t *len, char *err,
+                    size_t errlen) {
+  size_t cap = 4096, n = 0;
+  char *buf = malloc(cap + 1);
+  while (buf != NULL) {
+    if (n == cap) {
+      char *bigger = cap < CONFIG_MAX ? realloc(buf, cap * 2 + 1) : NULL;
+      if (bigger == NULL)
+        break;
+      buf = bigger;
+      cap *= 2;
+    }
+    ssize_t r = read(fd, buf + n, cap - n);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0) {
+      snprintf(err, errlen, "cannot read it: %s", strerror(errno));
+      free(buf);
+      return -1;
+    }
+    if (r == 0) {
+      buf[n] = '\0';
+      *text = buf;
+      *len = n;
+      return 0;
+    }
+    n += (size_t)r;
+  }
+  snprintf(err, errlen, "too large or out of memory");
+  free(buf);
+  return -1;
+}
+
+/* The file must be a regular file that only its owner can access. */
+static int check_mode(int fd, const char *path, char *err, size_t errlen) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    return -1;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    snprintf(err, errlen, "%s is not a regular file", path);
+    return -1;
+  }
+  if ((st.st_mode & 077) != 0) {
+    snprintf(err, errlen,
+             "%s holds API tokens but group or others can access it (mode "
+             "%03o): run 'chmod 600 %s' (and replace the tokens if someone "
+             "else may have read them)",
+             path, (unsigned)(st.st_mode & 0777), path);
+    return -1;
+  }
+  return 0;
+}
+
+static int parse_config(const char *path, const char *text, size_t len,
+                        cJSON **root, char *err, size_t errlen) {
+  char why[256];
+  *root = cJSON_ParseWithLength(text, len);
+  if (*root == NULL) {
+    const char *at = cJSON_GetErrorPtr();
+    long off = at && at >= text && at <= text + len ? (long)(at - text) : -1;
+    snprintf(err, errlen, "%s: not valid JSON (near byte %ld)", path, off);
+    return -1;
+  }
+  if (context_store_check(*root, why, sizeof(why)) != 0) {
+    snprintf(err, errlen, "%s: %s", path, why);
+    cJSON_Delete(*root);
+    *root = NULL;
+    return -1;
+  }
+  return 0;
+}
+
+int context_file_load(const char *path, cJSON **root, char *err,
+                      size_t errlen) {
+  char why[256];
+  char *text;
+  size_t len;
+  *root = NULL;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) {
+    *root = cJSON_CreateObject();
+    return *root ? 0 : -1;
+  }
+  if (fd < 0) {
+    snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+    return -1;
+  }
+  if (check_mode(fd, path, err, errlen) != 0) {
+    close(fd);
+    return -1;
+  }
+  int rc = read_all(fd, &text, &len, why, sizeof(why));
+  close(fd);
+  if (rc != 0) {
+    snprintf(err, errlen, "%s: %s", path, why);
+    return -1;
+  }
+  rc = parse_config(path, text, len, root, err, errlen);
+  free(text);
+  return rc;
+}
+
+/* mkdir -p of dir; the components created are 0700. */
+static int make_dirs(char *dir, char *err, size_t errlen) {
+  for (char *s = strchr(dir + 1, '/');; s = strchr(s + 1, '/')) {
+    if (s != NULL)
+      *s = '\0';
+    struct stat st;
+    int rc = mkdir(dir, 0700);
+    int e = errno;
+    if (rc != 0 && stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+      rc = 0; /* there already (EEXIST, or EACCES / EROFS above it) */
+    if (rc != 0)
+      snprintf(err, errlen, "cannot create %s: %s", dir, strerror(e));
+    if (s != NULL)
+      *s = '/';
+    if (rc != 0)
+      return -1;
+    if (s == NULL)
+      return 0;
+  }
+}
+
+/* Create the config directory, or make sure it is private. */
+static int prepare_dir(const char *path, char *dir, size_t dirlen, char *err,
+                       size_t errlen) {
+  const char *slash = strrchr(path, '/');
+  size_t n = slash ? (size_t)(slash - path) : 0;
+  if (n == 0 || n >= dirlen) {
+    snprintf(err, errlen, "bad config path %s", path);
+    return -1;
+  }
+  memcpy(dir, path, n);
+  dir[n] = '\0';
+  if (make_dirs(dir, err, errlen) != 0)
+    return -1;
+  struct stat st;
+  if (stat(dir, &st) == 0 && (st.st_mode & 077) != 0 &&
+      st.st_uid == geteuid() && chmod(dir, 0700) != 0) {
+    snprintf(err, errlen, "cannot chmod 700 %s: %s", dir, strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
+static int write_all(int fd, const char *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return -1;
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* Write text to a new file tmp (0600 from its creation), durably. */
+static int write_new_file(const char *tmp, const char *text, char *err,
+                          size_t errlen) {
+  int fd = open(tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+    return -1;
+  }
+  int rc = write_all(fd, text, strlen(text)) != 0 || write_all(fd, "\n", 1) ||
+                   fsync(fd) != 0
+               ? -1
+               : 0;
+  int e = errno;
+  if (close(fd) != 0 && rc == 0) {
+    rc = -1;
+    e = errno;
+  }
+  if (rc != 0) {
+    snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(e));
+    unlink(tmp);
+  }
+  return rc;
+}
+
+static void sync_dir(const char *dir) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    fsync(fd); /* best effort: the rename is done either way */
+    close(fd);
+  }
+}
+
+int context_file_save(const char *path, const cJSON *root, char *err,
+                      size_t errlen) {
+  char dir[PATH_MAX], tmp[PATH_MAX + 32];
+  if (prepare_dir(path, dir, sizeof(dir), err, errlen) != 0)
+    return -1;
+  int n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+  if (n < 0 || (size_t)n >= sizeof(tmp)) {
+    snprintf(err, errlen, "config path too long");
+    return -1;
+  }
+  char *text = cJSON_Print(root);
+  if (text == NULL) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  unlink(tmp); /* a leftover of a crashed run with our pid */
+  int rc = write_new_file(tmp, text, err, errlen);
+  free(text);
+  if (rc == 0 && rename(tmp, path) != 0) {
+    snprintf(err, errlen, "cannot rename %s to %s: %s", tmp, path,
+             strerror(errno));
+    unlink(tmp);
+    rc = -1;
+  }
+  if (rc == 0)
+    sync_dir(dir);
+  return rc;
+}
+
+/* ---- resolution ----------------------------------------------------- */
+
+static const char *nonempty(const char *s) {
+  return s != NULL && *s != '\0' ? s : NULL;
+}
+
+/* The current stored context: 0, 1 when none, -1 after printing why it
+ * cannot be read. */
+static int load_current(cli_context_t *stored) {
+  char path[PATH_MAX], err[PATH_MAX * 2 + 256];
+  cJSON *root;
+  if (context_path_default(path, sizeof(path), err, sizeof(err)) != 0)
+    return 1; /* no HOME: as if there were no contexts */
+  if (context_file_load(path, &root, err, sizeof(err)) != 0) {
+    fprintf(stderr, "wsmux: error: %s\n", err);
+    return -1;
+  }
+  int rc = context_store_current(root, stored);
+  cJSON_Delete(root);
+  if (rc < 0)
+    fprintf(stderr, "wsmux: error: out of memory\n");
+  return rc;
+}
+
+/* The error when no token was found for edge (or no edge at all). */
+static int report_missing(const char *edge, const char *token,
+                          const cli_context_t *stored) {
+  if (edge != NULL && stored->edge != NULL) {
+    fprintf(stderr,
+            "wsmux: error: not logged in to %s (the current context '%s' is "
+            "for %s): run 'wsmux login --edge %s --token T' or set "
+            "WSMUX_TOKEN\n",
+            edge, stored->name, stored->edge, edge);
+    return EXIT_AUTH;
+  }
+  fprintf(stderr, "wsmux: error: " CLI_NOT_LOGGED_IN "\n");
+  return token == NULL ? EXIT_AUTH : EXIT_USAGE;
+}
+
+static int fill_out(const char *edge, const char *token, const char *ca,
+                    int insecure, const char *name, cli_context_t *out) {
+  out->edge = strdup(edge);
+  out->token = strdup(token);
+  out->ca = dup_or_null(ca);
+  out->name = dup_or_null(name);
+  out->insecure = insecure;
+  if (out->edge && out->token && (out->ca || !ca) && (out->name || !name))
+    return 0;
+  cli_context_free(out);
+  fprintf(stderr, "wsmux: error: out of memory\n");
+  return EXIT_USAGE;
+}
+
+int cli_context_resolve(const char *edge_flag, const char *token_flag,
+                        const char *ca_flag, int insecure_flag,
+                        cli_context_t *out) {
+  const char *edge =
+      nonempty(edge_flag) ? edge_flag : nonempty(getenv("WSMUX_EDGE"));
+  const char *token =
+      nonempty(token_flag) ? token_flag : nonempty(getenv("WSMUX_TOKEN"));
+  cli_context_t stored = {0};
+  *out = (cli_context_t){0};
+  if (edge == NULL || token == NULL) {
+    if (load_current(&stored) < 0)
+      return EXIT_USAGE;
+  }
+  /* A stored token goes to its own edge only. */
+  int use = stored.edge != NULL && (edge == NULL || !strcmp(edge, stored.edge));
+  edge = edge ? edge : stored.edge;
+  token = token ? token : use ? stored.token : NULL;
+  int rc;
+  if (edge == NULL || token == NULL) {
+    rc = report_missing(edge, token, &stored);
+  } else if (!context_token_valid(token)) {
+    fprintf(stderr, "wsmux: error: the API token is empty, too long or has "
+                    "spaces or control characters\n");
+    rc = EXIT_AUTH;
+  } else {
+    rc = fill_out(edge, token,
+                  ca_flag ? ca_flag
+                  : use   ? stored.ca
+                          : NULL,
+                  insecure_flag || (use && stored.insecure),
+                  use ? stored.name : NULL, out);
+  }
+  cli_context_free(&stored);
+  return rc;
+}
+
+int cli_context_resolve_flags(const cli_context_flags_t *f,
+                              cli_context_t *out) {
+  return cli_context_resolve(f->edge, f->token, f->ca, f->insecure, out);
+}

@@ -1,0 +1,38 @@
+/*
+ * The client side of wsmux as a running program: one WebSocket to the edge
+ * and, depending on the mode, a loopback listener (--proxyOnly), a single
+ * stream over stdin/stdout (--stdio, for ssh's ProxyCommand), or a listener
+ * plus a child `ssh` that uses it (a direct session). Runs its own libuv
+ * loop until done and returns the process exit code (cli/exitcode.h).
+ */
+#ifndef WSMUX_PROXY_APP_H
+#define WSMUX_PROXY_APP_H
+
+#include <stdint.h>
+
+#include "cli/log.h"
+#include "ws/transport_lws.h"
+
+typedef enum {
+  PROXY_MODE_LISTEN = 0, /* print the ready-made commands, serve until ^C */
+  PROXY_MODE_STDIO,      /* one stream on fds 0/1; exit when it ends */
+  PROXY_MODE_SSH,        /* run ssh through a private listener */
+} proxy_mode_t;
+
+typedef struct {
+  proxy_mode_t mode;
+  transport_client_opts_t edge; /* URL, request path, token, TLS */
+  const char *addr;             /* listen address (LISTEN, SSH) */
+  int port;                     /* 0: any */
+  int port_tries;               /* ports after `port` to try when taken */
+  const char *user;             /* shown in commands / passed to ssh */
+  const char *host_key_alias;   /* SSH: ssh's HostKeyAlias */
+  char **ssh_args;              /* SSH: extra arguments for ssh */
+  int nssh_args;
+  uint32_t window;
+  log_level_t level;
+} proxy_opts_t;
+
+int proxy_app_run(const proxy_opts_t *o);
+
+#endif
