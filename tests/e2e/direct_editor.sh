@@ -8,7 +8,9 @@
 #  - editors: `wsmux ssh config` prints Host blocks; `ssh -F generated`
 #    reaches the service through the ProxyCommand (--stdio) block, and
 #    through the -proxy block while a --proxyOnly proxy runs;
-#  - without a terminal, missing ids are named, not prompted for.
+#  - without a terminal, missing ids are named, not prompted for; on a
+#    terminal (a pty from `script`) the project and the service are chosen
+#    by number from the edge's lists, which show each service's SSH state.
 # The project id is this test's own so the derived endpoint of the -proxy
 # block is not shared with tests running alongside.
 # shellcheck source=SCRIPTDIR/lib.sh
@@ -91,3 +93,30 @@ rc=0
 ((rc == 1)) || fail "missing --projectId without a TTY exited $rc, want 1"
 grep -q -- "--projectId is required" "$T/noid.err" ||
   fail "missing --projectId not named: $(cat "$T/noid.err")"
+
+# On a terminal, missing ids are chosen from lists. `script` gives wsmux a
+# pty; answers are written into a FIFO once each prompt has appeared.
+mkfifo "$T/answers"
+cmd=$(printf '%q ' env "${E2E_SAN_ENV[@]}" WSMUX_TOKEN="$EDGE_TOKEN" \
+  "$WSMUX_BIN" ssh service --edge "$EDGE_URL" --ca "$EDGE_CERT" \
+  --user "$LOGIN_USER" -- "${SSH_OPTS[@]}" 'echo picked-ok')
+timeout 60 script -qefc "$cmd" /dev/null <"$T/answers" >"$T/pick.out" 2>&1 &
+PICK_PID=$!
+track "$PICK_PID" "interactive wsmux"
+exec 3>"$T/answers"
+_prompt() { grep -q "$1" "$T/pick.out"; }
+wait_until 30 "the project list" _prompt 'Choose a project'
+n=$(grep -oE "([0-9]+)\) $E2E_PROJECT" "$T/pick.out" | head -1 | cut -d')' -f1)
+[[ -n $n ]] || fail "project $E2E_PROJECT not listed: $(cat "$T/pick.out")"
+echo "${n// /}" >&3
+wait_until 30 "the service list" _prompt 'Choose a service'
+line=$(grep -E "[0-9]+\) $E2E_SSH_SERVICE " "$T/pick.out" | head -1)
+[[ $line == *"[SSH on]"* ]] || fail "service line lacks its SSH state: '$line'"
+n=$(grep -oE "[0-9]+\) $E2E_SSH_SERVICE " <<<"$line" | cut -d')' -f1)
+echo "${n// /}" >&3
+wait_exit "$PICK_PID" 60 || fail "interactive wsmux did not finish"
+exec 3>&-
+((WAIT_RC == 0)) || fail "interactive session exited $WAIT_RC: $(cat "$T/pick.out")"
+grep -q picked-ok "$T/pick.out" ||
+  fail "interactive session did not run the command: $(cat "$T/pick.out")"
+log "interactive selection: project and service chosen by number"
