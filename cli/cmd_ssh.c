@@ -42,6 +42,8 @@ static const char usage[] =
     "                  project and service, stable across runs)\n"
     "  --port N        port to listen on (default: derived; 0 = any)\n"
     "  --window BYTES  per-stream receive window (default 262144)\n"
+    "  --dead-timeout MS  a link silent this long (despite PINGs) is dead\n"
+    "                  and is reconnected (default 15000)\n"
     "  --log-level L   error, warn (default), info or debug\n"
     "\n"
     "Without --projectId/--serviceId on a terminal, you pick them from a\n"
@@ -61,7 +63,7 @@ static const char config_usage[] =
 
 typedef struct {
   const char *project, *service, *user, *edge, *token, *address, *port;
-  const char *ca, *window, *level;
+  const char *ca, *window, *level, *dead;
   int proxy_only, stdio, insecure, help;
   char *rest[MAX_REST];
   int nrest, dashdash;
@@ -76,21 +78,15 @@ int cmd_ssh_valid_id(const char *s) {
 }
 
 static int parse_opts(int argc, char **argv, ssh_opts_t *o) {
-  args_opt_t opts[] = {{"projectId", &o->project, NULL},
-                       {"serviceId", &o->service, NULL},
-                       {"user", &o->user, NULL},
-                       {"edge", &o->edge, NULL},
-                       {"token", &o->token, NULL},
-                       {"address", &o->address, NULL},
-                       {"port", &o->port, NULL},
-                       {"ca", &o->ca, NULL},
-                       {"window", &o->window, NULL},
-                       {"log-level", &o->level, NULL},
-                       {"proxyOnly", NULL, &o->proxy_only},
-                       {"stdio", NULL, &o->stdio},
-                       {"insecure", NULL, &o->insecure},
-                       {"help", NULL, &o->help},
-                       {0}};
+  args_opt_t opts[] = {
+      {"projectId", &o->project, NULL}, {"serviceId", &o->service, NULL},
+      {"user", &o->user, NULL},         {"edge", &o->edge, NULL},
+      {"token", &o->token, NULL},       {"address", &o->address, NULL},
+      {"port", &o->port, NULL},         {"ca", &o->ca, NULL},
+      {"window", &o->window, NULL},     {"log-level", &o->level, NULL},
+      {"dead-timeout", &o->dead, NULL}, {"proxyOnly", NULL, &o->proxy_only},
+      {"stdio", NULL, &o->stdio},       {"insecure", NULL, &o->insecure},
+      {"help", NULL, &o->help},         {0}};
   char err[256];
   if (args_parse(argc, argv, opts, o->rest, MAX_REST, &o->nrest, &o->dashdash,
                  err, sizeof(err))) {
@@ -116,7 +112,14 @@ static int check_values(const ssh_opts_t *o, proxy_opts_t *po) {
             "wsmux: error: ids are 1-128 characters of [A-Za-z0-9._-]\n");
     return EXIT_USAGE;
   }
-  long v = SESSION_WINDOW_DEFAULT, port = -1;
+  long v = SESSION_WINDOW_DEFAULT, port = -1, dead = 15000;
+  if (o->dead && args_parse_long(o->dead, 1000, 300000, &dead) != 0) {
+    fprintf(stderr, "wsmux: error: --dead-timeout must be 1000..300000 ms\n");
+    return EXIT_USAGE;
+  }
+  /* Three PINGs fit in the timeout before a quiet link is declared dead. */
+  po->dead_ms = (uint32_t)dead;
+  po->ping_ms = (uint32_t)dead / 3;
   if (o->window && args_parse_long(o->window, SESSION_WINDOW_MIN,
                                    SESSION_WINDOW_MAX, &v) != 0) {
     fprintf(stderr, "wsmux: error: --window must be %u..%u bytes\n",

@@ -152,7 +152,9 @@ typedef struct {
 
 static void on_signal(uv_signal_t *h, int signum) {
   app_t *app = h->data;
-  log_msg(app->log, LOG_INFO, "signal %d: stopping", signum);
+  log_msg(app->log, LOG_INFO,
+          "signal %d: draining open streams (a second signal stops at once)",
+          signum);
   uv_close((uv_handle_t *)&app->sigint, NULL);
   uv_close((uv_handle_t *)&app->sigterm, NULL);
   edge_stop(app->edge);

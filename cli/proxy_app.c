@@ -16,15 +16,31 @@
 /* How long a stop waits for the WebSocket close handshake. */
 #define SHUTDOWN_GRACE_MS 2000
 #define SSH_ARGV_FIXED 12
+/* Reconnect backoff: first delay, cap, and +-20% jitter. */
+#define BACKOFF_FIRST_MS 250
+#define BACKOFF_MAX_MS 8000
+/* Without a HELLO yet, how long the edge is assumed to keep a session. */
+#define DEFAULT_GRACE_MS 60000
 
 typedef struct {
   const proxy_opts_t *o;
   uv_loop_t *loop;
   log_t log;
   transport_t *transport;
-  transport_conn_t *conn;
-  relay_t *relay;
+  transport_conn_t *conn; /* the current WebSocket (or attempt), or NULL */
+  relay_t *relay;         /* the current session; NULL when none */
+  relay_t *old;           /* a session finishing on an edge that said GOAWAY */
+  transport_conn_t *old_conn;
+  uv_timer_t old_check; /* 0 ms: is the old session empty now? */
   listener_t *listener;
+  /* Reconnecting (docs/PROTOCOL.md section 8). */
+  uv_timer_t retry_timer;
+  unsigned attempts;      /* failed attempts since the link was up */
+  uint64_t lost_at;       /* uv_now() when the link dropped, 0 when up */
+  uint8_t session_id[16]; /* from the edge's HELLO */
+  int have_session;
+  uint32_t grace_ms; /* how long the edge keeps a dropped session */
+  int ever_open;     /* a WebSocket was up once: keep trying */
   uv_signal_t sigint;
   uv_signal_t sigterm;
   uv_timer_t stop_timer; /* runs teardown outside lws callbacks */
@@ -43,6 +59,12 @@ static void on_stop_timer(uv_timer_t *t) {
   if (uv_is_closing((uv_handle_t *)&p->stop_timer))
     return;
   uv_close((uv_handle_t *)&p->stop_timer, NULL);
+  uv_close((uv_handle_t *)&p->retry_timer, NULL);
+  uv_close((uv_handle_t *)&p->old_check, NULL);
+  if (p->relay != NULL && p->conn == NULL) {
+    relay_free(p->relay, "proxy stopped"); /* detached: no on_close */
+    p->relay = NULL;
+  }
   if (!uv_is_closing((uv_handle_t *)&p->sigint)) {
     uv_close((uv_handle_t *)&p->sigint, NULL);
     uv_close((uv_handle_t *)&p->sigterm, NULL);
@@ -146,8 +168,13 @@ static int spawn_ssh(proxy_t *p) {
   return rc;
 }
 
+static relay_t *proxy_new_relay(proxy_t *p, transport_conn_t *c);
+
 static void on_accept(void *ctx, uv_stream_t *server) {
   proxy_t *p = ctx;
+  /* During an outage the stream waits, queued, for the next WebSocket. */
+  if (p->relay == NULL)
+    p->relay = proxy_new_relay(p, NULL);
   if (p->relay == NULL || relay_stream_open(p->relay, server, NULL) == NULL)
     log_msg(&p->log, LOG_WARN, "cannot open a stream: connection refused");
 }
@@ -186,6 +213,13 @@ static void on_open_failed(void *ctx, relay_stream_t *rs, uint16_t code,
           relay_stream_id(rs), frame_code_name(code), (int)len, reason);
 }
 
+static void on_old_check(uv_timer_t *t) {
+  proxy_t *p = t->data;
+  if (p->old != NULL && p->old_conn != NULL && relay_stream_count(p->old) == 0)
+    transport_conn_close(p->old_conn, TRANSPORT_CLOSE_NORMAL,
+                         "all streams finished after GOAWAY");
+}
+
 static void on_finished(void *ctx, relay_stream_t *rs, uint16_t code,
                         const char *reason, const relay_stats_t *st) {
   proxy_t *p = ctx;
@@ -193,6 +227,10 @@ static void on_finished(void *ctx, relay_stream_t *rs, uint16_t code,
           relay_stream_id(rs), (unsigned long long)st->bytes_read,
           (unsigned long long)st->bytes_written, frame_code_name(code),
           reason ? reason : "");
+  /* The session on a draining edge closes once its last stream is gone;
+   * this one still counts until the hook returns, so look again later. */
+  if (p->old != NULL)
+    uv_timer_start(&p->old_check, on_old_check, 0, 0);
   /* --stdio carries exactly one stream: its end is the program's end. */
   if (p->o->mode == PROXY_MODE_STDIO)
     proxy_stop_gracefully(p,
@@ -201,13 +239,69 @@ static void on_finished(void *ctx, relay_stream_t *rs, uint16_t code,
 
 /* --- transport handlers ------------------------------------------------ */
 
-static int on_open(void *ctx, transport_conn_t *c) {
+static void on_hello(void *ctx, const uint8_t *id, int resumed,
+                     uint32_t grace_ms) {
   proxy_t *p = ctx;
+  int had = p->have_session;
+  memcpy(p->session_id, id, sizeof(p->session_id));
+  p->have_session = 1;
+  p->grace_ms = grace_ms;
+  if (had && p->lost_at != 0)
+    log_msg(&p->log, LOG_WARN, "reconnected to the edge: %s",
+            resumed ? "session resumed, open connections continue"
+                    : "the edge no longer had the session: open "
+                      "connections were reset (session expired)");
+  p->lost_at = 0;
+  p->attempts = 0;
+}
+
+static void on_dead(void *ctx) {
+  proxy_t *p = ctx;
+  log_msg(&p->log, LOG_WARN, "no answer from the edge: the link is dead");
+  if (p->conn != NULL)
+    transport_conn_abort(p->conn);
+}
+
+static void proxy_connect(proxy_t *p);
+
+static void on_goaway(void *ctx, uint16_t code, const char *reason,
+                      size_t len) {
+  proxy_t *p = ctx;
+  if (p->stopping || p->old != NULL || p->relay == NULL)
+    return;
+  log_msg(&p->log, LOG_WARN,
+          "the edge is going away (%.*s): new connections use a new "
+          "WebSocket, open ones finish on the old one",
+          (int)len, reason);
+  p->old = p->relay;
+  p->old_conn = p->conn;
+  p->relay = NULL;
+  p->conn = NULL;
+  p->have_session = 0;
+  if (relay_stream_count(p->old) == 0)
+    transport_conn_close(p->old_conn, TRANSPORT_CLOSE_NORMAL, "GOAWAY");
+  proxy_connect(p);
+}
+
+static relay_t *proxy_new_relay(proxy_t *p, transport_conn_t *c) {
   session_config_t cfg = {.role = SESSION_ROLE_CLIENT,
                           .window = p->o->window,
                           .max_streams = UINT32_MAX};
-  p->relay = relay_new(p->loop, c, &cfg, &p->hooks, p, &p->log);
-  if (p->relay == NULL || start_mode(p) != 0) {
+  relay_t *r = relay_new(p->loop, c, &cfg, &p->hooks, p, &p->log);
+  if (r != NULL)
+    relay_set_liveness(r, p->o->ping_ms, p->o->dead_ms);
+  return r;
+}
+
+static int on_open(void *ctx, transport_conn_t *c) {
+  proxy_t *p = ctx;
+  int first = !p->ever_open;
+  p->ever_open = 1;
+  if (p->relay == NULL && (p->relay = proxy_new_relay(p, NULL)) == NULL)
+    return -1;
+  relay_attach(p->relay, c);
+  transport_conn_set_user(c, p->relay);
+  if (first && start_mode(p) != 0) {
     log_msg(&p->log, LOG_ERROR, "cannot start the local side");
     return -1;
   }
@@ -217,7 +311,10 @@ static int on_open(void *ctx, transport_conn_t *c) {
 static int on_rx(void *ctx, transport_conn_t *c, const uint8_t *data,
                  size_t len, int eom, char *msg, size_t msglen) {
   proxy_t *p = ctx;
-  int rc = relay_on_rx(p->relay, data, len, eom, msg, msglen);
+  relay_t *r = transport_conn_user(c);
+  if (r == NULL)
+    return 0;
+  int rc = relay_on_rx(r, data, len, eom, msg, msglen);
   if (rc != 0)
     log_msg(&p->log, LOG_ERROR, "protocol error from the edge: %s", msg);
   return rc;
@@ -225,8 +322,8 @@ static int on_rx(void *ctx, transport_conn_t *c, const uint8_t *data,
 
 static size_t on_writable(void *ctx, transport_conn_t *c, uint8_t *buf,
                           size_t cap) {
-  proxy_t *p = ctx;
-  return p->relay ? relay_on_writable(p->relay, buf, cap) : 0;
+  relay_t *r = transport_conn_user(c);
+  return r ? relay_on_writable(r, buf, cap) : 0;
 }
 
 static int http_exit_code(int status) {
@@ -257,18 +354,109 @@ static void report_close(proxy_t *p, const transport_close_t *why) {
   }
 }
 
+/* Exponential backoff with jitter, so many proxies do not come back in
+ * lockstep after an edge restart. */
+static uint64_t backoff_ms(proxy_t *p) {
+  uint64_t d = BACKOFF_FIRST_MS;
+  for (unsigned i = 0; i < p->attempts && d < BACKOFF_MAX_MS; i++)
+    d *= 2;
+  if (d > BACKOFF_MAX_MS)
+    d = BACKOFF_MAX_MS;
+  uint8_t r = 0;
+  uv_random(NULL, NULL, &r, 1, 0, NULL);
+  return d * (80 + (uint64_t)r % 41) / 100;
+}
+
+/* Past the edge's grace period the session is gone there: reset our side
+ * now instead of keeping connections that cannot come back. */
+static int session_expired(proxy_t *p) {
+  uint32_t grace = p->have_session ? p->grace_ms : DEFAULT_GRACE_MS;
+  return p->lost_at != 0 && uv_now(p->loop) - p->lost_at > grace;
+}
+
+static void on_retry(uv_timer_t *t) {
+  proxy_t *p = t->data;
+  if (p->stopping)
+    return;
+  if (p->relay != NULL && session_expired(p)) {
+    log_msg(&p->log, LOG_WARN,
+            "the link stayed down longer than the edge keeps a session: "
+            "open connections reset (session expired)");
+    relay_restart(p->relay, "session expired while disconnected");
+    p->have_session = 0;
+  }
+  proxy_connect(p);
+}
+
+static void schedule_retry(proxy_t *p) {
+  uint64_t d = backoff_ms(p);
+  p->attempts++;
+  log_msg(&p->log, LOG_WARN, "reconnecting in %llu ms (attempt %u)",
+          (unsigned long long)d, p->attempts);
+  uv_timer_start(&p->retry_timer, on_retry, d, 0);
+}
+
+static void proxy_connect(proxy_t *p) {
+  char hex[33] = "", err[512];
+  if (p->relay != NULL && p->have_session)
+    for (int i = 0; i < 16; i++)
+      snprintf(hex + 2 * i, 3, "%02x", p->session_id[i]);
+  transport_client_set_resume(p->transport, hex[0] ? hex : NULL);
+  p->conn = transport_client_connect(p->transport, NULL, err, sizeof(err));
+  if (p->conn == NULL) {
+    log_msg(&p->log, LOG_WARN, "%s", err);
+    schedule_retry(p);
+  }
+}
+
+/* Give up only on answers that another attempt cannot change. */
+static int permanent(const transport_close_t *why) {
+  return why->kind == TRANSPORT_END_HTTP && why->http_status != 503 &&
+         why->http_status != 429 && why->http_status < 500;
+}
+
 static void on_close(void *ctx, transport_conn_t *c,
                      const transport_close_t *why) {
   proxy_t *p = ctx;
-  p->conn = NULL;
-  if (p->relay != NULL) {
-    relay_free(p->relay, "connection to the edge closed");
-    p->relay = NULL;
+  relay_t *r = transport_conn_user(c);
+  if (r != NULL && r == p->old) {
+    relay_free(p->old, "the edge went away");
+    p->old = NULL;
+    p->old_conn = NULL;
+    return;
   }
-  if (p->stopping)
+  if (c != p->conn)
+    return;
+  p->conn = NULL;
+  if (p->stopping) {
+    if (p->relay != NULL) {
+      relay_free(p->relay, "connection to the edge closed");
+      p->relay = NULL;
+    }
     proxy_stop(p, p->exit_code); /* the close handshake finished */
-  else
+    return;
+  }
+  if (!p->ever_open || permanent(why) || p->o->mode == PROXY_MODE_STDIO) {
+    if (p->relay != NULL) {
+      relay_free(p->relay, "connection to the edge closed");
+      p->relay = NULL;
+    }
     report_close(p, why);
+    return;
+  }
+  if (p->relay != NULL && relay_attached(p->relay))
+    relay_detach(p->relay);
+  if (p->lost_at == 0) {
+    p->lost_at = uv_now(p->loop);
+    log_msg(&p->log, LOG_WARN,
+            "connection to the edge lost: %s; open connections wait for "
+            "the link (up to %u ms)",
+            why->message[0] ? why->message : "closed",
+            p->have_session ? p->grace_ms : DEFAULT_GRACE_MS);
+  } else {
+    log_msg(&p->log, LOG_INFO, "reconnect failed: %s", why->message);
+  }
+  schedule_retry(p);
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
@@ -320,8 +508,15 @@ int proxy_app_run(const proxy_opts_t *o) {
                                       .on_rx = on_rx,
                                       .on_writable = on_writable,
                                       .on_close = on_close};
-  p.hooks =
-      (relay_hooks_t){.open_failed = on_open_failed, .finished = on_finished};
+  p.hooks = (relay_hooks_t){.open_failed = on_open_failed,
+                            .finished = on_finished,
+                            .hello = on_hello,
+                            .dead = on_dead,
+                            .goaway = on_goaway};
+  uv_timer_init(&loop, &p.retry_timer);
+  p.retry_timer.data = &p;
+  uv_timer_init(&loop, &p.old_check);
+  p.old_check.data = &p;
   uv_timer_init(&loop, &p.stop_timer);
   p.stop_timer.data = &p;
   uv_signal_init(&loop, &p.sigint);

@@ -30,6 +30,8 @@ typedef struct {
   char **ssh_args;              /* SSH: extra arguments for ssh */
   int nssh_args;
   uint32_t window;
+  uint32_t ping_ms; /* liveness: PING after this much silence */
+  uint32_t dead_ms; /* and the link is dead after this much */
   log_level_t level;
 } proxy_opts_t;
 

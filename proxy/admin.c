@@ -400,8 +400,14 @@ static int respond_identity(req_t *r, int status, const identity_t *id) {
 
 static int check_name_free(req_t *r, const identity_t *id, long self) {
   char q[QUOTE_BUF];
-  long other = state_find_name(r->a->state, id->name, self);
+  const state_t *st = r->a->state;
+  long other = state_find_name(st, id->name, self);
 
+  /* Nor another identity's id: lookups take either, and state_parse()
+   * refuses such a file at the next start (ids need not look generated). */
+  for (size_t i = 0; other < 0 && i < st->nidentities; i++)
+    if ((long)i != self && strcmp(st->identities[i].id, id->name) == 0)
+      other = (long)i;
   if (other < 0)
     return 0;
   identity_quote(q, sizeof q, id->name);

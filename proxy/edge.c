@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/rand.h>
+
 #include "proxy/admin.h"
 #include "proxy/identity.h"
 #include "proxy/relay.h"
@@ -24,28 +26,50 @@ struct edge {
   transport_t *transport;
   transport_handlers_t handlers;
   relay_hooks_t hooks;
-  admin_t *admin;
-  /* Open connections of each service, indexed like platform->services, so
-   * disabling SSH can close exactly that service's WebSockets. */
+  admin_t
+      *admin; /* Sessions of each service, indexed like platform->services, so
+               * disabling SSH can close exactly that service's WebSockets. */
   edge_conn_t **by_service;
+  uint32_t *conns_per_token; /* open WebSockets, indexed like tokens */
+  int draining;              /* SIGTERM: GOAWAY sent, no new sessions */
+  int stopped;
+  uv_timer_t *drain_timer; /* drainTimeoutMs */
+  uv_timer_t *drain_check; /* 0 ms: look again once a stream is gone */
 };
 
-/* What authorize() keeps for a connection: borrowed platform records. */
+static void edge_maybe_drained(edge_t *e);
+
+static void on_drain_check(uv_timer_t *t) {
+  edge_maybe_drained(t->data);
+}
+
+/* What authorize() keeps for a connection: borrowed platform records and
+ * the session the client asks to resume (has_resume 0: a new one). */
 typedef struct {
   const platform_service_t *svc;
   const platform_token_t *tok;
+  uint8_t resume_id[FRAME_SESSION_ID_LEN];
+  int has_resume;
 } edge_auth_t;
 
 _Static_assert(sizeof(edge_auth_t) <= TRANSPORT_AUTH_MAX,
                "edge_auth_t must fit the transport's auth room");
 
-/* One WebSocket. */
+/*
+ * One client session: its relay (streams and their upstream sockets) and
+ * the WebSocket carrying it, if any. A session outlives its WebSocket for
+ * resumeGraceMs so a proxy that lost the link can resume it
+ * (docs/PROTOCOL.md section 8). The transport conn's user points here.
+ */
 struct edge_conn {
   edge_t *e;
-  transport_conn_t *c;
+  transport_conn_t *c; /* NULL while detached */
   edge_auth_t auth;
   relay_t *relay;
-  /* In e->by_service[service index] until it closes or is being closed. */
+  uint8_t id[FRAME_SESSION_ID_LEN];
+  uv_timer_t *grace; /* while detached; closes itself */
+  int no_resume;     /* closed on purpose (SSH disabled): do not keep */
+  /* In e->by_service[service index] until it ends or is being closed. */
   edge_conn_t *next;
   edge_conn_t **pprev; /* NULL when not listed */
 };
@@ -98,15 +122,36 @@ int edge_parse_path(const char *path, char *project, char *service,
   return 0;
 }
 
+static int hex_decode(const char *hex, uint8_t *out, size_t n) {
+  if (strlen(hex) != 2 * n)
+    return -1;
+  for (size_t i = 0; i < n; i++) {
+    unsigned v;
+    if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+      return -1;
+    out[i] = (uint8_t)v;
+  }
+  return 0;
+}
+
+static size_t token_index(const edge_t *e, const platform_token_t *tok) {
+  return (size_t)(tok - e->platform->tokens);
+}
+
 static int on_authorize(void *ctx, const char *path, const char *bearer,
-                        void *auth, char *msg, size_t msglen) {
+                        const char *resume, void *auth, char *msg,
+                        size_t msglen) {
   edge_t *e = ctx;
   char project[ID_MAX], service[ID_MAX];
   if (edge_parse_path(path, project, service, sizeof(project)) != 0) {
     snprintf(msg, msglen, "unknown path");
     return 404;
   }
-  edge_auth_t a;
+  edge_auth_t a = {0};
+  if (e->draining) {
+    snprintf(msg, msglen, "the edge is shutting down; try again");
+    return 503;
+  }
   platform_access_t r =
       platform_check_ssh(e->platform, bearer, bearer ? strlen(bearer) : 0,
                          project, service, &a.svc, &a.tok, msg, msglen);
@@ -114,6 +159,15 @@ static int on_authorize(void *ctx, const char *path, const char *bearer,
     log_msg(e->log, LOG_INFO, "refused %s: %s", path, msg);
     return platform_access_http_status(r);
   }
+  if (e->conns_per_token[token_index(e, a.tok)] >=
+      e->platform->max_conns_per_token) {
+    snprintf(msg, msglen, "too many connections for this token");
+    log_msg(e->log, LOG_WARN, "refused %s: token=%s has %u connections", path,
+            a.tok->id, e->platform->max_conns_per_token);
+    return 429;
+  }
+  a.has_resume = resume != NULL && *resume != '\0' &&
+                 hex_decode(resume, a.resume_id, sizeof(a.resume_id)) == 0;
   memcpy(auth, &a, sizeof(a));
   return 0;
 }
@@ -121,8 +175,10 @@ static int on_authorize(void *ctx, const char *path, const char *bearer,
 static void on_incoming(void *ctx, relay_stream_t *rs) {
   edge_conn_t *ec = ctx;
   const platform_service_t *svc = ec->auth.svc;
-  log_msg(ec->e->log, LOG_DEBUG, "stream %u: connecting to %s:%u",
-          relay_stream_id(rs), svc->upstream_host, svc->upstream_port);
+  log_msg(ec->e->log, LOG_INFO,
+          "stream %u open: token=%s project=%s service=%s upstream=%s:%u",
+          relay_stream_id(rs), ec->auth.tok->id, svc->project_id, svc->id,
+          svc->upstream_host, svc->upstream_port);
   upstream_connect(ec->e->loop, rs, svc->upstream_host, svc->upstream_port,
                    ec->e->platform->connect_timeout_ms);
 }
@@ -131,13 +187,87 @@ static void on_finished(void *ctx, relay_stream_t *rs, uint16_t code,
                         const char *reason, const relay_stats_t *st) {
   edge_conn_t *ec = ctx;
   upstream_detach(rs);
-  log_msg(ec->e->log, code == FRAME_CODE_NO_ERROR ? LOG_DEBUG : LOG_INFO,
+  if (ec->e->draining && !ec->e->stopped) /* count drops once it is gone */
+    uv_timer_start(ec->e->drain_check, on_drain_check, 0, 0);
+  log_msg(ec->e->log, LOG_INFO,
           "stream %u closed: token=%s project=%s service=%s to_service=%llu "
           "from_service=%llu result=%s%s%s",
           relay_stream_id(rs), ec->auth.tok->id, ec->auth.svc->project_id,
           ec->auth.svc->id, (unsigned long long)st->bytes_written,
           (unsigned long long)st->bytes_read, frame_code_name(code),
           reason && *reason ? ": " : "", reason ? reason : "");
+}
+
+static void session_hello(edge_conn_t *ec, session_hello_t *h) {
+  memcpy(h->id, ec->id, sizeof(h->id));
+  h->grace_ms = ec->e->platform->resume_grace_ms;
+}
+
+/* The detached session a resume names, if this client may have it. */
+static edge_conn_t *find_session(edge_t *e, const edge_auth_t *a) {
+  for (edge_conn_t *ec = e->by_service[service_index(e, a->svc)]; ec;
+       ec = ec->next)
+    if (memcmp(ec->id, a->resume_id, sizeof(ec->id)) == 0 &&
+        ec->auth.tok == a->tok)
+      return ec;
+  return NULL;
+}
+
+static void on_grace_closed(uv_handle_t *h) {
+  free(h);
+}
+
+static void stop_grace(edge_conn_t *ec) {
+  if (ec->grace != NULL) {
+    uv_close((uv_handle_t *)ec->grace, on_grace_closed);
+    ec->grace = NULL;
+  }
+}
+
+/* Take over a session from its old WebSocket (if still there). */
+static int resume_session(edge_conn_t *ec, transport_conn_t *c) {
+  edge_t *e = ec->e;
+  if (ec->c != NULL) {
+    /* The client saw the link die before we did: drop the old one. */
+    transport_conn_set_user(ec->c, NULL);
+    transport_conn_abort(ec->c);
+    e->conns_per_token[token_index(e, ec->auth.tok)]--;
+    relay_detach(ec->relay);
+  }
+  stop_grace(ec);
+  ec->c = c;
+  relay_attach(ec->relay, c);
+  session_hello_t h;
+  session_hello(ec, &h);
+  relay_link_up(ec->relay, 1, &h);
+  return 0;
+}
+
+static edge_conn_t *new_session(edge_t *e, transport_conn_t *c,
+                                const edge_auth_t *auth) {
+  edge_conn_t *ec = calloc(1, sizeof(*ec));
+  if (ec == NULL || RAND_bytes(ec->id, sizeof(ec->id)) != 1) {
+    free(ec);
+    return NULL;
+  }
+  ec->e = e;
+  ec->c = c;
+  ec->auth = *auth;
+  session_config_t cfg = {.role = SESSION_ROLE_SERVER,
+                          .window = e->platform->window,
+                          .max_streams = e->platform->max_streams};
+  ec->relay = relay_new(e->loop, c, &cfg, &e->hooks, ec, e->log);
+  if (ec->relay == NULL) {
+    free(ec);
+    return NULL;
+  }
+  relay_set_liveness(ec->relay, e->platform->ping_interval_ms,
+                     e->platform->dead_timeout_ms);
+  session_hello_t h;
+  session_hello(ec, &h);
+  relay_link_up(ec->relay, 0, &h);
+  conn_link(ec);
+  return ec;
 }
 
 static int on_open(void *ctx, transport_conn_t *c) {
@@ -152,24 +282,19 @@ static int on_open(void *ctx, transport_conn_t *c) {
             auth.svc->id);
     return -1;
   }
-  edge_conn_t *ec = calloc(1, sizeof(*ec));
-  if (ec == NULL)
+  edge_conn_t *ec = auth.has_resume ? find_session(e, &auth) : NULL;
+  int resumed = ec != NULL;
+  if (resumed)
+    resume_session(ec, c);
+  else if ((ec = new_session(e, c, &auth)) == NULL)
     return -1;
-  ec->e = e;
-  ec->c = c;
-  ec->auth = auth;
-  session_config_t cfg = {.role = SESSION_ROLE_SERVER,
-                          .window = e->platform->window,
-                          .max_streams = e->platform->max_streams};
-  ec->relay = relay_new(e->loop, c, &cfg, &e->hooks, ec, e->log);
-  if (ec->relay == NULL) {
-    free(ec);
-    return -1;
-  }
   transport_conn_set_user(c, ec);
-  conn_link(ec);
-  log_msg(e->log, LOG_INFO, "connection open: token=%s project=%s service=%s",
-          ec->auth.tok->id, ec->auth.svc->project_id, ec->auth.svc->id);
+  e->conns_per_token[token_index(e, auth.tok)]++;
+  log_msg(e->log, LOG_INFO, "connection open: token=%s project=%s service=%s%s",
+          ec->auth.tok->id, ec->auth.svc->project_id, ec->auth.svc->id,
+          resumed           ? " (session resumed)"
+          : auth.has_resume ? " (resume asked, session unknown: new session)"
+                            : "");
   return 0;
 }
 
@@ -189,18 +314,66 @@ static size_t on_writable(void *ctx, transport_conn_t *c, uint8_t *buf,
   return ec ? relay_on_writable(ec->relay, buf, cap) : 0;
 }
 
+static void session_end(edge_conn_t *ec, const char *reason) {
+  stop_grace(ec);
+  conn_unlink(ec);
+  relay_free(ec->relay, reason);
+  free(ec);
+}
+
+static void on_grace_expired(uv_timer_t *t) {
+  edge_conn_t *ec = t->data;
+  log_msg(ec->e->log, LOG_INFO,
+          "session expired: token=%s service=%s: not resumed within %u ms",
+          ec->auth.tok->id, ec->auth.svc->id, ec->e->platform->resume_grace_ms);
+  session_end(ec, "session expired: the proxy did not come back in time");
+}
+
+/* Keep a session whose WebSocket dropped, for a resume. */
+static void session_detach(edge_conn_t *ec) {
+  edge_t *e = ec->e;
+  ec->c = NULL;
+  relay_detach(ec->relay);
+  ec->grace = malloc(sizeof(*ec->grace));
+  if (ec->grace == NULL) {
+    session_end(ec, "out of memory");
+    return;
+  }
+  uv_timer_init(e->loop, ec->grace);
+  ec->grace->data = ec;
+  uv_timer_start(ec->grace, on_grace_expired, e->platform->resume_grace_ms, 0);
+}
+
 static void on_close(void *ctx, transport_conn_t *c,
                      const transport_close_t *why) {
   edge_conn_t *ec = transport_conn_user(c);
   if (ec == NULL)
     return;
-  log_msg(ec->e->log, LOG_INFO, "connection closed: token=%s service=%s: %s",
-          ec->auth.tok->id, ec->auth.svc->id,
-          why->message[0] ? why->message : "closed");
+  edge_t *e = ec->e;
   transport_conn_set_user(c, NULL);
-  conn_unlink(ec);
-  relay_free(ec->relay, "connection to the proxy closed");
-  free(ec);
+  e->conns_per_token[token_index(e, ec->auth.tok)]--;
+  int keep = !ec->no_resume && !e->draining &&
+             e->platform->resume_grace_ms > 0 &&
+             relay_stream_count(ec->relay) > 0;
+  log_msg(e->log, LOG_INFO, "connection closed: token=%s service=%s: %s%s",
+          ec->auth.tok->id, ec->auth.svc->id,
+          why->message[0] ? why->message : "closed",
+          keep ? " (streams kept for a resume)" : "");
+  if (keep)
+    session_detach(ec);
+  else
+    session_end(ec, "connection to the proxy closed");
+  edge_maybe_drained(e);
+}
+
+/* Liveness: nothing from the proxy for deadTimeoutMs. */
+static void on_dead(void *ctx) {
+  edge_conn_t *ec = ctx;
+  log_msg(ec->e->log, LOG_WARN,
+          "connection dead: token=%s service=%s: nothing received for %u ms",
+          ec->auth.tok->id, ec->auth.svc->id, ec->e->platform->dead_timeout_ms);
+  if (ec->c != NULL)
+    transport_conn_abort(ec->c);
 }
 
 /* Admin hook: close every open WebSocket of svc (and so its streams). */
@@ -215,7 +388,11 @@ static void on_ssh_disabled(void *ctx, const platform_service_t *svc) {
   while (*head != NULL) {
     edge_conn_t *ec = *head;
     conn_unlink(ec);
-    transport_conn_close(ec->c, EDGE_CLOSE_POLICY, reason);
+    ec->no_resume = 1;
+    if (ec->c != NULL)
+      transport_conn_close(ec->c, EDGE_CLOSE_POLICY, reason);
+    else
+      session_end(ec, reason); /* detached: nothing to tell */
     n++;
   }
   log_msg(e->log, LOG_INFO,
@@ -252,6 +429,7 @@ static void on_http(void *ctx, const transport_http_request_t *req,
 static void edge_free(edge_t *e) {
   admin_free(e->admin);
   free(e->by_service);
+  free(e->conns_per_token);
   free(e);
 }
 
@@ -269,6 +447,13 @@ edge_t *edge_start(uv_loop_t *loop, platform_t *platform, state_t *state,
   e->loop = loop;
   e->platform = platform;
   e->log = log;
+  e->conns_per_token = calloc(platform->ntokens + 1, sizeof(uint32_t));
+  if (e->conns_per_token == NULL) {
+    snprintf(err, errlen, "out of memory");
+    state_free(state);
+    edge_free(e);
+    return NULL;
+  }
   admin_hooks_t ah = {
       .ssh_disabled = on_ssh_disabled, .warn = on_admin_warn, .ctx = e};
   e->admin = admin_new(platform, state, &ah);
@@ -283,12 +468,15 @@ edge_t *edge_start(uv_loop_t *loop, platform_t *platform, state_t *state,
                                        .on_writable = on_writable,
                                        .on_close = on_close,
                                        .on_http = on_http};
-  e->hooks = (relay_hooks_t){.incoming = on_incoming, .finished = on_finished};
-  transport_server_opts_t o = {.host = platform->listen_host,
-                               .port = platform->listen_port,
-                               .cert = platform->tls_cert,
-                               .key = platform->tls_key,
-                               .plain = platform->plain_ws};
+  e->hooks = (relay_hooks_t){
+      .incoming = on_incoming, .finished = on_finished, .dead = on_dead};
+  transport_server_opts_t o = {
+      .host = platform->listen_host,
+      .port = platform->listen_port,
+      .cert = platform->tls_cert,
+      .key = platform->tls_key,
+      .plain = platform->plain_ws,
+      .handshake_timeout_s = (platform->handshake_timeout_ms + 999) / 1000};
   e->transport = transport_server_new(loop, &o, &e->handlers, e, err, errlen);
   if (e->transport == NULL) {
     edge_free(e);
@@ -301,8 +489,83 @@ int edge_port(const edge_t *e) {
   return transport_server_port(e->transport);
 }
 
+static size_t edge_open_streams(const edge_t *e) {
+  size_t n = 0;
+  for (size_t i = 0; i < e->platform->nservices; i++)
+    for (const edge_conn_t *ec = e->by_service[i]; ec; ec = ec->next)
+      n += relay_stream_count(ec->relay);
+  return n;
+}
+
+static void on_timer_freed(uv_handle_t *h) {
+  free(h);
+}
+
+/* Everything finished (or the drain timeout passed): stop for real. */
+static void edge_halt(edge_t *e) {
+  if (e->stopped)
+    return;
+  e->stopped = 1;
+  if (e->drain_timer != NULL) {
+    uv_close((uv_handle_t *)e->drain_timer, on_timer_freed);
+    uv_close((uv_handle_t *)e->drain_check, on_timer_freed);
+    e->drain_timer = e->drain_check = NULL;
+  }
+  for (size_t i = 0; i < e->platform->nservices; i++) {
+    edge_conn_t *next;
+    for (edge_conn_t *ec = e->by_service[i]; ec; ec = next) {
+      next = ec->next;
+      if (ec->c == NULL)
+        session_end(ec, "edge stopped"); /* detached: no on_close to come */
+    }
+  }
+  transport_free(e->transport); /* closes the rest; on_close ends them */
+}
+
+static void edge_maybe_drained(edge_t *e) {
+  if (e->draining && !e->stopped && edge_open_streams(e) == 0) {
+    log_msg(e->log, LOG_INFO, "drained: every stream finished");
+    edge_halt(e);
+  }
+}
+
+static void on_drain_timeout(uv_timer_t *t) {
+  edge_t *e = t->data;
+  log_msg(e->log, LOG_WARN, "drain timeout: closing %zu open stream(s)",
+          edge_open_streams(e));
+  edge_halt(e);
+}
+
+/* GOAWAY to every session, no new ones, streams finish up to the drain
+ * timeout (docs/PROTOCOL.md section 6). A second call stops at once. */
 void edge_stop(edge_t *e) {
-  transport_free(e->transport);
+  if (e->draining) {
+    edge_halt(e);
+    return;
+  }
+  e->draining = 1;
+  e->drain_timer = malloc(sizeof(*e->drain_timer));
+  e->drain_check = malloc(sizeof(*e->drain_check));
+  if (e->drain_timer == NULL || e->drain_check == NULL) {
+    free(e->drain_timer);
+    free(e->drain_check);
+    e->drain_timer = e->drain_check = NULL;
+    edge_halt(e);
+    return;
+  }
+  uv_timer_init(e->loop, e->drain_timer);
+  uv_timer_init(e->loop, e->drain_check);
+  e->drain_timer->data = e->drain_check->data = e;
+  uv_timer_start(e->drain_timer, on_drain_timeout,
+                 e->platform->drain_timeout_ms, 0);
+  for (size_t i = 0; i < e->platform->nservices; i++)
+    for (edge_conn_t *ec = e->by_service[i]; ec; ec = ec->next)
+      if (ec->c != NULL)
+        session_goaway(relay_session(ec->relay), FRAME_CODE_SHUTDOWN,
+                       "edge shutting down");
+  log_msg(e->log, LOG_INFO, "draining: %zu open stream(s), up to %u ms",
+          edge_open_streams(e), e->platform->drain_timeout_ms);
+  edge_maybe_drained(e);
 }
 
 void edge_destroy(edge_t *e) {

@@ -2,6 +2,7 @@
  * identity.h and docs/ADMIN_API.md. */
 #include "proxy/identity.h"
 
+#include <ctype.h>
 #include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -124,26 +125,48 @@ static int json_space(char ch) {
   return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
 }
 
-/* cJSON turns "\u0000" into a NUL that silently ends the C string. Outside
- * strings a backslash is a syntax error anyway, so counting the
- * backslashes before "u0000" tells an escape from an escaped backslash.
- * Returns the offset of the backslash, or len. */
-static size_t json_find_nul_escape(const char *text, size_t len) {
-  for (size_t i = 1; i + 5 <= len; i++) {
+static int hex4(const char *s) {
+  for (int k = 0; k < 4; k++)
+    if (!isxdigit((unsigned char)s[k]))
+      return 0;
+  return 1;
+}
+
+/* cJSON turns "\u0000" into a NUL that silently ends the C string, and
+ * so it does a raw NUL byte and a \u escape that is not four hex digits
+ * ("\u00zz": its hex parser returns 0 for them). Outside strings a
+ * backslash is a syntax error anyway, so counting the backslashes before
+ * "u" tells an escape from an escaped backslash. Returns the offset of the
+ * NUL byte or the escape's backslash (*why says which), or len. */
+static size_t json_find_nul_escape(const char *text, size_t len,
+                                   const char **why) {
+  for (size_t i = 0; i < len; i++) {
     size_t nbs = 0;
-    if (text[i] != 'u' || memcmp(text + i + 1, "0000", 4) != 0)
+    if (text[i] == '\0') {
+      *why = "NUL bytes are not allowed";
+      return i;
+    }
+    if (i == 0 || text[i] != 'u')
       continue;
     while (nbs < i && text[i - 1 - nbs] == '\\')
       nbs++;
-    if (nbs % 2 == 1)
+    if (nbs % 2 == 0)
+      continue;
+    if (i + 5 > len || !hex4(text + i + 1)) {
+      *why = "\\u must be followed by 4 hex digits";
       return i - 1;
+    }
+    if (memcmp(text + i + 1, "0000", 4) == 0) {
+      *why = "\\u0000 is not allowed";
+      return i - 1;
+    }
   }
   return len;
 }
 
 cJSON *identity_json_parse(const char *text, size_t len, char *err,
                            size_t errlen) {
-  const char *end = text;
+  const char *end = text, *why = "";
   size_t off;
   cJSON *root;
 
@@ -166,12 +189,11 @@ cJSON *identity_json_parse(const char *text, size_t len, char *err,
             "invalid JSON at byte offset %zu: data after the document", off);
     return NULL;
   }
-  off = json_find_nul_escape(text, len);
+  off = json_find_nul_escape(text, len, &why);
   if (off == len)
     return root;
   cJSON_Delete(root);
-  fail_at(err, errlen, NULL,
-          "invalid JSON at byte offset %zu: \\u0000 is not allowed", off);
+  fail_at(err, errlen, NULL, "invalid JSON at byte offset %zu: %s", off, why);
   return NULL;
 }
 

@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
@@ -34,6 +35,24 @@
 #define CONNECT_DEFAULT 10000
 #define CONNECT_MIN 100
 #define CONNECT_MAX 600000
+#define CONNS_PER_TOKEN_DEFAULT 64
+#define CONNS_PER_TOKEN_MIN 1
+#define CONNS_PER_TOKEN_MAX 100000
+#define HANDSHAKE_DEFAULT 10000
+#define HANDSHAKE_MIN 1000
+#define HANDSHAKE_MAX 120000
+#define PING_DEFAULT 5000
+#define PING_MIN 500
+#define PING_MAX 60000
+#define DEAD_DEFAULT 15000
+#define DEAD_MIN 1000
+#define DEAD_MAX 300000
+#define RESUME_DEFAULT 60000
+#define RESUME_MIN 0
+#define RESUME_MAX 3600000
+#define DRAIN_DEFAULT 30000
+#define DRAIN_MIN 0
+#define DRAIN_MAX 3600000
 /* Next to the config unless "stateFile" says otherwise. */
 #define STATE_FILE_DEFAULT "wsmux-edge-state.json"
 
@@ -59,11 +78,24 @@ typedef struct {
 
 typedef int (*key_cmp_fn)(const sort_key_t *x, const sort_key_t *y);
 
-static const char *const root_keys[] = {
-    "listen",      "tls",        "plainWs",
-    "windowBytes", "maxStreams", "connectTimeoutMs",
-    "tokens",      "projects",   "services",
-    "stateFile",   NULL};
+/* At most 32 keys per list: check_object tracks them in a uint32_t. */
+static const char *const root_keys[] = {"listen",
+                                        "tls",
+                                        "plainWs",
+                                        "windowBytes",
+                                        "maxStreams",
+                                        "connectTimeoutMs",
+                                        "maxConnectionsPerToken",
+                                        "handshakeTimeoutMs",
+                                        "pingIntervalMs",
+                                        "deadTimeoutMs",
+                                        "resumeGraceMs",
+                                        "drainTimeoutMs",
+                                        "tokens",
+                                        "projects",
+                                        "services",
+                                        "stateFile",
+                                        NULL};
 static const char *const tls_keys[] = {"cert", "key", NULL};
 static const char *const token_keys[] = {"id", "sha256", NULL};
 static const char *const project_keys[] = {"id", "name", NULL};
@@ -495,14 +527,49 @@ static int parse_transport(parse_ctx_t *c, const cJSON *root, platform_t *p) {
   return get_file(c, tls, "tls", "key", &p->tls_key);
 }
 
+/* A dead link must be told apart from one that merely waits for the next
+ * PING, so the dead timeout must exceed the ping interval. The message names
+ * the key that was given (the other may be its default). */
+static int check_liveness(parse_ctx_t *c, const cJSON *root,
+                          const platform_t *p) {
+  if (p->dead_timeout_ms > p->ping_interval_ms)
+    return 0;
+  if (cJSON_GetObjectItemCaseSensitive(root, "deadTimeoutMs") != NULL)
+    return parse_fail(c, "deadTimeoutMs",
+                      "must be greater than pingIntervalMs (%u%s), got %u",
+                      (unsigned)p->ping_interval_ms,
+                      cJSON_GetObjectItemCaseSensitive(root, "pingIntervalMs")
+                          ? ""
+                          : ", the default",
+                      (unsigned)p->dead_timeout_ms);
+  return parse_fail(c, "pingIntervalMs",
+                    "must be less than deadTimeoutMs (%u, the default), got %u",
+                    (unsigned)p->dead_timeout_ms,
+                    (unsigned)p->ping_interval_ms);
+}
+
 static int parse_limits(parse_ctx_t *c, const cJSON *root, platform_t *p) {
   if (get_uint(c, root, "windowBytes", WINDOW_MIN, WINDOW_MAX, WINDOW_DEFAULT,
                &p->window) != 0 ||
       get_uint(c, root, "maxStreams", STREAMS_MIN, STREAMS_MAX, STREAMS_DEFAULT,
-               &p->max_streams) != 0)
+               &p->max_streams) != 0 ||
+      get_uint(c, root, "connectTimeoutMs", CONNECT_MIN, CONNECT_MAX,
+               CONNECT_DEFAULT, &p->connect_timeout_ms) != 0 ||
+      get_uint(c, root, "maxConnectionsPerToken", CONNS_PER_TOKEN_MIN,
+               CONNS_PER_TOKEN_MAX, CONNS_PER_TOKEN_DEFAULT,
+               &p->max_conns_per_token) != 0 ||
+      get_uint(c, root, "handshakeTimeoutMs", HANDSHAKE_MIN, HANDSHAKE_MAX,
+               HANDSHAKE_DEFAULT, &p->handshake_timeout_ms) != 0 ||
+      get_uint(c, root, "pingIntervalMs", PING_MIN, PING_MAX, PING_DEFAULT,
+               &p->ping_interval_ms) != 0 ||
+      get_uint(c, root, "deadTimeoutMs", DEAD_MIN, DEAD_MAX, DEAD_DEFAULT,
+               &p->dead_timeout_ms) != 0 ||
+      check_liveness(c, root, p) != 0 ||
+      get_uint(c, root, "resumeGraceMs", RESUME_MIN, RESUME_MAX, RESUME_DEFAULT,
+               &p->resume_grace_ms) != 0)
     return -1;
-  return get_uint(c, root, "connectTimeoutMs", CONNECT_MIN, CONNECT_MAX,
-                  CONNECT_DEFAULT, &p->connect_timeout_ms);
+  return get_uint(c, root, "drainTimeoutMs", DRAIN_MIN, DRAIN_MAX,
+                  DRAIN_DEFAULT, &p->drain_timeout_ms);
 }
 
 /* ---- duplicates -------------------------------------------------------- */
@@ -832,20 +899,42 @@ static int json_space(char ch) {
   return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
 }
 
+static int hex4(const char *s) {
+  for (int k = 0; k < 4; k++)
+    if (!isxdigit((unsigned char)s[k]))
+      return 0;
+  return 1;
+}
+
 /* cJSON turns "\u0000" into a NUL that silently ends the C string ("p\u0000x"
- * would become id "p"), so such escapes are refused. Outside strings a
- * backslash is a syntax error anyway, so counting the backslashes before
- * "u0000" is enough to tell an escape from an escaped backslash. Returns the
- * offset of the backslash, or len. */
-static size_t json_find_nul_escape(const char *text, size_t len) {
-  for (size_t i = 1; i + 5 <= len; i++) {
+ * would become id "p"), and so it does a raw NUL byte and a \u escape that
+ * is not four hex digits ("\u00zz": its hex parser returns 0 for them); all
+ * are refused. Outside strings a backslash is a syntax error anyway, so
+ * counting the backslashes before "u" is enough to tell an escape from an
+ * escaped backslash. Returns the offset of the NUL byte or the escape's
+ * backslash (*why says which), or len. */
+static size_t json_find_nul_escape(const char *text, size_t len,
+                                   const char **why) {
+  for (size_t i = 0; i < len; i++) {
     size_t nbs = 0;
-    if (text[i] != 'u' || memcmp(text + i + 1, "0000", 4) != 0)
+    if (text[i] == '\0') {
+      *why = "NUL bytes are not allowed";
+      return i;
+    }
+    if (i == 0 || text[i] != 'u')
       continue;
     while (nbs < i && text[i - 1 - nbs] == '\\')
       nbs++;
-    if (nbs % 2 == 1)
+    if (nbs % 2 == 0)
+      continue;
+    if (i + 5 > len || !hex4(text + i + 1)) {
+      *why = "\\u must be followed by 4 hex digits";
       return i - 1;
+    }
+    if (memcmp(text + i + 1, "0000", 4) == 0) {
+      *why = "\\u0000 is not allowed";
+      return i - 1;
+    }
   }
   return len;
 }
@@ -854,7 +943,7 @@ static size_t json_find_nul_escape(const char *text, size_t len) {
  * length (it wants a NUL inside the buffer), so trailing data is checked
  * here. */
 static cJSON *json_parse(parse_ctx_t *c, const char *text, size_t len) {
-  const char *end = text;
+  const char *end = text, *why = "";
   size_t off;
   cJSON *root;
 
@@ -877,12 +966,11 @@ static cJSON *json_parse(parse_ctx_t *c, const char *text, size_t len) {
                "invalid JSON at byte offset %zu: data after the document", off);
     return NULL;
   }
-  off = json_find_nul_escape(text, len);
+  off = json_find_nul_escape(text, len, &why);
   if (off == len)
     return root;
   cJSON_Delete(root);
-  parse_fail(c, NULL, "invalid JSON at byte offset %zu: \\u0000 is not allowed",
-             off);
+  parse_fail(c, NULL, "invalid JSON at byte offset %zu: %s", off, why);
   return NULL;
 }
 

@@ -52,6 +52,22 @@ typedef struct {
   uint32_t window;             /* per-stream receive window, bytes */
   uint32_t max_streams;        /* per WebSocket */
   uint32_t connect_timeout_ms; /* upstream TCP connect */
+  /* Open WebSockets per API token; one more is refused with 429. */
+  uint32_t max_conns_per_token;
+  /* A TCP/TLS connection that has not completed its HTTP upgrade (or HTTP
+   * request) within this time is dropped. */
+  uint32_t handshake_timeout_ms;
+  /* Liveness: a PING every ping_interval_ms; a link on which nothing was
+   * received for dead_timeout_ms is dead. dead_timeout_ms is always greater
+   * than ping_interval_ms. */
+  uint32_t ping_interval_ms;
+  uint32_t dead_timeout_ms;
+  /* How long the streams of a dropped session are kept for a resume; 0
+   * disables resuming. */
+  uint32_t resume_grace_ms;
+  /* On SIGTERM, how long open streams may finish before they are reset; 0
+   * resets them at once. */
+  uint32_t drain_timeout_ms;
   char *state_file; /* identities and SSH switches (proxy/state.h); never
                        NULL after a successful parse */
 

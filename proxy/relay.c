@@ -20,8 +20,15 @@ struct relay {
   const log_t *log;
   session_callbacks_t cb;
   buf_chunk_t *spare; /* a READ_CHUNK buffer kept between reads */
-  size_t live;        /* relay streams whose TCP handle is not closed yet */
+  size_t live;        /* stream handles and the timer not closed yet */
   int dying;
+  session_config_t cfg;
+  unsigned attaches; /* WebSockets that carried it; from the 2nd, resumes */
+  int need_fresh;    /* the edge lost our session: start a new one */
+  uv_timer_t timer;  /* liveness */
+  int timer_on;
+  uint32_t ping_ms, dead_ms;
+  uint64_t last_rx; /* uv_now() of the last bytes received */
 };
 
 /* Standard input and output as one stream's two ends (--stdio). */
@@ -66,6 +73,13 @@ static void stream_close_tcp(relay_stream_t *rs, int reset);
 
 /* --- TCP side ---------------------------------------------------------- */
 
+static void relay_unref(relay_t *r) {
+  if (--r->live == 0 && r->dying) {
+    free(r->spare);
+    free(r);
+  }
+}
+
 static void on_tcp_closed(uv_handle_t *h) {
   relay_stream_t *rs = h->data;
   relay_t *r = rs->r;
@@ -74,10 +88,7 @@ static void on_tcp_closed(uv_handle_t *h) {
   free(rs->reading_into);
   free(rs->io);
   free(rs);
-  if (--r->live == 0 && r->dying) {
-    free(r->spare);
-    free(r);
-  }
+  relay_unref(r);
 }
 
 /* A half-opened stdio stream is dropped before it counted as live. */
@@ -384,6 +395,19 @@ static void cb_goaway(void *ctx, uint32_t last, uint16_t code,
     r->hooks.goaway(r->ctx, code, reason, len);
 }
 
+static void cb_hello(void *ctx, const uint8_t *id, int resumed,
+                     uint32_t grace_ms) {
+  relay_t *r = ctx;
+  if (r->attaches > 1) {
+    if (resumed)
+      session_link_up(r->session, 1, NULL);
+    else
+      r->need_fresh = 1; /* swapped once session_feed has returned */
+  }
+  if (r->hooks.hello != NULL)
+    r->hooks.hello(r->ctx, id, resumed, grace_ms);
+}
+
 /* --- relay ------------------------------------------------------------- */
 
 relay_t *relay_new(uv_loop_t *loop, transport_conn_t *conn,
@@ -406,13 +430,20 @@ relay_t *relay_new(uv_loop_t *loop, transport_conn_t *conn,
       .stream_drained = cb_drained,
       .stream_closed = cb_closed,
       .goaway = cb_goaway,
+      .hello = cb_hello,
   };
+  r->cfg = *cfg;
+  r->attaches = conn != NULL;
   r->session = session_new(cfg, &r->cb, r);
   if (r->session == NULL) {
     free(r);
     return NULL;
   }
   return r;
+}
+
+static void on_timer_closed(uv_handle_t *h) {
+  relay_unref(h->data);
 }
 
 void relay_free(relay_t *r, const char *reason) {
@@ -423,18 +454,88 @@ void relay_free(relay_t *r, const char *reason) {
   session_free(r->session);
   r->session = NULL;
   r->dying = 1;
-  if (r->live == 0) {
-    free(r->spare);
-    free(r);
+  r->live++; /* held across the timer's close, if any */
+  if (r->timer_on) {
+    r->timer_on = 0;
+    r->live++;
+    uv_close((uv_handle_t *)&r->timer, on_timer_closed);
   }
+  relay_unref(r);
+}
+
+/* The edge no longer has our session: end the streams it knew, open the
+ * others (accepted during the outage) on the new one. */
+static void relay_renew_session(relay_t *r) {
+  r->need_fresh = 0;
+  relay_restart(r, "session expired while disconnected");
+  session_link_up(r->session, 0, NULL);
+}
+
+void relay_restart(relay_t *r, const char *reason) {
+  session_restart(r->session, FRAME_CODE_SHUTDOWN, reason);
 }
 
 int relay_on_rx(relay_t *r, const uint8_t *data, size_t len, int eom, char *msg,
                 size_t msglen) {
-  if (session_feed(r->session, data, len, eom) == 0)
+  r->last_rx = uv_now(r->loop);
+  int rc = session_feed(r->session, data, len, eom);
+  if (r->need_fresh)
+    relay_renew_session(r);
+  if (rc == 0)
     return 0;
   snprintf(msg, msglen, "%s", session_error(r->session));
   return -1;
+}
+
+void relay_detach(relay_t *r) {
+  r->conn = NULL;
+  session_link_down(r->session);
+}
+
+void relay_attach(relay_t *r, transport_conn_t *conn) {
+  r->conn = conn;
+  r->attaches++;
+  r->last_rx = uv_now(r->loop);
+  if (session_want_write(r->session)) /* queued while there was no link */
+    transport_conn_want_write(conn);
+}
+
+void relay_link_up(relay_t *r, int resume, const session_hello_t *hello) {
+  session_link_up(r->session, resume, hello);
+}
+
+int relay_attached(const relay_t *r) {
+  return r->conn != NULL;
+}
+
+static void on_liveness(uv_timer_t *t) {
+  relay_t *r = t->data;
+  if (r->conn == NULL)
+    return;
+  uint64_t idle = uv_now(r->loop) - r->last_rx;
+  if (idle >= r->dead_ms) {
+    if (r->hooks.dead != NULL)
+      r->hooks.dead(r->ctx);
+  } else if (idle >= r->ping_ms) {
+    uint8_t payload[8];
+    uint64_t now = uv_now(r->loop);
+    memcpy(payload, &now, sizeof(payload));
+    session_ping(r->session, payload);
+  }
+}
+
+void relay_set_liveness(relay_t *r, uint32_t ping_ms, uint32_t dead_ms) {
+  r->ping_ms = ping_ms;
+  r->dead_ms = dead_ms;
+  r->last_rx = uv_now(r->loop);
+  if (!r->timer_on) {
+    uv_timer_init(r->loop, &r->timer);
+    r->timer.data = r;
+    r->timer_on = 1;
+  }
+  /* A tick per half interval keeps detection within 1.5 intervals. */
+  uint64_t tick = ping_ms / 2 ? ping_ms / 2 : 1;
+  uv_timer_start(&r->timer, on_liveness, tick, tick);
 }
 
 size_t relay_on_writable(relay_t *r, uint8_t *buf, size_t cap) {

@@ -40,10 +40,18 @@ typedef struct {
   void (*open_failed)(void *ctx, relay_stream_t *rs, uint16_t code,
                       const char *reason, size_t reason_len);
   /* A stream is finished: code NO_ERROR for an orderly close. Optional. */
-  void (*finished)(void *ctx, relay_stream_t *rs, uint16_t code,
-                   const char *reason, const relay_stats_t *stats);
-  /* GOAWAY from the peer. Optional. */
+  void (*finished)(
+      void *ctx, relay_stream_t *rs, uint16_t code, const char *reason,
+      const relay_stats_t *stats); /* GOAWAY from the peer. Optional. */
   void (*goaway)(void *ctx, uint16_t code, const char *reason, size_t len);
+  /* Client, optional: the edge's HELLO. After a reconnect, resumed == 0
+   * means the edge no longer had the session: every old stream was reset
+   * and the relay carries on with a fresh session. */
+  void (*hello)(void *ctx, const uint8_t *session_id, int resumed,
+                uint32_t grace_ms);
+  /* Nothing was received for the dead timeout (relay_set_liveness): the
+   * link is dead; the application drops the connection. Optional. */
+  void (*dead)(void *ctx);
 } relay_hooks_t;
 
 relay_t *relay_new(uv_loop_t *loop, transport_conn_t *conn,
@@ -52,6 +60,21 @@ relay_t *relay_new(uv_loop_t *loop, transport_conn_t *conn,
 /* The WebSocket is gone: close every stream's TCP socket, free the session
  * and, once the last stream handle is closed, the relay. */
 void relay_free(relay_t *r, const char *reason);
+
+/* The WebSocket under the relay dropped; streams stay, waiting for
+ * relay_attach() (docs/PROTOCOL.md section 8). */
+void relay_detach(relay_t *r);
+/* A new WebSocket carries the relay. A client then waits for the edge's
+ * HELLO; a server calls relay_link_up(). */
+void relay_attach(relay_t *r, transport_conn_t *conn);
+/* Server: send HELLO (resumed or not) and, when resuming, the RESUME. */
+void relay_link_up(relay_t *r, int resume, const session_hello_t *hello);
+int relay_attached(const relay_t *r);
+/* Client: the session is lost: reset the streams the edge had opened, keep
+ * the ones waiting for OPEN_OK for the next session. */
+void relay_restart(relay_t *r, const char *reason);
+/* PING when nothing was received for ping_ms; hooks.dead after dead_ms. */
+void relay_set_liveness(relay_t *r, uint32_t ping_ms, uint32_t dead_ms);
 
 /* Transport glue: call from the transport handlers of the connection. */
 int relay_on_rx(relay_t *r, const uint8_t *data, size_t len, int eom, char *msg,

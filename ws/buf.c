@@ -59,6 +59,26 @@ size_t buf_queue_take(buf_queue_t *q, uint8_t *out, size_t n) {
   return done;
 }
 
+size_t buf_queue_drop(buf_queue_t *q, size_t n) {
+  size_t done = 0;
+  while (done < n && q->head != NULL) {
+    buf_chunk_t *c = q->head;
+    size_t k = c->len - c->off;
+    if (k > n - done)
+      k = n - done;
+    c->off += k;
+    done += k;
+    if (c->off == c->len) {
+      q->head = c->next;
+      if (q->head == NULL)
+        q->tail = NULL;
+      free(c);
+    }
+  }
+  q->bytes -= done;
+  return done;
+}
+
 void buf_queue_free(buf_queue_t *q) {
   while (q->head != NULL) {
     buf_chunk_t *c = q->head;

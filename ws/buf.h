@@ -36,6 +36,8 @@ void buf_queue_push(buf_queue_t *q, buf_chunk_t *c);
 /* Copy up to n bytes from the front into out and consume them; returns the
  * number copied. */
 size_t buf_queue_take(buf_queue_t *q, uint8_t *out, size_t n);
+/* Drop up to n bytes from the front; returns the number dropped. */
+size_t buf_queue_drop(buf_queue_t *q, size_t n);
 void buf_queue_free(buf_queue_t *q);
 
 #endif

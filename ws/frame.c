@@ -25,6 +25,8 @@ static const size_range_t payload_sizes[] = {
     [FRAME_PING] = {FRAME_PING_LEN, FRAME_PING_LEN},
     [FRAME_PONG] = {FRAME_PING_LEN, FRAME_PING_LEN},
     [FRAME_GOAWAY] = {6, 6 + FRAME_REASON_MAX},
+    [FRAME_HELLO] = {FRAME_HELLO_LEN, FRAME_HELLO_LEN},
+    [FRAME_RESUME] = {FRAME_RESUME_FIXED, FRAME_MAX_PAYLOAD},
 };
 
 static const char *const type_names[] = {
@@ -38,6 +40,8 @@ static const char *const type_names[] = {
     [FRAME_PING] = "PING",
     [FRAME_PONG] = "PONG",
     [FRAME_GOAWAY] = "GOAWAY",
+    [FRAME_HELLO] = "HELLO",
+    [FRAME_RESUME] = "RESUME",
 };
 
 static const char *const code_names[] = {
@@ -77,11 +81,12 @@ static void store32(uint8_t *p, uint32_t v) {
 }
 
 static int known_type(uint8_t type) {
-  return type >= FRAME_OPEN && type <= FRAME_GOAWAY;
+  return type >= FRAME_OPEN && type <= FRAME_RESUME;
 }
 
 static int is_connection_type(uint8_t type) {
-  return type == FRAME_PING || type == FRAME_PONG || type == FRAME_GOAWAY;
+  return type == FRAME_PING || type == FRAME_PONG || type == FRAME_GOAWAY ||
+         type == FRAME_HELLO || type == FRAME_RESUME;
 }
 
 static int has_reason(uint8_t type) {
@@ -140,6 +145,9 @@ static int check_header(const uint8_t *h) {
     return FRAME_ESTREAM;
   if (length < payload_sizes[type].min || length > payload_sizes[type].max)
     return FRAME_ESIZE;
+  if (type == FRAME_RESUME &&
+      (length - FRAME_RESUME_FIXED) % FRAME_RESUME_ENTRY_LEN != 0)
+    return FRAME_ESIZE;
   return FRAME_OK;
 }
 
@@ -172,9 +180,44 @@ static void parse_payload(frame_t *f) {
   case FRAME_PONG:
     f->ping = p;
     break;
+  case FRAME_HELLO:
+    f->session_id = p;
+    f->hello_flags = p[FRAME_SESSION_ID_LEN];
+    f->grace_ms = load32(p + FRAME_SESSION_ID_LEN + 1);
+    break;
+  case FRAME_RESUME:
+    f->more = p[0];
+    f->last_stream_id = load32(p + 1);
+    f->count = load32(p + 5);
+    f->entries = p + FRAME_RESUME_FIXED;
+    break;
   default:
     break;
   }
+}
+
+static uint64_t load64(const uint8_t *p) {
+  return (uint64_t)load32(p) << 32 | load32(p + 4);
+}
+
+static void store64(uint8_t *p, uint64_t v) {
+  store32(p, (uint32_t)(v >> 32));
+  store32(p + 4, (uint32_t)v);
+}
+
+void frame_resume_entry(const frame_t *f, uint32_t i, frame_resume_entry_t *e) {
+  const uint8_t *p = f->entries + (size_t)i * FRAME_RESUME_ENTRY_LEN;
+  e->stream_id = load32(p);
+  e->flags = p[4];
+  e->received = load64(p + 5);
+  e->granted = load64(p + 13);
+}
+
+void frame_resume_entry_encode(uint8_t *out, const frame_resume_entry_t *e) {
+  store32(out, e->stream_id);
+  out[4] = e->flags;
+  store64(out + 5, e->received);
+  store64(out + 13, e->granted);
 }
 
 int frame_decode(const uint8_t *buf, size_t len, frame_t *f, size_t *used) {
@@ -196,6 +239,9 @@ int frame_decode(const uint8_t *buf, size_t len, frame_t *f, size_t *used) {
   f->payload = buf + FRAME_HEADER_LEN;
   f->length = length;
   parse_payload(f);
+  if (f->type == FRAME_RESUME &&
+      f->count != (length - FRAME_RESUME_FIXED) / FRAME_RESUME_ENTRY_LEN)
+    return FRAME_ESIZE;
   *used = FRAME_HEADER_LEN + (size_t)length;
   return FRAME_OK;
 }
@@ -239,6 +285,22 @@ static void encode_payload(uint8_t *p, const frame_t *f, size_t reason_len) {
     else
       memset(p, 0, FRAME_PING_LEN);
     break;
+  case FRAME_HELLO:
+    if (f->session_id != NULL)
+      memcpy(p, f->session_id, FRAME_SESSION_ID_LEN);
+    else
+      memset(p, 0, FRAME_SESSION_ID_LEN);
+    p[FRAME_SESSION_ID_LEN] = f->hello_flags;
+    store32(p + FRAME_SESSION_ID_LEN + 1, f->grace_ms);
+    break;
+  case FRAME_RESUME:
+    p[0] = f->more;
+    store32(p + 1, f->last_stream_id);
+    store32(p + 5, f->count);
+    if (f->count > 0)
+      memcpy(p + FRAME_RESUME_FIXED, f->entries,
+             (size_t)f->count * FRAME_RESUME_ENTRY_LEN);
+    break;
   default:
     break;
   }
@@ -254,6 +316,11 @@ size_t frame_encode(uint8_t *out, size_t cap, const frame_t *f) {
     reason_len =
         f->reason_len < FRAME_REASON_MAX ? f->reason_len : FRAME_REASON_MAX;
   length = payload_sizes[f->type].min + reason_len;
+  if (f->type == FRAME_RESUME) {
+    if (f->count > FRAME_RESUME_MAX_ENTRIES)
+      return 0;
+    length = FRAME_RESUME_FIXED + (size_t)f->count * FRAME_RESUME_ENTRY_LEN;
+  }
   if (cap < FRAME_HEADER_LEN + length)
     return 0;
   frame_encode_header(out, f->type, f->stream_id, (uint32_t)length);

@@ -14,6 +14,17 @@
 #define FRAME_MAX_PAYLOAD 65536
 #define FRAME_REASON_MAX 1024
 #define FRAME_PING_LEN 8
+#define FRAME_SESSION_ID_LEN 16
+#define FRAME_HELLO_LEN (FRAME_SESSION_ID_LEN + 1 + 4)
+/* RESUME: u8 more, u32 last stream id, u32 count, then the entries. */
+#define FRAME_RESUME_FIXED 9
+#define FRAME_RESUME_ENTRY_LEN 21
+#define FRAME_RESUME_MAX_ENTRIES                                               \
+  ((FRAME_MAX_PAYLOAD - FRAME_RESUME_FIXED) / FRAME_RESUME_ENTRY_LEN)
+/* HELLO flags; RESUME entry flags. */
+#define FRAME_HELLO_RESUMED 0x01
+#define FRAME_RESUME_OPENED 0x01
+#define FRAME_RESUME_FIN_RECEIVED 0x02
 /* Largest encoded control frame (GOAWAY with a full reason). */
 #define FRAME_CONTROL_MAX (FRAME_HEADER_LEN + 6 + FRAME_REASON_MAX)
 
@@ -28,6 +39,8 @@ typedef enum {
   FRAME_PING = 0x08,
   FRAME_PONG = 0x09,
   FRAME_GOAWAY = 0x0A,
+  FRAME_HELLO = 0x0B,
+  FRAME_RESUME = 0x0C,
 } frame_type_t;
 
 /* Reason codes carried by OPEN_FAIL, RST and GOAWAY. */
@@ -75,7 +88,28 @@ typedef struct {
   const char *reason;      /* OPEN_FAIL, RST, GOAWAY: not NUL-terminated */
   size_t reason_len;
   const uint8_t *ping; /* PING, PONG: FRAME_PING_LEN bytes */
+  /* HELLO */
+  const uint8_t *session_id; /* FRAME_SESSION_ID_LEN bytes */
+  uint8_t hello_flags;
+  uint32_t grace_ms;
+  /* RESUME (last_stream_id above too) */
+  uint8_t more;           /* another RESUME frame follows */
+  uint32_t count;         /* entries */
+  const uint8_t *entries; /* count * FRAME_RESUME_ENTRY_LEN bytes */
 } frame_t;
+
+/* One stream's state in a RESUME frame. */
+typedef struct {
+  uint32_t stream_id;
+  uint8_t flags;     /* FRAME_RESUME_OPENED, FRAME_RESUME_FIN_RECEIVED */
+  uint64_t received; /* DATA bytes received on the stream so far */
+  uint64_t granted;  /* credit granted back (WINDOW increments) so far */
+} frame_resume_entry_t;
+
+/* Entry i (< f->count) of a decoded RESUME frame. */
+void frame_resume_entry(const frame_t *f, uint32_t i, frame_resume_entry_t *e);
+/* Encode one entry at out (FRAME_RESUME_ENTRY_LEN bytes). */
+void frame_resume_entry_encode(uint8_t *out, const frame_resume_entry_t *e);
 
 /* Human-readable name of a type ("DATA"), or "UNKNOWN". */
 const char *frame_type_name(uint8_t type);

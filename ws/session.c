@@ -9,6 +9,13 @@
 
 #define ERR_MAX 160
 #define TABLE_MIN 16
+/* Entries per RESUME frame: a frame never spans two messages, and a message
+ * is at most SESSION_MSG_MAX, a little less than a frame can be. */
+#define RESUME_ENTRIES_PER_FRAME                                               \
+  ((SESSION_MSG_MAX - FRAME_HEADER_LEN - FRAME_RESUME_FIXED) /                 \
+   FRAME_RESUME_ENTRY_LEN)
+_Static_assert(RESUME_ENTRIES_PER_FRAME <= FRAME_RESUME_MAX_ENTRIES,
+               "a RESUME frame fits in a message");
 
 struct session_stream {
   session_t *s;
@@ -21,10 +28,21 @@ struct session_stream {
   unsigned fin_sent : 1;
   unsigned fin_recv : 1;
   unsigned send_full : 1; /* told the application to stop reading */
-  int64_t send_credit;    /* bytes we may still send */
+  int64_t send_credit;    /* peer_window + acked_total - sent_total */
+  uint32_t peer_window;   /* the peer's initial window for this stream */
   uint32_t recv_credit;   /* bytes the peer may still send */
   uint32_t recv_unacked;  /* written to TCP, not yet granted back */
+  /* Bytes from the first one the peer has not acknowledged (by granting
+   * credit for it) to the last one queued: the part before the cursor was
+   * sent and is kept for a resume, the part after it is unsent. */
   buf_queue_t sendq;
+  buf_chunk_t *cur;       /* chunk of the next unsent byte, NULL: none queued */
+  size_t cur_off;         /* its offset in cur->data */
+  size_t unsent;          /* bytes at and after the cursor */
+  uint64_t sent_total;    /* DATA bytes sent */
+  uint64_t acked_total;   /* of those, acknowledged (front of sendq) */
+  uint64_t recv_total;    /* DATA bytes received */
+  uint64_t granted_total; /* credit granted back with WINDOW */
 };
 
 struct session {
@@ -32,7 +50,13 @@ struct session {
   const session_callbacks_t *cb;
   void *ctx;
   frame_reader_t reader;
-  buf_queue_t ctrlq; /* encoded control frames, one per chunk */
+  buf_queue_t ctrlq;   /* encoded control frames, one per chunk */
+  buf_queue_t resumeq; /* HELLO and RESUME: sent before anything else */
+  int link_up;         /* a WebSocket carries the session */
+  int awaiting_resume; /* our RESUME is out; hold the rest for the peer's */
+  frame_resume_entry_t *peer_entries; /* the peer's RESUME, gathering */
+  size_t npeer_entries;
+  uint32_t peer_last_id; /* from the peer's RESUME */
   sched_t ready;
   session_stream_t **table; /* open streams by id, chained */
   size_t table_size;        /* power of two */
@@ -118,6 +142,8 @@ session_t *session_new(const session_config_t *cfg,
   s->next_id = 1;
   frame_reader_init(&s->reader);
   buf_queue_init(&s->ctrlq);
+  buf_queue_init(&s->resumeq);
+  s->link_up = 1; /* until the application says otherwise */
   sched_init(&s->ready);
   return s;
 }
@@ -155,6 +181,19 @@ static void drop_all(session_t *s, int notify, uint16_t code,
   }
 }
 
+void session_restart(session_t *s, uint16_t code, const char *reason) {
+  for (size_t i = 0; i < s->table_size; i++) {
+    session_stream_t *next;
+    for (session_stream_t *st = s->table[i]; st != NULL; st = next) {
+      next = st->hnext;
+      if (st->opened)
+        stream_end(st, code, reason, reason ? strlen(reason) : 0);
+    }
+  }
+  s->goaway_recv = 0;
+  s->peer_last_id = 0;
+}
+
 void session_abort(session_t *s, uint16_t code, const char *reason) {
   /* First, so a stream_closed callback cannot open a stream that the scan
    * below has already passed (it would survive the abort). */
@@ -169,6 +208,8 @@ void session_free(session_t *s) {
   free(s->table);
   frame_reader_free(&s->reader);
   buf_queue_free(&s->ctrlq);
+  buf_queue_free(&s->resumeq);
+  free(s->peer_entries);
   free(s);
 }
 
@@ -185,7 +226,15 @@ static int fail(session_t *s, const char *fmt, uint32_t a, uint32_t b) {
 /* --- output ------------------------------------------------------------ */
 
 static void want_write(session_t *s) {
-  s->cb->want_write(s->ctx);
+  if (s->link_up)
+    s->cb->want_write(s->ctx);
+}
+
+/* Both sides know where they stand: OPEN and OPEN_OK may be queued. Until
+ * then (link down, RESUME exchange) they are queued by the resume, once,
+ * OPENs in id order. */
+static int link_synced(const session_t *s) {
+  return s->link_up && !s->awaiting_resume;
 }
 
 static void queue_control(session_t *s, const frame_t *f) {
@@ -218,7 +267,7 @@ static void queue_window(session_t *s, uint8_t type, uint32_t id,
 static int stream_sendable(const session_stream_t *st) {
   if (!st->opened || st->fin_sent)
     return 0;
-  if (st->sendq.bytes > 0)
+  if (st->unsent > 0)
     return st->send_credit > 0;
   return st->local_fin;
 }
@@ -235,25 +284,72 @@ static void stream_update_sched(session_stream_t *st) {
 }
 
 int session_want_write(const session_t *s) {
+  if (!s->link_up)
+    return 0;
+  if (s->resumeq.head != NULL || s->awaiting_resume)
+    return s->resumeq.head != NULL;
   return s->ctrlq.head != NULL || !sched_empty(&s->ready);
 }
 
-static size_t put_control(session_t *s, uint8_t *out, size_t cap) {
+static size_t put_control(buf_queue_t *q, uint8_t *out, size_t cap) {
   size_t used = 0;
-  while (s->ctrlq.head != NULL) {
-    buf_chunk_t *c = s->ctrlq.head;
+  while (q->head != NULL) {
+    buf_chunk_t *c = q->head;
     size_t n = c->len - c->off;
     if (used + n > cap)
       break;
-    used += buf_queue_take(&s->ctrlq, out + used, n);
+    used += buf_queue_take(q, out + used, n);
   }
   return used;
+}
+
+/* Copy n unsent bytes from the cursor to out and move the cursor; the
+ * bytes stay queued until acknowledged. */
+static void stream_take(session_stream_t *st, uint8_t *out, size_t n) {
+  while (n > 0) {
+    size_t k = st->cur->len - st->cur_off;
+    if (k > n)
+      k = n;
+    memcpy(out, st->cur->data + st->cur_off, k);
+    out += k;
+    n -= k;
+    st->cur_off += k;
+    st->unsent -= k;
+    if (st->cur_off == st->cur->len) { /* never rest at a chunk's end */
+      st->cur = st->cur->next;
+      st->cur_off = st->cur ? st->cur->off : 0;
+    }
+  }
+}
+
+/* The peer acknowledged n more bytes: they need not be kept any more. The
+ * cursor is past them, in a chunk that survives. */
+static void stream_ack(session_stream_t *st, uint64_t n) {
+  buf_queue_drop(&st->sendq, (size_t)n);
+  st->acked_total += n;
+  st->send_credit += (int64_t)n;
+}
+
+/* Put the cursor back at absolute offset `to` (acked_total <= to <=
+ * sent_total): what follows is sent again. */
+static void stream_rewind(session_stream_t *st, uint64_t to) {
+  size_t skip = (size_t)(to - st->acked_total);
+  buf_chunk_t *c = st->sendq.head;
+  while (c != NULL && skip >= c->len - c->off) {
+    skip -= c->len - c->off;
+    c = c->next;
+  }
+  st->cur = c;
+  st->cur_off = c ? c->off + skip : 0;
+  st->unsent = st->sendq.bytes - (size_t)(to - st->acked_total);
+  st->send_credit = (int64_t)st->peer_window - (int64_t)(to - st->acked_total);
+  st->sent_total = to;
 }
 
 /* Put one turn of st (DATA and/or FIN) at out; returns bytes written. */
 static size_t put_stream_turn(session_stream_t *st, uint8_t *out, size_t room) {
   size_t used = 0;
-  size_t n = st->sendq.bytes;
+  size_t n = st->unsent;
   if (n > 0 && st->send_credit > 0 && room > FRAME_HEADER_LEN) {
     if (n > (size_t)st->send_credit)
       n = (size_t)st->send_credit;
@@ -262,11 +358,12 @@ static size_t put_stream_turn(session_stream_t *st, uint8_t *out, size_t room) {
     if (n > room - FRAME_HEADER_LEN)
       n = room - FRAME_HEADER_LEN;
     used = frame_encode_header(out, FRAME_DATA, st->id, (uint32_t)n);
-    used += buf_queue_take(&st->sendq, out + used, n);
+    stream_take(st, out + used, n);
+    used += n;
     st->send_credit -= (int64_t)n;
+    st->sent_total += n;
   }
-  if (st->local_fin && st->sendq.bytes == 0 &&
-      room - used >= FRAME_HEADER_LEN) {
+  if (st->local_fin && st->unsent == 0 && room - used >= FRAME_HEADER_LEN) {
     used += frame_encode_header(out + used, FRAME_FIN, st->id, 0);
     st->fin_sent = 1;
   }
@@ -281,7 +378,7 @@ static void after_turn(session_stream_t *st) {
   }
   if (stream_sendable(st))
     sched_push(&s->ready, &st->node);
-  if (st->send_full && st->sendq.bytes < SESSION_SENDQ_MAX) {
+  if (st->send_full && st->unsent < SESSION_SENDQ_MAX) {
     st->send_full = 0;
     s->cb->stream_drained(s->ctx, st);
   }
@@ -290,7 +387,12 @@ static void after_turn(session_stream_t *st) {
 size_t session_build_message(session_t *s, uint8_t *out, size_t cap) {
   if (cap > SESSION_MSG_MAX)
     cap = SESSION_MSG_MAX;
-  size_t used = put_control(s, out, cap);
+  if (!s->link_up)
+    return 0;
+  size_t used = put_control(&s->resumeq, out, cap);
+  if (s->resumeq.head != NULL || s->awaiting_resume)
+    return used; /* nothing else until both sides agree where they are */
+  used += put_control(&s->ctrlq, out + used, cap - used);
   if (s->ctrlq.head != NULL)
     return used; /* control frames first, DATA next time */
   while (cap - used > FRAME_HEADER_LEN) {
@@ -331,13 +433,15 @@ session_stream_t *session_stream_open(session_t *s, void *user) {
   if (st == NULL)
     return NULL;
   s->next_id += 2;
-  queue_window(s, FRAME_OPEN, st->id, s->cfg.window);
+  if (link_synced(s))
+    queue_window(s, FRAME_OPEN, st->id, s->cfg.window);
   return st;
 }
 
 void session_stream_accept(session_stream_t *st) {
   st->opened = 1;
-  queue_window(st->s, FRAME_OPEN_OK, st->id, st->s->cfg.window);
+  if (link_synced(st->s))
+    queue_window(st->s, FRAME_OPEN_OK, st->id, st->s->cfg.window);
   stream_update_sched(st);
 }
 
@@ -352,9 +456,14 @@ int session_stream_write(session_stream_t *st, buf_chunk_t *chunk) {
     free(chunk); /* nothing to send, or the application broke its side */
   } else {
     buf_queue_push(&st->sendq, chunk);
+    st->unsent += chunk->len - chunk->off;
+    if (st->cur == NULL) {
+      st->cur = chunk;
+      st->cur_off = chunk->off;
+    }
     stream_update_sched(st);
   }
-  if (st->sendq.bytes >= SESSION_SENDQ_MAX)
+  if (st->unsent >= SESSION_SENDQ_MAX)
     st->send_full = 1;
   return st->send_full;
 }
@@ -376,6 +485,7 @@ void session_stream_consumed(session_stream_t *st, size_t n) {
   st->recv_unacked += (uint32_t)n;
   if (st->recv_unacked >= st->s->cfg.window / 4) {
     st->recv_credit += st->recv_unacked;
+    st->granted_total += st->recv_unacked;
     queue_window(st->s, FRAME_WINDOW, st->id, st->recv_unacked);
     st->recv_unacked = 0;
   }
@@ -394,7 +504,7 @@ void session_stream_set_user(session_stream_t *st, void *user) {
 }
 
 size_t session_stream_queued(const session_stream_t *st) {
-  return st->sendq.bytes;
+  return st->unsent;
 }
 
 size_t session_stream_count(const session_t *s) {
@@ -416,6 +526,13 @@ void session_ping(session_t *s, const uint8_t payload[8]) {
 }
 
 /* --- input ------------------------------------------------------------- */
+
+/* Sent bytes are kept until acknowledged, up to the peer's window: a peer
+ * announcing 2 GiB must not make us hold that much. Using less of the
+ * window it offers is always allowed. */
+static uint32_t usable_window(uint32_t announced) {
+  return announced < SESSION_WINDOW_MAX ? announced : SESSION_WINDOW_MAX;
+}
 
 /* Whether id names a stream that existed once (so late frames are benign). */
 static int id_was_used(const session_t *s, uint32_t id) {
@@ -448,7 +565,7 @@ static void on_open(session_t *s, const frame_t *f) {
     queue_coded(s, FRAME_OPEN_FAIL, f->stream_id, FRAME_CODE_INTERNAL,
                 "out of memory");
   } else {
-    st->send_credit = f->window;
+    st->send_credit = st->peer_window = usable_window(f->window);
     s->cb->stream_incoming(s->ctx, st);
   }
 }
@@ -461,7 +578,7 @@ static void on_open_ok(session_stream_t *st, const frame_t *f) {
     stream_fail(st, FRAME_CODE_FLOW_CONTROL, "invalid initial window");
   } else {
     st->opened = 1;
-    st->send_credit = f->window;
+    st->send_credit = st->peer_window = usable_window(f->window);
     stream_update_sched(st);
     s->cb->stream_open_ok(s->ctx, st);
   }
@@ -477,17 +594,21 @@ static void on_data(session_stream_t *st, const frame_t *f) {
     stream_fail(st, FRAME_CODE_FLOW_CONTROL, "DATA beyond the window");
   else {
     st->recv_credit -= f->length;
+    st->recv_total += f->length;
     s->cb->stream_data(s->ctx, st, f->payload, f->length);
   }
 }
 
 static void on_window(session_stream_t *st, const frame_t *f) {
+  /* Credit comes back only for bytes the peer received and wrote out, so
+   * an increment beyond the bytes in flight is a broken (or hostile) peer. */
   if (f->window == 0 ||
-      st->send_credit + (int64_t)f->window > (int64_t)SESSION_CREDIT_MAX) {
+      st->send_credit + (int64_t)f->window > (int64_t)SESSION_CREDIT_MAX ||
+      f->window > st->sent_total - st->acked_total) {
     stream_fail(st, FRAME_CODE_FLOW_CONTROL, "invalid WINDOW increment");
     return;
   }
-  st->send_credit += f->window;
+  stream_ack(st, f->window);
   stream_update_sched(st);
 }
 
@@ -518,7 +639,12 @@ static int on_stream_frame(session_t *s, const frame_t *f) {
     break;
   case FRAME_OPEN_FAIL:
   case FRAME_RST:
-    stream_end(st, f->code, f->reason, f->reason_len);
+    /* NO_ERROR tells the application that both directions ended in order;
+     * an abort carrying it (nonsense from the peer) must not look like
+     * that, so it reads as INTERNAL, like an unknown code. */
+    stream_end(st,
+               f->code == FRAME_CODE_NO_ERROR ? FRAME_CODE_INTERNAL : f->code,
+               f->reason, f->reason_len);
     break;
   case FRAME_DATA:
     on_data(st, f);
@@ -531,6 +657,245 @@ static int on_stream_frame(session_t *s, const frame_t *f) {
     break;
   }
   return 0;
+}
+
+/* --- resume ------------------------------------------------------------ */
+
+static int entry_cmp(const void *a, const void *b) {
+  uint32_t x = ((const frame_resume_entry_t *)a)->stream_id;
+  uint32_t y = ((const frame_resume_entry_t *)b)->stream_id;
+  return x < y ? -1 : x > y;
+}
+
+static const frame_resume_entry_t *find_entry(const session_t *s, uint32_t id) {
+  if (s->npeer_entries == 0)
+    return NULL;
+  frame_resume_entry_t key = {.stream_id = id};
+  return bsearch(&key, s->peer_entries, s->npeer_entries,
+                 sizeof(*s->peer_entries), entry_cmp);
+}
+
+/* Queue our RESUME: where each open stream stands, in as many frames as it
+ * takes. */
+static void queue_resume(session_t *s) {
+  size_t total = s->nstreams, done = 0;
+  uint8_t *buf = malloc(FRAME_HEADER_LEN + FRAME_MAX_PAYLOAD);
+  if (buf == NULL) {
+    s->failed = 1;
+    snprintf(s->error, sizeof(s->error), "out of memory");
+    return;
+  }
+  size_t slot = 0;
+  session_stream_t *st = NULL;
+  do {
+    uint8_t *e = buf + FRAME_HEADER_LEN + FRAME_RESUME_FIXED;
+    uint32_t n = 0;
+    while (n < RESUME_ENTRIES_PER_FRAME && done < total) {
+      while (st == NULL)
+        st = s->table[slot++];
+      frame_resume_entry_t en = {
+          .stream_id = st->id,
+          .flags = (uint8_t)((st->opened ? FRAME_RESUME_OPENED : 0) |
+                             (st->fin_recv ? FRAME_RESUME_FIN_RECEIVED : 0)),
+          .received = st->recv_total,
+          .granted = st->granted_total};
+      frame_resume_entry_encode(e + (size_t)n * FRAME_RESUME_ENTRY_LEN, &en);
+      n++;
+      done++;
+      st = st->hnext;
+    }
+    frame_t f = {.type = FRAME_RESUME,
+                 .more = done < total,
+                 .last_stream_id =
+                     s->cfg.role == SESSION_ROLE_SERVER ? s->last_peer_id : 0,
+                 .count = n,
+                 .entries = buf + FRAME_HEADER_LEN + FRAME_RESUME_FIXED};
+    uint8_t *out = malloc(FRAME_HEADER_LEN + FRAME_MAX_PAYLOAD);
+    size_t len =
+        out ? frame_encode(out, FRAME_HEADER_LEN + FRAME_MAX_PAYLOAD, &f) : 0;
+    buf_chunk_t *c = len ? buf_chunk_copy(out, len) : NULL;
+    free(out);
+    if (c == NULL) {
+      s->failed = 1;
+      snprintf(s->error, sizeof(s->error), "out of memory");
+      break;
+    }
+    buf_queue_push(&s->resumeq, c);
+  } while (done < total);
+  free(buf);
+}
+
+/* One of our streams after the peer's RESUME. Returns 1 when st ended. */
+static int resume_stream(session_t *s, session_stream_t *st) {
+  const frame_resume_entry_t *e = find_entry(s, st->id);
+  int client = s->cfg.role == SESSION_ROLE_CLIENT;
+  if (e == NULL) {
+    if (client && !st->opened && st->id > s->peer_last_id)
+      return 0; /* the server never saw its OPEN: queue_opens sends it */
+    static const char lost[] = "stream lost while reconnecting";
+    stream_end(st, FRAME_CODE_RESET, lost, sizeof(lost) - 1);
+    return 1;
+  }
+  if (e->granted < st->acked_total || e->received < e->granted ||
+      e->received > st->sent_total) {
+    stream_fail(st, FRAME_CODE_PROTOCOL, "RESUME counts out of range");
+    return 1;
+  }
+  stream_ack(st, e->granted - st->acked_total);
+  stream_rewind(st, e->received);
+  if (st->fin_sent && !(e->flags & FRAME_RESUME_FIN_RECEIVED))
+    st->fin_sent = 0; /* our FIN was lost: send it again after the data */
+  stream_update_sched(st);
+  return 0;
+}
+
+/* Every stream the peer has and we do not is gone here: say so. */
+static void resume_reset_unknown(session_t *s) {
+  for (size_t i = 0; i < s->npeer_entries; i++) {
+    const frame_resume_entry_t *e = &s->peer_entries[i];
+    if (table_find(s, e->stream_id) != NULL)
+      continue;
+    /* A server ignores streams the client has not seen opened: the client
+     * sends their OPEN again (or ends them itself). */
+    if (s->cfg.role == SESSION_ROLE_SERVER && !(e->flags & FRAME_RESUME_OPENED))
+      continue;
+    queue_coded(s, FRAME_RST, e->stream_id, FRAME_CODE_STREAM_CLOSED,
+                "stream closed while reconnecting");
+  }
+}
+
+static int id_cmp(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* The ids of all our streams, or NULL (session failed) when out of memory. */
+static uint32_t *stream_ids(session_t *s, size_t *n) {
+  uint32_t *ids = malloc((s->nstreams + 1) * sizeof(*ids));
+  *n = 0;
+  if (ids == NULL) {
+    s->failed = 1;
+    snprintf(s->error, sizeof(s->error), "out of memory");
+    return NULL;
+  }
+  for (size_t i = 0; i < s->table_size; i++)
+    for (session_stream_t *st = s->table[i]; st != NULL; st = st->hnext)
+      ids[(*n)++] = st->id;
+  return ids;
+}
+
+/* The OPENs and OPEN_OKs the peer has not seen (none was queued while the
+ * link was not synced): client, OPEN in id order (the server requires
+ * increasing ids) for each stream not opened above `above` that the peer
+ * does not list; server, OPEN_OK for each accepted stream the client lists
+ * as not opened. Nothing here calls back into the application. */
+static void queue_opens(session_t *s, uint32_t above) {
+  size_t n;
+  uint32_t *ids = stream_ids(s, &n);
+  if (ids == NULL)
+    return;
+  qsort(ids, n, sizeof(*ids), id_cmp);
+  for (size_t i = 0; i < n; i++) {
+    session_stream_t *st = table_find(s, ids[i]);
+    const frame_resume_entry_t *e = find_entry(s, ids[i]);
+    if (s->cfg.role == SESSION_ROLE_CLIENT) {
+      if (!st->opened && st->id > above && e == NULL)
+        queue_window(s, FRAME_OPEN, st->id, s->cfg.window);
+    } else if (st->opened && e != NULL && !(e->flags & FRAME_RESUME_OPENED)) {
+      queue_window(s, FRAME_OPEN_OK, st->id, s->cfg.window);
+    }
+  }
+  free(ids);
+}
+
+static void resume_apply(session_t *s) {
+  qsort(s->peer_entries, s->npeer_entries, sizeof(*s->peer_entries), entry_cmp);
+  resume_reset_unknown(s);
+  /* By id, not along the table's chains: a stream_closed callback run by
+   * resume_stream may end other streams (the next one in a chain) or open
+   * new ones (the table may grow). */
+  size_t n;
+  uint32_t *ids = stream_ids(s, &n);
+  if (ids == NULL)
+    return;
+  for (size_t i = 0; i < n; i++) {
+    session_stream_t *st = table_find(s, ids[i]);
+    if (st != NULL)
+      resume_stream(s, st);
+  }
+  free(ids);
+  queue_opens(s, s->peer_last_id);
+  free(s->peer_entries);
+  s->peer_entries = NULL;
+  s->npeer_entries = 0;
+  s->awaiting_resume = 0;
+  want_write(s);
+}
+
+static int on_resume(session_t *s, const frame_t *f) {
+  if (!s->awaiting_resume)
+    return fail(s, "RESUME without a reconnect", 0, 0);
+  if (s->npeer_entries + f->count > (size_t)s->nstreams + 1000000u)
+    return fail(s, "RESUME lists too many streams (%u)", f->count, 0);
+  frame_resume_entry_t *ne =
+      realloc(s->peer_entries, (s->npeer_entries + f->count + 1) * sizeof(*ne));
+  if (ne == NULL)
+    return fail(s, "out of memory", 0, 0);
+  s->peer_entries = ne;
+  for (uint32_t i = 0; i < f->count; i++)
+    frame_resume_entry(f, i, &s->peer_entries[s->npeer_entries++]);
+  if (f->last_stream_id > s->peer_last_id)
+    s->peer_last_id = f->last_stream_id;
+  if (!f->more)
+    resume_apply(s);
+  return s->failed ? 1 : 0;
+}
+
+/* Whatever control frame was queued is void once the link changes: a
+ * RESUME supersedes it. */
+static void clear_output(session_t *s) {
+  buf_queue_free(&s->ctrlq);
+  buf_queue_free(&s->resumeq);
+  free(s->peer_entries);
+  s->peer_entries = NULL;
+  s->npeer_entries = 0;
+  s->awaiting_resume = 0;
+}
+
+void session_link_down(session_t *s) {
+  s->link_up = 0;
+  clear_output(s);
+  /* A frame cut by the drop must not be glued to the next link's bytes. */
+  frame_reader_free(&s->reader);
+  frame_reader_init(&s->reader);
+}
+
+void session_link_up(session_t *s, int resume, const session_hello_t *hello) {
+  clear_output(s); /* not the reader: a client calls this while reading */
+  s->link_up = 1;
+  if (hello != NULL) {
+    frame_t f = {.type = FRAME_HELLO,
+                 .session_id = hello->id,
+                 .hello_flags = resume ? FRAME_HELLO_RESUMED : 0,
+                 .grace_ms = hello->grace_ms};
+    uint8_t tmp[FRAME_HEADER_LEN + FRAME_HELLO_LEN];
+    size_t n = frame_encode(tmp, sizeof(tmp), &f);
+    buf_chunk_t *c = n ? buf_chunk_copy(tmp, n) : NULL;
+    if (c != NULL)
+      buf_queue_push(&s->resumeq, c);
+  }
+  if (resume) {
+    queue_resume(s);
+    s->awaiting_resume = 1;
+  } else {
+    /* A fresh link for this session: streams simply go on (first use). */
+    queue_opens(s, 0);
+  }
+  want_write(s);
+}
+
+int session_link_is_up(const session_t *s) {
+  return s->link_up;
 }
 
 static int on_frame(void *ctx, const frame_t *f) {
@@ -562,6 +927,15 @@ static int on_frame(void *ctx, const frame_t *f) {
     if (s->cb->pong)
       s->cb->pong(s->ctx, f->ping);
     break;
+  case FRAME_HELLO:
+    if (server)
+      return fail(s, "HELLO from the client", 0, 0);
+    if (s->cb->hello != NULL)
+      s->cb->hello(s->ctx, f->session_id,
+                   (f->hello_flags & FRAME_HELLO_RESUMED) != 0, f->grace_ms);
+    break;
+  case FRAME_RESUME:
+    return on_resume(s, f);
   case FRAME_GOAWAY:
     s->goaway_recv = 1;
     if (s->cb->goaway)

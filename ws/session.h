@@ -70,6 +70,11 @@ typedef struct {
   void (*goaway)(void *ctx, uint32_t last_stream_id, uint16_t code,
                  const char *reason, size_t reason_len);
   void (*pong)(void *ctx, const uint8_t *payload);
+  /* Client, optional: the edge's HELLO (the first frame on every
+   * WebSocket): the session id to quote on a reconnect, whether this
+   * WebSocket resumed the session, how long the edge keeps it. */
+  void (*hello)(void *ctx, const uint8_t *session_id, int resumed,
+                uint32_t grace_ms);
 } session_callbacks_t;
 
 typedef struct {
@@ -107,6 +112,31 @@ int session_want_write(const session_t *s);
 size_t session_build_message(session_t *s, uint8_t *out, size_t cap);
 
 size_t session_stream_count(const session_t *s);
+
+/* What the server says first on a WebSocket (docs/PROTOCOL.md 8). */
+typedef struct {
+  uint8_t id[16];
+  uint32_t grace_ms;
+} session_hello_t;
+
+/*
+ * The WebSocket under the session is gone: nothing is built until
+ * session_link_up(). Streams stay; their unacknowledged bytes are kept.
+ * Queued control frames are dropped (a RESUME replaces them).
+ */
+void session_link_down(session_t *s);
+/*
+ * A WebSocket carries the session again. resume: both sides had it before;
+ * our RESUME is sent and everything else waits for the peer's, which says
+ * what to send again. Server: hello is sent first (with the resumed flag);
+ * client: NULL. A session is created with its link up.
+ */
+void session_link_up(session_t *s, int resume, const session_hello_t *hello);
+int session_link_is_up(const session_t *s);
+/* Client: the edge no longer has this session. Streams it had opened end
+ * with stream_closed(code, reason); streams still waiting for OPEN_OK stay,
+ * and are OPENed on the next session_link_up(s, 0, NULL). */
+void session_restart(session_t *s, uint16_t code, const char *reason);
 /* Ask the peer to start no new streams; see docs/PROTOCOL.md section 6. */
 void session_goaway(session_t *s, uint16_t code, const char *reason);
 void session_ping(session_t *s, const uint8_t payload[8]);

@@ -36,6 +36,7 @@ struct transport_conn {
   int open;
   int ended; /* on_close delivered */
   int closing;
+  int aborting;
   int close_code;
   char close_reason[512];
   uv_timer_t *close_timer; /* separately allocated: outlives a server conn */
@@ -64,6 +65,7 @@ struct transport {
   char host[HOST_MAX_LEN];
   char path[PATH_MAX_LEN];
   char auth_header[TOKEN_MAX_LEN + 8];
+  char resume_header[64]; /* client: session to resume, "" for none */
   char *ca_file;
 };
 
@@ -133,6 +135,10 @@ static void on_close_timer(uv_timer_t *tm) {
   transport_conn_t *c = tm->data;
   if (c == NULL || c->wsi == NULL)
     return;
+  if (c->aborting) {
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+    return;
+  }
   lws_close_reason(c->wsi, (enum lws_close_status)c->close_code,
                    (unsigned char *)c->close_reason,
                    strnlen(c->close_reason, 123)); /* control frame: 125 */
@@ -147,6 +153,16 @@ void transport_conn_close(transport_conn_t *c, int code, const char *reason) {
   snprintf(c->close_reason, sizeof(c->close_reason), "%s",
            reason ? reason : "");
   lws_callback_on_writable(c->wsi);
+}
+
+static int conn_start_close(transport_conn_t *c);
+
+void transport_conn_abort(transport_conn_t *c) {
+  if (c->wsi == NULL || c->aborting)
+    return;
+  c->aborting = 1;
+  c->closing = 1;
+  conn_start_close(c);
 }
 
 static int conn_start_close(transport_conn_t *c) {
@@ -224,6 +240,11 @@ static void client_error(transport_conn_t *c, struct lws *wsi, const char *in);
 static int add_auth_header(transport_t *t, struct lws *wsi, void *in,
                            size_t len) {
   unsigned char **p = in;
+  if (t->resume_header[0] != '\0' &&
+      lws_add_http_header_by_name(wsi, (unsigned char *)"x-wsmux-resume:",
+                                  (unsigned char *)t->resume_header,
+                                  (int)strlen(t->resume_header), p, *p + len))
+    return -1;
   if (t->auth_header[0] == '\0')
     return 0;
   return lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_AUTHORIZATION,
@@ -231,6 +252,12 @@ static int add_auth_header(transport_t *t, struct lws *wsi, void *in,
                                       (int)strlen(t->auth_header), p, *p + len)
              ? -1
              : 0;
+}
+
+/* The X-Wsmux-Resume header of an upgrade request, "" when absent. */
+static void read_resume(struct lws *wsi, char *buf, size_t len) {
+  if (lws_hdr_custom_copy(wsi, buf, (int)len, "x-wsmux-resume:", 15) < 0)
+    buf[0] = '\0';
 }
 
 static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
@@ -249,8 +276,12 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
     if (lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
       auth[0] = '\0';
     const char *bearer = strncasecmp(auth, "Bearer ", 7) == 0 ? auth + 7 : "";
-    return t->h.authorize(t->hctx, path, bearer, c->auth, msg, sizeof(msg)) ? 1
-                                                                            : 0;
+    char resume[64];
+    read_resume(wsi, resume, sizeof(resume));
+    return t->h.authorize(t->hctx, path, bearer, resume, c->auth, msg,
+                          sizeof(msg))
+               ? 1
+               : 0;
   }
   case LWS_CALLBACK_ESTABLISHED:
   case LWS_CALLBACK_CLIENT_ESTABLISHED:
@@ -348,7 +379,10 @@ static int confirm_upgrade(transport_t *t, struct lws *wsi, const char *in) {
   if (lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
     auth[0] = '\0';
   const char *bearer = strncasecmp(auth, "Bearer ", 7) == 0 ? auth + 7 : "";
-  int status = t->h.authorize(t->hctx, path, bearer, scratch, msg, sizeof(msg));
+  char resume[64];
+  read_resume(wsi, resume, sizeof(resume));
+  int status =
+      t->h.authorize(t->hctx, path, bearer, resume, scratch, msg, sizeof(msg));
   return status == 0 ? 0 : http_reject(wsi, (unsigned)status, msg);
 }
 
@@ -558,6 +592,11 @@ transport_t *transport_server_new(uv_loop_t *loop,
   base_info(t, &info);
   info.port = opts->port;
   info.iface = opts->host;
+  if (opts->handshake_timeout_s > 0) {
+    info.timeout_secs = opts->handshake_timeout_s;
+    /* A plain TCP connection that sends nothing waits on this one. */
+    info.timeout_secs_ah_idle = opts->handshake_timeout_s;
+  }
   /* Without this lws binds [::] even for an IPv4 iface (4.1.6). */
   if (strchr(opts->host, ':') == NULL)
     info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
@@ -575,6 +614,11 @@ transport_t *transport_server_new(uv_loop_t *loop,
     return NULL;
   }
   return t;
+}
+
+void transport_client_set_resume(transport_t *t, const char *hex_id) {
+  snprintf(t->resume_header, sizeof(t->resume_header), "%s",
+           hex_id ? hex_id : "");
 }
 
 int transport_server_port(const transport_t *t) {

@@ -77,8 +77,8 @@ typedef struct {
    * transport_conn_auth(); or an HTTP status (401, 404, 409...) with the
    * text for the body in msg. Nothing is owned, so nothing leaks when the
    * upgrade then fails. */
-  int (*authorize)(void *ctx, const char *path, const char *bearer, void *auth,
-                   char *msg, size_t msglen);
+  int (*authorize)(void *ctx, const char *path, const char *bearer,
+                   const char *resume, void *auth, char *msg, size_t msglen);
   /* The WebSocket is up. Return -1 to close it. */
   int (*on_open)(void *ctx, transport_conn_t *c);
   /* A chunk of a binary message. Return 0, or -1 with a reason in msg to
@@ -103,7 +103,8 @@ typedef struct {
   int port;         /* 0: the kernel picks */
   const char *cert; /* PEM paths, NULL with plain */
   const char *key;
-  int plain; /* serve ws:// without TLS */
+  int plain;                    /* serve ws:// without TLS */
+  unsigned handshake_timeout_s; /* drop connections not upgraded by then */
 } transport_server_opts_t;
 
 typedef struct {
@@ -126,6 +127,9 @@ transport_t *transport_client_new(uv_loop_t *loop,
                                   const transport_client_opts_t *opts,
                                   const transport_handlers_t *h, void *ctx,
                                   char *err, size_t errlen);
+/* The session to resume on the next connection (X-Wsmux-Resume: hex id),
+ * or NULL for a new one. */
+void transport_client_set_resume(transport_t *t, const char *hex_id);
 /* Start one connection. NULL with err on an immediate failure. */
 transport_conn_t *transport_client_connect(transport_t *t, void *user,
                                            char *err, size_t errlen);
@@ -177,5 +181,8 @@ void transport_conn_set_user(transport_conn_t *c, void *user);
 void transport_conn_want_write(transport_conn_t *c);
 /* Close with a WebSocket close code and reason; on_close follows. */
 void transport_conn_close(transport_conn_t *c, int code, const char *reason);
+/* Drop the connection at once, without a close handshake (a dead link);
+ * on_close follows. Safe inside and outside transport callbacks. */
+void transport_conn_abort(transport_conn_t *c);
 
 #endif

@@ -20,18 +20,26 @@
 #     cleaning up (SIGKILL), the watchdog kills what it left behind.
 #
 # Environment (set by ctest; the defaults fit scripts/test's ./build-asan):
-#   WSMUX_BIN, WSMUX_EDGE_BIN, WSMUX_TESTSRV, WSMUX_TESTCLI, WSMUX_FREEPORT
+#   WSMUX_BIN, WSMUX_EDGE_BIN, WSMUX_TESTSRV, WSMUX_TESTCLI, WSMUX_FREEPORT,
+#   WSMUX_FAULTRELAY
 #   WSMUX_EDGE_HOST   host of the edge URL given to wsmux (default 127.0.0.1;
 #                     the throwaway cert covers localhost and 127.0.0.1)
 #   E2E_EDGE_LOG_LEVEL  --log-level of wsmux-edge (default info)
 #   E2E_KEEP=1        keep $T after the test (its path is printed)
 #   E2E_DEADLINE      seconds, see above
 #   E2E_WINDOW_BYTES  windowBytes of the edge config (default 262144)
+#   E2E_EDGE_EXTRA_JSON  extra top-level members of the edge config, written
+#                     verbatim (e.g. '"resumeGraceMs": 3000'; default none)
+#   E2E_EDGE_URL_OVERRIDE  --edge URL start_proxy gives wsmux instead of
+#                     $EDGE_URL (start_proxy_via_fault sets it to the relay)
 #
 # Helpers: log, fail, track, untrack, wait_until, wait_port, wait_exit,
 # stop_pid, stop_proxy, check_sanitizers, assert_alive, gen_keys, gen_cert,
 # start_sshd, service_json, write_edge_config, start_edge, start_proxy,
 # start_testsrv, rss_kb; the array SSH_OPTS (set by gen_keys).
+# Fault injection (see the end of this file): start_faultrelay, fault,
+# fault_stats, start_proxy_via_fault, assert_proxy_alive; long-lived ssh
+# sessions: start_session, session_send, session_expect, session_end.
 #
 # Output-format assumptions (the contract with the programs):
 #   wsmux-edge prints "wsmux-edge: listening on wss://HOST:PORT" on stderr.
@@ -48,10 +56,14 @@ WSMUX_REPO=$(cd "$E2E_DIR/../.." && pwd)
 : "${WSMUX_TESTSRV:=$WSMUX_BUILD_DIR/tests/wsmux-testsrv}"
 : "${WSMUX_TESTCLI:=$WSMUX_BUILD_DIR/tests/wsmux-testcli}"
 : "${WSMUX_FREEPORT:=$WSMUX_BUILD_DIR/tests/wsmux-freeport}"
+: "${WSMUX_FAULTRELAY:=$WSMUX_BUILD_DIR/tests/wsmux-faultrelay}"
 : "${WSMUX_EDGE_HOST:=127.0.0.1}"
 : "${E2E_DEADLINE:=540}"
 : "${E2E_EDGE_LOG_LEVEL:=info}"
 : "${E2E_WINDOW_BYTES:=262144}"
+# SIGTERM makes the edge drain open streams this long: short, so cleanup
+# stays within its bound (a test of draining sets its own).
+: "${E2E_DRAIN_MS:=2000}"
 : "${E2E_PROJECT:=p1}"       # project id of every service in the config
 : "${E2E_SSH_SERVICE:=ssh}"  # id of the service whose upstream is sshd
 
@@ -225,8 +237,8 @@ assert_alive() {
 
 _show_logs() {
   local f
-  for f in "$T"/edge.err "$T"/proxy*.err "$T"/sshd.log "$T"/testsrv.err \
-    "$T"/run-*.err; do
+  for f in "$T"/edge*.err "$T"/proxy*.err "$T"/sshd.log "$T"/testsrv.err \
+    "$T"/faultrelay.err "$T"/run-*.err; do
     [[ -s $f ]] || continue
     printf '\n---- %s (last 40 lines) ----\n' "${f#"$T"/}" >&2
     tail -n 40 "$f" >&2
@@ -423,6 +435,8 @@ write_edge_config() {
   "listen": "127.0.0.1:0",
   "tls": {"cert": "$EDGE_CERT", "key": "$EDGE_KEY"},
   "windowBytes": $E2E_WINDOW_BYTES,
+  "drainTimeoutMs": $E2E_DRAIN_MS,${E2E_EDGE_EXTRA_JSON:+
+  $E2E_EDGE_EXTRA_JSON,}
   "tokens": [{"id": "test", "sha256": "$sha"}],
   "projects": [{"id": "$E2E_PROJECT", "name": "Demo"}],
   "services": [
@@ -474,7 +488,8 @@ $(tail -n 30 "$PROXY_ERR")"
 }
 
 # start_proxy SERVICE [EXTRA_ARGS...]: `wsmux ssh service --proxyOnly` for
-# SERVICE on 127.0.0.1 with a kernel-chosen port, token from WSMUX_TOKEN.
+# SERVICE on 127.0.0.1 with a kernel-chosen port, token from WSMUX_TOKEN,
+# edge $E2E_EDGE_URL_OVERRIDE if set, else $EDGE_URL.
 # Sets (and exports) PROXY_PID, PROXY_ADDR, PROXY_PORT, PROXY_OUT, PROXY_ERR;
 # a test that runs several proxies saves them after each call.
 start_proxy() {
@@ -490,7 +505,8 @@ start_proxy() {
   [[ ${E2E_DERIVED_ENDPOINT:-0} == 1 ]] && where=()
   env "${E2E_SAN_ENV[@]}" WSMUX_TOKEN="$EDGE_TOKEN" \
     "$WSMUX_BIN" ssh service --projectId "$E2E_PROJECT" \
-    --serviceId "$service" --proxyOnly --edge "$EDGE_URL" --ca "$EDGE_CERT" \
+    --serviceId "$service" --proxyOnly \
+    --edge "${E2E_EDGE_URL_OVERRIDE:-$EDGE_URL}" --ca "$EDGE_CERT" \
     "${where[@]}" --user "$LOGIN_USER" "$@" \
     </dev/null >"$PROXY_OUT" 2>"$PROXY_ERR" &
   PROXY_PID=$!
@@ -536,4 +552,144 @@ rss_kb() {
     return 1
   }
   printf '%s\n' "$v"
+}
+
+# --------------------------------------------------------------------------
+# Fault injection: wsmux-faultrelay between the proxy and the edge
+# (proxy -> relay -> edge), driven with `fault COMMAND`. See
+# tests/tools/faultrelay.c for the commands (cut, reset, stall, delay MS PCT,
+# throttle BPS, restore, retarget PORT, stats).
+
+_faultrelay_ready() {
+  grep -q '^listening [0-9]' "$T/faultrelay.out" 2>/dev/null && return 0
+  kill -0 "$FAULT_PID" 2>/dev/null ||
+    fail "wsmux-faultrelay exited at start: $(cat "$T/faultrelay.err")"
+  return 1
+}
+
+# start_faultrelay TO_PORT: wsmux-faultrelay on 127.0.0.1 (kernel-chosen
+# port) forwarding every connection to 127.0.0.1:TO_PORT, controlled through
+# the UNIX socket $FAULT_CTL; its log is $T/faultrelay.err (shown when the
+# test fails). Sets FAULT_PID, FAULT_PORT, FAULT_CTL and FAULT_URL, the edge
+# URL through the relay (the edge's scheme, host $WSMUX_EDGE_HOST, which the
+# edge's certificate covers). Call after start_edge.
+start_faultrelay() {
+  local to=$1
+  [[ -x $WSMUX_FAULTRELAY ]] ||
+    fail "wsmux-faultrelay not found at $WSMUX_FAULTRELAY (build it or set WSMUX_FAULTRELAY)"
+  FAULT_CTL=$T/fault.ctl
+  "$WSMUX_FAULTRELAY" --listen 127.0.0.1:0 --to "127.0.0.1:$to" \
+    --control "$FAULT_CTL" --max-seconds 900 \
+    </dev/null >"$T/faultrelay.out" 2>"$T/faultrelay.err" &
+  FAULT_PID=$!
+  track "$FAULT_PID" wsmux-faultrelay
+  wait_until 10 "wsmux-faultrelay to listen" _faultrelay_ready
+  FAULT_PORT=$(awk '/^listening /{print $2; exit}' "$T/faultrelay.out")
+  FAULT_URL="${EDGE_SCHEME:-wss}://$WSMUX_EDGE_HOST:$FAULT_PORT"
+  log "wsmux-faultrelay pid $FAULT_PID on 127.0.0.1:$FAULT_PORT -> 127.0.0.1:$to"
+}
+
+# fault COMMAND [ARG...]: one command to the relay. It has taken effect when
+# this returns; the test fails unless the relay answers "ok...". The answer
+# is left in FAULT_ANSWER. Do not call it in $(...): fail would only end the
+# subshell.
+fault() {
+  local rc=0
+  [[ -n ${FAULT_CTL:-} ]] || fail "fault $*: no relay (call start_faultrelay)"
+  FAULT_ANSWER=$("$WSMUX_FAULTRELAY" --send "$FAULT_CTL" "$@" 2>&1) || rc=$?
+  ((rc == 0)) ||
+    fail "fault $*: wsmux-faultrelay answered '$FAULT_ANSWER' (status $rc)"
+  log "fault $*: $FAULT_ANSWER"
+}
+
+# fault_stats: `fault stats` parsed into FAULT_STATS[accepted|refused|open|
+# up|down|held|port|mode].
+declare -A FAULT_STATS=()
+fault_stats() {
+  local kv
+  fault stats
+  FAULT_STATS=()
+  for kv in ${FAULT_ANSWER#ok}; do
+    # shellcheck disable=SC2034 # used by the tests
+    FAULT_STATS[${kv%%=*}]=${kv#*=}
+  done
+}
+
+# start_proxy_via_fault SERVICE [EXTRA_ARGS...]: start_proxy with the edge
+# URL pointing at the relay ($FAULT_URL).
+start_proxy_via_fault() {
+  [[ -n ${FAULT_URL:-} ]] ||
+    fail "start_proxy_via_fault: no relay (call start_faultrelay first)"
+  local E2E_EDGE_URL_OVERRIDE=$FAULT_URL
+  start_proxy "$@"
+}
+
+# assert_proxy_alive WHEN: the proxy $PROXY_PID still runs; otherwise fail
+# with its exit status and the end of its stderr.
+assert_proxy_alive() {
+  kill -0 "$PROXY_PID" 2>/dev/null && return 0
+  local rc=0
+  wait "$PROXY_PID" 2>/dev/null || rc=$?
+  untrack "$PROXY_PID"
+  fail "the proxy (pid $PROXY_PID) exited with status $rc $1; it must keep running (reconnect) instead. Its stderr ends with:
+$(tail -n 30 "$PROXY_ERR")"
+}
+
+# --------------------------------------------------------------------------
+# Long-lived interactive ssh sessions
+
+declare -A SESSION_PID=() SESSION_FD=()
+
+# start_session NAME [PORT [ADDR]]: `ssh -T` through the proxy (default
+# $PROXY_PORT on $PROXY_ADDR) running a remote `bash -s`. Its stdin is the
+# FIFO $T/NAME.in, held open (read-write, so that opening never blocks and a
+# write never raises SIGPIPE) on a descriptor of this shell: session_send
+# writes command lines into it. Its stdout is $T/run-NAME.out, its stderr
+# $T/run-NAME.err (shown when the test fails). Returns once the remote shell
+# has answered (30 s). Sets SESSION_PID[NAME] (tracked) and SESSION_FD[NAME].
+start_session() {
+  local name=$1 port=${2:-$PROXY_PORT} addr=${3:-$PROXY_ADDR} fd
+  mkfifo "$T/$name.in"
+  exec {fd}<>"$T/$name.in"
+  SESSION_FD[$name]=$fd
+  ssh -T "${SSH_OPTS[@]}" -p "$port" "$LOGIN_USER@$addr" 'exec bash -s' \
+    <"$T/$name.in" >"$T/run-$name.out" 2>"$T/run-$name.err" {fd}>&- &
+  SESSION_PID[$name]=$!
+  track "${SESSION_PID[$name]}" "ssh session $name"
+  session_send "$name" "echo ready-$name"
+  session_expect "$name" "ready-$name" 30
+  log "ssh session $name (pid ${SESSION_PID[$name]}) ready"
+}
+
+# session_send NAME LINE: send one command line to the remote shell.
+session_send() {
+  kill -0 "${SESSION_PID[$1]}" 2>/dev/null ||
+    fail "ssh session $1 ended before '$2' could be sent; its stderr:
+$(tail -n 10 "$T/run-$1.err")"
+  printf '%s\n' "$2" >&"${SESSION_FD[$1]}"
+}
+
+_session_has() {
+  grep -qxF -- "$2" "$T/run-$1.out" 2>/dev/null && return 0
+  kill -0 "${SESSION_PID[$1]}" 2>/dev/null && return 1
+  grep -qxF -- "$2" "$T/run-$1.out" 2>/dev/null && return 0
+  fail "ssh session $1 ended while waiting for the line '$2'; its output:
+$(tail -n 10 "$T/run-$1.out")
+its stderr:
+$(tail -n 10 "$T/run-$1.err")"
+}
+
+# session_expect NAME LINE SECONDS: wait until the session printed LINE (a
+# whole line); fail after SECONDS or if the session ends first.
+session_expect() {
+  wait_until "$3" "the line '$2' from ssh session $1" _session_has "$1" "$2"
+}
+
+# session_end NAME: close this shell's end of the session's stdin (the
+# remote shell then reads EOF). Wait for it with wait_exit.
+session_end() {
+  local fd=${SESSION_FD[$1]:-}
+  [[ -n $fd ]] || return 0
+  exec {fd}>&-
+  SESSION_FD[$1]=
 }

@@ -161,7 +161,7 @@ static void test_roundtrip_reason_cut(void **state) {
 static void test_encode_refuses(void **state) {
   uint8_t out[FRAME_CONTROL_MAX];
   frame_t data = {.type = FRAME_DATA, .stream_id = 1};
-  frame_t unknown = {.type = 0x0B, .stream_id = 1};
+  frame_t unknown = {.type = 0x0D, .stream_id = 1};
   frame_t zero = {.type = 0};
   frame_t open = {.type = FRAME_OPEN, .stream_id = 1, .window = 1};
 
@@ -265,7 +265,7 @@ static const reject_case_t reject_cases[] = {
            HDR(FRAME_RST, 0, 0, 1, FRAME_MAX_PAYLOAD + 1)),
     /* Unknown types. */
     REJECT("type 0", FRAME_ETYPE, HDR(0x00, 0, 0, 1, 0)),
-    REJECT("type 0x0B", FRAME_ETYPE, HDR(0x0B, 0, 0, 1, 0)),
+    REJECT("type 0x0D", FRAME_ETYPE, HDR(0x0D, 0, 0, 1, 0)),
     REJECT("type 0xFF", FRAME_ETYPE, HDR(0xFF, 0, 0, 1, 0)),
     /* Flags and reserved. */
     REJECT("flags 0x01", FRAME_EFLAGS, HDR(FRAME_FIN, 0x01, 0, 1, 0)),
@@ -688,7 +688,7 @@ static void test_reader_callback_stop(void **state) {
  * buffered. */
 static void test_reader_rejects_header_early(void **state) {
   static const uint8_t big[] = {HDR(FRAME_DATA, 0, 0, 1, 0x7fffffffu)};
-  static const uint8_t bad_type[] = {HDR(0x0B, 0, 0, 1, 4), 1, 2};
+  static const uint8_t bad_type[] = {HDR(0x0D, 0, 0, 1, 4), 1, 2};
   static const uint8_t max_hdr[] = {HDR(FRAME_DATA, 0, 0, 1, 65536)};
   frame_reader_t r;
   int n = 0;
@@ -756,7 +756,7 @@ static void test_type_names(void **state) {
   for (uint8_t t = 1; t <= FRAME_GOAWAY; t++)
     assert_string_equal(frame_type_name(t), want[t]);
   assert_string_equal(frame_type_name(0), "UNKNOWN");
-  assert_string_equal(frame_type_name(0x0B), "UNKNOWN");
+  assert_string_equal(frame_type_name(0x0D), "UNKNOWN");
   assert_string_equal(frame_type_name(0xFF), "UNKNOWN");
 }
 

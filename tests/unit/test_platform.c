@@ -64,7 +64,9 @@ static platform_t *parse_ok(const char *squoted) {
 static const char full_config[] =
     "{'listen':'[::1]:8443','tls':{'cert':'edge.crt','key':'/keys/edge.key'},"
     "'plainWs':false,'windowBytes':65536,'maxStreams':7,"
-    "'connectTimeoutMs':2500,"
+    "'connectTimeoutMs':2500,'maxConnectionsPerToken':3,"
+    "'handshakeTimeoutMs':4000,'pingIntervalMs':1000,'deadTimeoutMs':3500,"
+    "'resumeGraceMs':0,'drainTimeoutMs':45000,"
     "'tokens':[{'id':'ci','sha256':'" SECRET_HEX "'},"
     "{'id':'ops.team_2','sha256':'" OTHER_HEX_UPPER "'}],"
     "'projects':[{'id':'p1','name':'Demo project'},{'id':'p2'}],"
@@ -90,6 +92,12 @@ static void test_full_config(void **state) {
   assert_int_equal(p->window, 65536);
   assert_int_equal(p->max_streams, 7);
   assert_int_equal(p->connect_timeout_ms, 2500);
+  assert_int_equal(p->max_conns_per_token, 3);
+  assert_int_equal(p->handshake_timeout_ms, 4000);
+  assert_int_equal(p->ping_interval_ms, 1000);
+  assert_int_equal(p->dead_timeout_ms, 3500);
+  assert_int_equal(p->resume_grace_ms, 0);
+  assert_int_equal(p->drain_timeout_ms, 45000);
 
   assert_int_equal(p->ntokens, 2);
   assert_string_equal(p->tokens[0].id, "ci");
@@ -158,6 +166,12 @@ static void test_defaults(void **state) {
   assert_int_equal(p->window, 262144);
   assert_int_equal(p->max_streams, 1024);
   assert_int_equal(p->connect_timeout_ms, 10000);
+  assert_int_equal(p->max_conns_per_token, 64);
+  assert_int_equal(p->handshake_timeout_ms, 10000);
+  assert_int_equal(p->ping_interval_ms, 5000);
+  assert_int_equal(p->dead_timeout_ms, 15000);
+  assert_int_equal(p->resume_grace_ms, 60000);
+  assert_int_equal(p->drain_timeout_ms, 30000);
   assert_int_equal(p->ntokens, 0);
   assert_string_equal(p->projects[0].name, "p1");
   assert_string_equal(p->services[0].name, "s");
@@ -176,6 +190,41 @@ static void test_defaults(void **state) {
   assert_int_equal(p->max_streams, 1000000);
   assert_int_equal(p->connect_timeout_ms, 100);
   assert_int_equal(p->nprojects + p->nservices + p->ntokens, 0);
+  platform_free(p);
+
+  /* The connection limits at their lower bounds... */
+  p = parse_ok(HEAD ",'maxConnectionsPerToken':1,'handshakeTimeoutMs':1000,"
+                    "'pingIntervalMs':500,'deadTimeoutMs':1000,"
+                    "'resumeGraceMs':0,'drainTimeoutMs':0}");
+  assert_int_equal(p->max_conns_per_token, 1);
+  assert_int_equal(p->handshake_timeout_ms, 1000);
+  assert_int_equal(p->ping_interval_ms, 500);
+  assert_int_equal(p->dead_timeout_ms, 1000);
+  assert_int_equal(p->resume_grace_ms, 0);
+  assert_int_equal(p->drain_timeout_ms, 0);
+  platform_free(p);
+
+  /* ...and at their upper bounds. */
+  p = parse_ok(HEAD ",'maxConnectionsPerToken':100000,"
+                    "'handshakeTimeoutMs':120000,'pingIntervalMs':60000,"
+                    "'deadTimeoutMs':300000,'resumeGraceMs':3600000,"
+                    "'drainTimeoutMs':3600000}");
+  assert_int_equal(p->max_conns_per_token, 100000);
+  assert_int_equal(p->handshake_timeout_ms, 120000);
+  assert_int_equal(p->ping_interval_ms, 60000);
+  assert_int_equal(p->dead_timeout_ms, 300000);
+  assert_int_equal(p->resume_grace_ms, 3600000);
+  assert_int_equal(p->drain_timeout_ms, 3600000);
+  platform_free(p);
+
+  /* Only one of the liveness pair given: the other keeps its default. */
+  p = parse_ok(HEAD ",'pingIntervalMs':14999}");
+  assert_int_equal(p->ping_interval_ms, 14999);
+  assert_int_equal(p->dead_timeout_ms, 15000);
+  platform_free(p);
+  p = parse_ok(HEAD ",'deadTimeoutMs':5001}");
+  assert_int_equal(p->ping_interval_ms, 5000);
+  assert_int_equal(p->dead_timeout_ms, 5001);
   platform_free(p);
 }
 
@@ -241,6 +290,60 @@ static const bad_case_t bad_cases[] = {
     {HEAD ",'connectTimeoutMs':99}",
      "connectTimeoutMs: expected an integer in 100..600000, got 99"},
     {HEAD ",'connectTimeoutMs':600001}", "connectTimeoutMs: expected"},
+    {HEAD ",'maxConnectionsPerToken':0}",
+     "maxConnectionsPerToken: expected an integer in 1..100000, got 0"},
+    {HEAD ",'maxConnectionsPerToken':100001}",
+     "maxConnectionsPerToken: expected an integer in 1..100000, got 100001"},
+    {HEAD ",'maxConnectionsPerToken':2.5}",
+     "maxConnectionsPerToken: expected an integer in 1..100000, got 2.5"},
+    {HEAD ",'maxConnectionsPerToken':'2'}",
+     "maxConnectionsPerToken: expected an integer in 1..100000, got '2'"},
+    {HEAD ",'maxconnectionspertoken':2}",
+     "config: unknown key 'maxconnectionspertoken'"},
+    {HEAD ",'handshakeTimeoutMs':999}",
+     "handshakeTimeoutMs: expected an integer in 1000..120000, got 999"},
+    {HEAD ",'handshakeTimeoutMs':120001}",
+     "handshakeTimeoutMs: expected an integer in 1000..120000, got 120001"},
+    {HEAD ",'handshakeTimeoutMs':null}",
+     "handshakeTimeoutMs: expected an integer in 1000..120000, got null"},
+    {HEAD ",'pingIntervalMs':499}",
+     "pingIntervalMs: expected an integer in 500..60000, got 499"},
+    {HEAD ",'pingIntervalMs':60001}",
+     "pingIntervalMs: expected an integer in 500..60000, got 60001"},
+    {HEAD ",'deadTimeoutMs':999}",
+     "deadTimeoutMs: expected an integer in 1000..300000, got 999"},
+    {HEAD ",'deadTimeoutMs':300001}",
+     "deadTimeoutMs: expected an integer in 1000..300000, got 300001"},
+    {HEAD ",'deadTimeoutMs':true}",
+     "deadTimeoutMs: expected an integer in 1000..300000, got true"},
+    /* deadTimeoutMs must exceed pingIntervalMs, given or defaulted */
+    {HEAD ",'pingIntervalMs':5000,'deadTimeoutMs':5000}",
+     "deadTimeoutMs: must be greater than pingIntervalMs (5000), got 5000"},
+    {HEAD ",'pingIntervalMs':8000,'deadTimeoutMs':2000}",
+     "deadTimeoutMs: must be greater than pingIntervalMs (8000), got 2000"},
+    {HEAD ",'deadTimeoutMs':5000}",
+     "deadTimeoutMs: must be greater than pingIntervalMs (5000, the "
+     "default), got 5000"},
+    {HEAD ",'pingIntervalMs':15000}",
+     "pingIntervalMs: must be less than deadTimeoutMs (15000, the default), "
+     "got 15000"},
+    {HEAD ",'pingIntervalMs':60000}",
+     "pingIntervalMs: must be less than deadTimeoutMs (15000, the default), "
+     "got 60000"},
+    {HEAD ",'resumeGraceMs':-1}",
+     "resumeGraceMs: expected an integer in 0..3600000, got -1"},
+    {HEAD ",'resumeGraceMs':3600001}",
+     "resumeGraceMs: expected an integer in 0..3600000, got 3600001"},
+    {HEAD ",'resumeGraceMs':0.5}",
+     "resumeGraceMs: expected an integer in 0..3600000, got 0.5"},
+    {HEAD ",'drainTimeoutMs':-1}",
+     "drainTimeoutMs: expected an integer in 0..3600000, got -1"},
+    {HEAD ",'drainTimeoutMs':3600001}",
+     "drainTimeoutMs: expected an integer in 0..3600000, got 3600001"},
+    {HEAD ",'drainTimeoutMs':'30s'}",
+     "drainTimeoutMs: expected an integer in 0..3600000, got '30s'"},
+    {HEAD ",'drainTimeoutMs':1,'drainTimeoutMs':2}",
+     "config: duplicate key 'drainTimeoutMs'"},
     /* tokens */
     {HEAD ",'tokens':{}}", "tokens: expected an array, got an object"},
     {HEAD ",'tokens':['x']}", "tokens[0]: expected an object, got 'x'"},

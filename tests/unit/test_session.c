@@ -5,6 +5,13 @@
  * overdrawn, control frames first, nothing after RST/FIN) before it is fed
  * to the other side. Hand-crafted frames (ws/frame.h) are injected to test
  * the error paths.
+ *
+ * Resume (session_link_down / session_link_up): a side can be told to lose
+ * what it sends (the WebSocket is dying: a suffix of each direction never
+ * arrives). Lost messages are still checked, against the sender's own view
+ * (what it sent, delivered or not); the per-stream accounting follows what
+ * was delivered, and a delivered RESUME resets the peer's credit to what the
+ * RESUME says it must be.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,7 +25,7 @@
 #include "ws/frame.h"
 #include "ws/session.h"
 
-#define MAX_ID 256    /* stream ids the harness tracks (ids below this) */
+#define MAX_ID 6600   /* stream ids the harness tracks (ids below this) */
 #define LOG_MAX 16384 /* non-DATA frames logged per side */
 #define MSGBUF (2 * SESSION_MSG_MAX) /* more than allowed: checks the clamp */
 #define UNKNOWN_ID 201               /* an odd id no test opens */
@@ -65,9 +72,11 @@ struct side {
   side_t *peer;
   session_callbacks_t cb;
   srec_t rec[MAX_ID];
+  uint32_t top;    /* above every id in rec[] that was used */
   int auto_accept; /* server: 1 accept, -1 refuse, 0 leave to the test */
   int auto_consume;
   size_t wchunk; /* application write size */
+  size_t split;  /* pump1 feeds this side in pieces (see feed_msg) */
   int wants;     /* want_write calls since the session last went idle */
   int pongs;
   uint8_t pong[FRAME_PING_LEN];
@@ -88,6 +97,21 @@ struct side {
   uint8_t w_open_ok[MAX_ID]; /* OPEN_OK seen on the wire */
   uint8_t w_fin[MAX_ID];     /* this side sent FIN */
   uint8_t w_end[MAX_ID];     /* this side sent RST or OPEN_FAIL */
+  /* resume */
+  int lose;        /* what this side sends from now on is lost */
+  int auto_resume; /* client: session_link_up(resume) on a resumed HELLO */
+  int hellos, hello_resumed;
+  uint8_t hello_id[FRAME_SESSION_ID_LEN];
+  uint32_t hello_grace;
+  int resuming;    /* since link_drop: HELLO/RESUME first */
+  size_t since_up; /* frames sent since link_drop */
+  int resume_sent; /* our last RESUME frame (more = 0) is out */
+  int resume_got;  /* the peer's last RESUME frame was delivered to us */
+  size_t resume_frames, resume_more, resume_entries; /* since link_drop */
+  size_t lost_msgs, lost_frames[16];                 /* lost, by frame type */
+  /* the sender's view of what it sent on the dying link and was lost */
+  int64_t l_data[MAX_ID];
+  uint8_t l_open_ok[MAX_ID], l_fin[MAX_ID], l_end[MAX_ID];
 };
 
 static side_t *C, *S;
@@ -103,12 +127,14 @@ static uint8_t pat(uint32_t id, int from_server, size_t off) {
 static srec_t *rec_of(side_t *sd, session_stream_t *st) {
   uint32_t id = session_stream_id(st);
   assert_true(id > 0 && id < MAX_ID);
+  if (id >= sd->top)
+    sd->top = id + 1;
   return &sd->rec[id];
 }
 
 static size_t live_streams(const side_t *sd) {
   size_t n = 0;
-  for (size_t i = 0; i < MAX_ID; i++)
+  for (size_t i = 0; i < sd->top; i++)
     n += sd->rec[i].st != NULL;
   return n;
 }
@@ -227,7 +253,7 @@ static void cb_closed(void *ctx, session_stream_t *st, uint16_t code,
   /* Unlinked before the callback. */
   assert_int_equal(session_stream_count(sd->s), live_streams(sd));
   if (sd->reset_other_on_close) {
-    for (size_t i = 1; i < MAX_ID; i++) {
+    for (size_t i = 1; i < sd->top; i++) {
       if (sd->rec[i].st != NULL) {
         session_stream_reset(sd->rec[i].st, FRAME_CODE_INTERNAL, "cascade");
         sd->rec[i].st = NULL;
@@ -259,6 +285,18 @@ static void cb_pong(void *ctx, const uint8_t *payload) {
   memcpy(sd->pong, payload, FRAME_PING_LEN);
 }
 
+static void cb_hello(void *ctx, const uint8_t *session_id, int resumed,
+                     uint32_t grace_ms) {
+  side_t *sd = ctx;
+  assert_int_equal(sd->role, SESSION_ROLE_CLIENT);
+  sd->hellos++;
+  sd->hello_resumed = resumed;
+  memcpy(sd->hello_id, session_id, FRAME_SESSION_ID_LEN);
+  sd->hello_grace = grace_ms;
+  if (resumed && sd->auto_resume)
+    session_link_up(sd->s, 1, NULL);
+}
+
 static side_t *side_new(session_role_t role, uint32_t window,
                         uint32_t max_streams) {
   side_t *sd = calloc(1, sizeof(*sd));
@@ -267,6 +305,7 @@ static side_t *side_new(session_role_t role, uint32_t window,
   sd->window = window;
   sd->auto_accept = 1;
   sd->auto_consume = 1;
+  sd->auto_resume = 1;
   sd->wchunk = 7001;
   sd->cb = (session_callbacks_t){.want_write = cb_want_write,
                                  .stream_incoming = cb_incoming,
@@ -276,7 +315,8 @@ static side_t *side_new(session_role_t role, uint32_t window,
                                  .stream_drained = cb_drained,
                                  .stream_closed = cb_closed,
                                  .goaway = cb_goaway,
-                                 .pong = cb_pong};
+                                 .pong = cb_pong,
+                                 .hello = cb_hello};
   session_config_t cfg = {
       .role = role, .window = window, .max_streams = max_streams};
   sd->s = session_new(&cfg, &sd->cb, sd);
@@ -316,12 +356,65 @@ static int teardown(void **state) {
 
 /* ---- wire monitor ------------------------------------------------------- */
 
-static void monitor(side_t *from, const frame_t *f) {
+/* A RESUME from `from` reached its peer: the peer's credit on each stream
+ * is now what the RESUME says (lost WINDOWs are recovered by it). */
+static void monitor_resume(side_t *from, const frame_t *f) {
+  side_t *to = from->peer;
+  for (uint32_t i = 0; i < f->count; i++) {
+    frame_resume_entry_t e;
+    frame_resume_entry(f, i, &e);
+    uint32_t id = e.stream_id;
+    assert_true(e.granted <= e.received);
+    if (id == 0 || id >= MAX_ID)
+      continue;
+    /* Exactly the bytes delivered, and the FIN if it was. */
+    assert_int_equal(e.received, to->data_sent[id]);
+    assert_int_equal((e.flags & FRAME_RESUME_FIN_RECEIVED) != 0, to->w_fin[id]);
+    if (from->role == SESSION_ROLE_CLIENT)
+      assert_int_equal((e.flags & FRAME_RESUME_OPENED) != 0,
+                       from->w_open_ok[id]);
+    to->credit[id] =
+        (int64_t)from->window + (int64_t)e.granted - (int64_t)e.received;
+  }
+}
+
+/* One frame `from` sent; lost: it never reaches the peer. */
+static void monitor(side_t *from, const frame_t *f, int lost) {
   side_t *to = from->peer;
   uint32_t id = f->stream_id;
   int tracked = id > 0 && id < MAX_ID;
 
-  if (f->type != FRAME_DATA && from->nlog < LOG_MAX) {
+  if (from->resuming) {
+    /* After a reconnect: the server's HELLO, then RESUMEs, then nothing
+     * until both RESUMEs are through. */
+    if (f->type == FRAME_HELLO) {
+      assert_int_equal(from->role, SESSION_ROLE_SERVER);
+      assert_int_equal(from->since_up, 0);
+    } else if (f->type == FRAME_RESUME) {
+      if (from->role == SESSION_ROLE_SERVER)
+        assert_true(from->since_up > 0);
+      assert_false(from->resume_sent);
+    } else if (!from->resume_sent || !from->resume_got) {
+      fail_msg("%s on stream %u before the RESUME exchange was done",
+               frame_type_name(f->type), id);
+    }
+    from->since_up++;
+  }
+  if (f->type == FRAME_RESUME) {
+    from->resume_frames++;
+    from->resume_more += f->more != 0;
+    from->resume_entries += f->count;
+    if (!f->more) {
+      from->resume_sent = 1;
+      if (!lost)
+        to->resume_got = 1;
+    }
+    if (!lost)
+      monitor_resume(from, f);
+  }
+  if (lost) {
+    from->lost_frames[f->type & 15]++;
+  } else if (f->type != FRAME_DATA && from->nlog < LOG_MAX) {
     wire_ev_t *e = &from->log[from->nlog++];
     e->type = f->type;
     e->id = id;
@@ -335,41 +428,60 @@ static void monitor(side_t *from, const frame_t *f) {
   }
   if (!tracked)
     return;
-  if (from->w_end[id])
+  if (from->w_end[id] || from->l_end[id])
     fail_msg("%s frame on stream %u after RST/OPEN_FAIL",
              frame_type_name(f->type), id);
+  int open_ok = from->w_open_ok[id] || from->l_open_ok[id];
+  int fin = from->w_fin[id] || from->l_fin[id];
   switch (f->type) {
   case FRAME_OPEN:
     assert_int_equal(from->role, SESSION_ROLE_CLIENT);
-    to->credit[id] = f->window;
+    if (!lost)
+      to->credit[id] = f->window;
     break;
   case FRAME_OPEN_OK:
     assert_int_equal(from->role, SESSION_ROLE_SERVER);
-    to->credit[id] = f->window;
-    from->w_open_ok[id] = to->w_open_ok[id] = 1;
+    if (lost) {
+      from->l_open_ok[id] = 1;
+    } else {
+      assert_false(from->w_open_ok[id]); /* delivered once */
+      to->credit[id] = f->window;
+      from->w_open_ok[id] = to->w_open_ok[id] = 1;
+    }
     break;
   case FRAME_DATA:
     from->data_frames++;
     assert_true(f->length <= SESSION_QUANTUM);
-    assert_true(from->w_open_ok[id]); /* no DATA before OPEN_OK */
-    assert_false(from->w_fin[id]);    /* no DATA after FIN */
-    from->credit[id] -= f->length;
-    if (from->credit[id] < 0)
+    assert_true(open_ok); /* no DATA before OPEN_OK */
+    assert_false(fin);    /* no DATA after FIN */
+    if (from->credit[id] - from->l_data[id] - (int64_t)f->length < 0)
       fail_msg("stream %u: DATA beyond the peer's window", id);
-    from->data_sent[id] += f->length;
+    if (lost) {
+      from->l_data[id] += f->length;
+    } else {
+      from->credit[id] -= f->length;
+      from->data_sent[id] += f->length;
+    }
     break;
   case FRAME_WINDOW:
     assert_true(f->window > 0);
-    to->credit[id] += f->window;
+    if (!lost)
+      to->credit[id] += f->window;
     break;
   case FRAME_FIN:
-    assert_true(from->w_open_ok[id]);
-    assert_false(from->w_fin[id]);
-    from->w_fin[id] = 1;
+    assert_true(open_ok);
+    assert_false(fin);
+    if (lost)
+      from->l_fin[id] = 1;
+    else
+      from->w_fin[id] = 1;
     break;
   case FRAME_RST:
   case FRAME_OPEN_FAIL:
-    from->w_end[id] = 1;
+    if (lost)
+      from->l_end[id] = 1;
+    else
+      from->w_end[id] = 1;
     break;
   default:
     break;
@@ -386,6 +498,7 @@ static void inspect(side_t *from, const uint8_t *buf, size_t n) {
   assert_true(n > 0);
   assert_true(n <= SESSION_MSG_MAX);
   from->msgs++;
+  from->lost_msgs += from->lose != 0;
   if (n > from->max_msg)
     from->max_msg = n;
   while (off < n) {
@@ -407,7 +520,7 @@ static void inspect(side_t *from, const uint8_t *buf, size_t n) {
       fail_msg("%s after DATA: control frames must come first",
                frame_type_name(f.type));
     }
-    monitor(from, &f);
+    monitor(from, &f, from->lose);
   }
   assert_int_equal(off, n);
   from->mixed_msgs += mixed;
@@ -428,7 +541,7 @@ static size_t take_msg(side_t *from, uint8_t *buf) {
 }
 
 /* Feed a whole message to `to`; split > 0 feeds it in pieces first. */
-static int give(side_t *to, const uint8_t *buf, size_t n, size_t split) {
+static int feed_msg(side_t *to, const uint8_t *buf, size_t n, size_t split) {
   if (split == 0)
     return session_feed(to->s, buf, n, 1);
   size_t off = 0, step = split;
@@ -441,11 +554,19 @@ static int give(side_t *to, const uint8_t *buf, size_t n, size_t split) {
   return session_feed(to->s, buf + off, n - off, 1);
 }
 
-/* One message from -> peer; returns its size. */
+/* feed_msg, saying why when the session fails. */
+static int give(side_t *to, const uint8_t *buf, size_t n, size_t split) {
+  int rc = feed_msg(to, buf, n, split);
+  if (rc != 0)
+    print_message("session failed: %s\n", session_error(to->s));
+  return rc;
+}
+
+/* One message from -> peer (or lost, if from->lose); returns its size. */
 static size_t pump1(side_t *from) {
   size_t n = take_msg(from, msg1);
-  if (n > 0)
-    assert_int_equal(give(from->peer, msg1, n, 0), 0);
+  if (n > 0 && !from->lose)
+    assert_int_equal(give(from->peer, msg1, n, from->peer->split), 0);
   return n;
 }
 
@@ -475,7 +596,7 @@ static int app_write(side_t *sd, srec_t *r, size_t len) {
 /* The application: write pending bytes while allowed, then FIN. */
 static int feed_app(side_t *sd) {
   int did = 0;
-  for (size_t i = 1; i < MAX_ID; i++) {
+  for (size_t i = 1; i < sd->top; i++) {
     srec_t *r = &sd->rec[i];
     while (r->st != NULL && !r->full && r->tx_off < r->tx_goal) {
       size_t len = r->tx_goal - r->tx_off;
@@ -514,6 +635,8 @@ static uint32_t open_stream(side_t *sd) {
     return 0;
   uint32_t id = session_stream_id(st);
   assert_true(id < MAX_ID);
+  if (id >= sd->top)
+    sd->top = id + 1;
   assert_null(sd->rec[id].st);
   sd->rec[id].st = st;
   session_stream_set_user(st, &sd->rec[id]);
@@ -534,7 +657,8 @@ static void establish(uint32_t *ids, int n) {
 }
 
 /* How many frames of type on id (0: any id) sd sent since the log was
- * cleared, and the last one. */
+ * cleared (delivered ones: lost frames are only counted in lost_frames),
+ * and the last one. */
 static int sent_count(const side_t *sd, uint8_t type, uint32_t id) {
   int n = 0;
   for (size_t i = 0; i < sd->nlog; i++)
@@ -599,6 +723,8 @@ static int inject(side_t *to, const uint8_t *buf, size_t n) {
     if (frame_decode(buf + off, n - off, &f, &used) != FRAME_OK)
       break;
     off += used;
+    if (f.type == FRAME_RESUME && !f.more)
+      to->resume_got = 1;
     if (f.stream_id > 0 && f.stream_id < MAX_ID) {
       if (f.type == FRAME_WINDOW)
         to->credit[f.stream_id] += f.window;
@@ -1159,19 +1285,17 @@ static void test_window_zero(void **state) {
   expect_healthy();
 }
 
+/* Credit comes back only for bytes sent: a WINDOW acknowledging more than
+ * is in flight is a FLOW_CONTROL error, however large or small. */
 static void test_window_overflow(void **state) {
   uint8_t buf[64];
   uint32_t ids[4];
   establish(ids, 4);
-  /* Up to exactly SESSION_CREDIT_MAX is fine, one more is not. */
-  uint32_t inc = SESSION_CREDIT_MAX - S->window;
-  inject_ok(C, buf, mk(buf, FRAME_WINDOW, ids[0], inc, 0, NULL));
-  assert_non_null(C->rec[ids[0]].st);
-  assert_false(session_want_write(C->s));
+  /* Nothing in flight: even 1 is too much. */
   inject_ok(C, buf, mk(buf, FRAME_WINDOW, ids[0], 1, 0, NULL));
   expect_closed(C, ids[0], FRAME_CODE_FLOW_CONTROL, NULL);
-  /* Too much at once. */
-  inject_ok(C, buf, mk(buf, FRAME_WINDOW, ids[1], inc + 1, 0, NULL));
+  /* Up to the window, at once. */
+  inject_ok(C, buf, mk(buf, FRAME_WINDOW, ids[1], S->window, 0, NULL));
   expect_closed(C, ids[1], FRAME_CODE_FLOW_CONTROL, NULL);
   /* An increment that would wrap 32 bits. */
   inject_ok(C, buf, mk(buf, FRAME_WINDOW, ids[2], 0xffffffffu, 0, NULL));
@@ -1186,7 +1310,7 @@ static void test_window_overflow(void **state) {
   assert_int_equal(session_stream_count(C->s), 1);
 }
 
-/* Credit spent makes room for a larger increment. */
+/* Bytes in flight may be acknowledged, exactly, and no more. */
 static void test_window_overflow_after_spending(void **state) {
   uint8_t buf[64];
   uint32_t id;
@@ -1195,11 +1319,11 @@ static void test_window_overflow_after_spending(void **state) {
   C->rec[id].tx_goal = 1000;
   pump_all();
   assert_int_equal(C->credit[id], S->window - 1000);
-  inject_ok(C, buf,
-            mk(buf, FRAME_WINDOW, id, SESSION_CREDIT_MAX - S->window + 1000, 0,
-               NULL));
+  inject_ok(C, buf, mk(buf, FRAME_WINDOW, id, 1000, 0, NULL));
   assert_non_null(C->rec[id].st);
   assert_false(session_want_write(C->s));
+  inject_ok(C, buf, mk(buf, FRAME_WINDOW, id, 1, 0, NULL));
+  expect_closed(C, id, FRAME_CODE_FLOW_CONTROL, NULL);
 }
 
 /* Two WINDOWs that each fit but together overflow. */
@@ -1812,6 +1936,841 @@ static void test_open_in_closed_callback(void **state) {
   assert_int_equal(C->rec[next].open_ok, 1);
 }
 
+/* ---- resume ------------------------------------------------------------- */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define HAVE_HEAP_BYTES 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HAVE_HEAP_BYTES 1
+#endif
+#endif
+#ifdef HAVE_HEAP_BYTES
+/* From the sanitizer runtime (sanitizer/allocator_interface.h, which not
+ * every compiler installs). */
+size_t __sanitizer_get_current_allocated_bytes(void);
+#endif
+
+static const session_hello_t HELLO = {
+    .id = {0x5e, 0x55, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14},
+    .grace_ms = 60000};
+
+enum { LOSE_NONE = 0, LOSE_C = 1, LOSE_S = 2, LOSE_BOTH = 3 };
+
+static void lose(int which) {
+  C->lose = (which & LOSE_C) != 0;
+  S->lose = (which & LOSE_S) != 0;
+}
+
+/* The WebSocket is gone: both sides learn it; what was lost stays lost. */
+static void link_drop(void) {
+  side_t *sides[2] = {C, S};
+  for (int k = 0; k < 2; k++) {
+    side_t *sd = sides[k];
+    session_link_down(sd->s);
+    assert_false(session_link_is_up(sd->s));
+    assert_false(session_want_write(sd->s));
+    assert_int_equal(session_build_message(sd->s, msg2, MSGBUF), 0);
+    sd->lose = 0;
+    sd->resuming = 1;
+    sd->since_up = 0;
+    sd->resume_sent = sd->resume_got = 0;
+    sd->resume_frames = sd->resume_more = sd->resume_entries = 0;
+    memset(sd->l_data, 0, sizeof(sd->l_data));
+    memset(sd->l_open_ok, 0, sizeof(sd->l_open_ok));
+    memset(sd->l_fin, 0, sizeof(sd->l_fin));
+    memset(sd->l_end, 0, sizeof(sd->l_end));
+  }
+}
+
+/* A new WebSocket: the server resumes (HELLO, RESUME); the client follows
+ * from its hello callback when the HELLO arrives. */
+static void link_resume(void) {
+  session_link_up(S->s, 1, &HELLO);
+  assert_true(session_link_is_up(S->s));
+  assert_true(session_want_write(S->s));
+}
+
+static void reconnect(void) {
+  link_drop();
+  link_resume();
+}
+
+/* Up to n rounds of application + one message each way. */
+static int pump_steps(int n) {
+  int any = 0;
+  for (int i = 0; i < n; i++) {
+    int did = feed_app(C);
+    did |= feed_app(S);
+    size_t a = pump1(C);
+    size_t b = pump1(S);
+    if (a == 0 && b == 0 && !did)
+      break;
+    any = 1;
+  }
+  return any;
+}
+
+/* Both RESUMEs went through on the last link. */
+static void expect_resumed(void) {
+  assert_true(C->resume_sent && C->resume_got);
+  assert_true(S->resume_sent && S->resume_got);
+  assert_true(session_link_is_up(C->s));
+  assert_true(session_link_is_up(S->s));
+  assert_true(C->hellos > 0);
+  assert_true(C->hello_resumed);
+  assert_memory_equal(C->hello_id, HELLO.id, FRAME_SESSION_ID_LEN);
+  assert_int_equal(C->hello_grace, HELLO.grace_ms);
+}
+
+/* At rest, on every stream both sides still have: a sender's credit is
+ * within its peer's window, and if the peer consumed everything and may
+ * still grant, within a quarter of it (the last, not yet granted part). */
+static void check_credit(void) {
+  side_t *sides[2] = {C, S};
+  for (int k = 0; k < 2; k++) {
+    side_t *sd = sides[k], *pe = sd->peer;
+    uint32_t top = sd->top > pe->top ? sd->top : pe->top;
+    for (uint32_t id = 1; id < top; id++) {
+      if (sd->rec[id].st == NULL || pe->rec[id].st == NULL ||
+          !sd->w_open_ok[id])
+        continue;
+      if (sd->credit[id] < 0 || sd->credit[id] > (int64_t)pe->window)
+        fail_msg("stream %u: credit %lld outside 0..%u", id,
+                 (long long)sd->credit[id], pe->window);
+      if (pe->rec[id].fins == 0 && pe->auto_consume &&
+          !pe->rec[id].no_consume &&
+          sd->credit[id] <= (int64_t)(pe->window - pe->window / 4))
+        fail_msg("stream %u: credit %lld not given back", id,
+                 (long long)sd->credit[id]);
+    }
+  }
+}
+
+static void expect_no_rst(void) {
+  assert_int_equal(sent_count(C, FRAME_RST, 0), 0);
+  assert_int_equal(sent_count(S, FRAME_RST, 0), 0);
+}
+
+/* (1) Bulk data both ways on several streams; each phase loses what is in
+ * flight in one or both directions, then resumes: every byte arrives once
+ * and in order (cb_data checks the pattern at each offset). */
+static void test_resume_bulk(void **state) {
+  enum { N = 5, PHASES = 6 };
+  static const size_t goal_c[N] = {900000, 1, 150001, 0, 70000};
+  static const size_t goal_s[N] = {700000, 90000, 3, 33333, 0};
+  static const int loss[PHASES] = {LOSE_BOTH, LOSE_C,    LOSE_S,
+                                   LOSE_BOTH, LOSE_NONE, LOSE_BOTH};
+  uint32_t ids[N];
+  pair_init(SESSION_WINDOW_DEFAULT, SESSION_WINDOW_MIN * 2, 64);
+  establish(ids, N);
+  for (int ph = 0; ph < PHASES; ph++) {
+    for (int i = 0; i < N; i++) {
+      C->rec[ids[i]].tx_goal = goal_c[i] * (size_t)(ph + 1) / PHASES;
+      S->rec[ids[i]].tx_goal = goal_s[i] * (size_t)(ph + 1) / PHASES;
+    }
+    pump_steps(2 + ph); /* delivered */
+    lose(loss[ph]);
+    pump_steps(1 + ph % 3); /* in flight when the link died */
+    reconnect();
+    pump_all();
+    expect_resumed();
+    for (int i = 0; i < N; i++) {
+      assert_int_equal(S->rec[ids[i]].rx, C->rec[ids[i]].tx_goal);
+      assert_int_equal(C->rec[ids[i]].rx, S->rec[ids[i]].tx_goal);
+      assert_int_equal(S->data_sent[ids[i]], S->rec[ids[i]].tx_goal);
+      assert_int_equal(C->data_sent[ids[i]], C->rec[ids[i]].tx_goal);
+    }
+    check_credit();
+    expect_healthy();
+  }
+  /* Something was lost each way, DATA included. */
+  assert_true(C->lost_frames[FRAME_DATA] > 0);
+  assert_true(S->lost_frames[FRAME_DATA] > 0);
+  assert_true(C->lost_frames[FRAME_WINDOW] + S->lost_frames[FRAME_WINDOW] > 0);
+  for (int i = 0; i < N; i++) {
+    C->rec[ids[i]].tx_fin = 1;
+    S->rec[ids[i]].tx_fin = 1;
+  }
+  pump_all();
+  for (int i = 0; i < N; i++) {
+    expect_closed(C, ids[i], FRAME_CODE_NO_ERROR, "");
+    expect_closed(S, ids[i], FRAME_CODE_NO_ERROR, "");
+    assert_int_equal(S->rec[ids[i]].rx_at_fin, goal_c[i]);
+    assert_int_equal(C->rec[ids[i]].rx_at_fin, goal_s[i]);
+  }
+  assert_true(C->max_msg <= SESSION_MSG_MAX);
+  assert_true(S->max_msg <= SESSION_MSG_MAX);
+  expect_no_rst();
+  expect_healthy();
+}
+
+/* (2) Every WINDOW of the receiver is lost: the sender stops at one window,
+ * keeping those bytes; the RESUME acknowledges them (they are freed) and
+ * the sender goes on beyond the window. */
+static void test_resume_window_lost(void **state) {
+  const uint32_t w = SESSION_WINDOW_MIN;
+  uint32_t id;
+  establish(&id, 1);
+  srec_t *c = &C->rec[id];
+  c->tx_goal = 4 * w;
+  c->tx_fin = 1;
+  lose(LOSE_S);
+  pump_all();
+  assert_int_equal(S->rec[id].rx, w);
+  assert_int_equal(C->data_sent[id], w);
+  assert_true(S->lost_frames[FRAME_WINDOW] > 0);
+  assert_int_equal(session_stream_queued(c->st), 3 * w);
+
+  reconnect();
+  size_t n = take_msg(S, msg1); /* HELLO, RESUME */
+  assert_int_equal(S->msg_first_type, FRAME_HELLO);
+#ifdef HAVE_HEAP_BYTES
+  size_t before = __sanitizer_get_current_allocated_bytes();
+#endif
+  assert_int_equal(give(C, msg1, n, 0), 0);
+#ifdef HAVE_HEAP_BYTES
+  size_t after = __sanitizer_get_current_allocated_bytes();
+  /* The window's worth of kept chunks (7001 bytes each) was freed. */
+  assert_true(before > after && before - after >= w / 2);
+#endif
+  assert_int_equal(session_stream_queued(c->st), 3 * w); /* nothing resent */
+  pump_all();
+  expect_resumed();
+  assert_int_equal(S->rec[id].rx, 4 * w);
+  assert_int_equal(C->data_sent[id], 4 * w);
+  assert_int_equal(S->rec[id].fins, 1);
+  assert_int_equal(S->rec[id].rx_at_fin, 4 * w);
+  check_credit();
+  expect_no_rst();
+  expect_healthy();
+}
+
+/* (3) A FIN (after data) lost in flight on a stream the peer has not
+ * finished: sent again after the data, seen once, then the stream closes
+ * in order on both sides. One stream each way. */
+static void test_resume_fin_lost(void **state) {
+  uint32_t ids[2];
+  establish(ids, 2);
+  C->rec[ids[0]].tx_goal = 5000;
+  C->rec[ids[0]].tx_fin = 1;
+  S->rec[ids[1]].tx_goal = 3000;
+  S->rec[ids[1]].tx_fin = 1;
+  lose(LOSE_BOTH);
+  pump_all();
+  assert_int_equal(C->lost_frames[FRAME_FIN], 1);
+  assert_int_equal(S->lost_frames[FRAME_FIN], 1);
+  assert_int_equal(S->rec[ids[0]].rx, 0);
+  reconnect();
+  pump_all();
+  expect_resumed();
+  assert_int_equal(S->rec[ids[0]].fins, 1);
+  assert_int_equal(S->rec[ids[0]].rx_at_fin, 5000);
+  assert_int_equal(C->rec[ids[1]].fins, 1);
+  assert_int_equal(C->rec[ids[1]].rx_at_fin, 3000);
+  assert_int_equal(sent_count(C, FRAME_FIN, ids[0]), 1);
+  assert_int_equal(sent_count(S, FRAME_FIN, ids[1]), 1);
+  /* The other directions finish too. */
+  S->rec[ids[0]].tx_goal = 10;
+  S->rec[ids[0]].tx_fin = 1;
+  C->rec[ids[1]].tx_fin = 1;
+  pump_all();
+  for (int i = 0; i < 2; i++) {
+    expect_closed(C, ids[i], FRAME_CODE_NO_ERROR, "");
+    expect_closed(S, ids[i], FRAME_CODE_NO_ERROR, "");
+  }
+  assert_int_equal(C->rec[ids[0]].rx, 10);
+  assert_int_equal(C->closes_total, 2);
+  assert_int_equal(S->closes_total, 2);
+  expect_no_rst();
+  expect_healthy();
+}
+
+/* (3b) Known limitation: the last FIN of a stream (the peer's FIN had
+ * arrived) is lost. Its sender ended the stream (NO_ERROR) and kept
+ * nothing, so after the resume the peer, still waiting for data and FIN,
+ * can only be told the stream is gone: it sees an abort, never a clean
+ * end with bytes missing. */
+static void test_resume_last_fin_lost(void **state) {
+  uint32_t id;
+  establish(&id, 1);
+  S->rec[id].tx_goal = 100;
+  S->rec[id].tx_fin = 1;
+  pump_all();
+  assert_int_equal(C->rec[id].fins, 1);
+  C->rec[id].tx_goal = 2000;
+  C->rec[id].tx_fin = 1;
+  lose(LOSE_C);
+  pump_all();
+  expect_closed(C, id, FRAME_CODE_NO_ERROR, ""); /* its view: all done */
+  assert_int_equal(S->rec[id].rx, 0);
+  reconnect();
+  pump_all();
+  expect_resumed();
+  assert_int_equal(S->rec[id].closes, 1);
+  assert_true(S->rec[id].code != FRAME_CODE_NO_ERROR);
+  assert_int_equal(S->rec[id].rx, 0);
+  assert_int_equal(C->closes_total, 1);
+  expect_healthy();
+}
+
+/* (4) OPEN lost in flight, and OPEN of a stream opened while the link was
+ * down: each reaches the server once, the streams work. */
+static void test_resume_open_lost(void **state) {
+  uint32_t first;
+  establish(&first, 1);
+  lose(LOSE_C);
+  uint32_t a = open_stream(C);
+  C->rec[a].tx_goal = 20000; /* queued behind OPEN_OK */
+  pump_all();
+  assert_int_equal(C->lost_frames[FRAME_OPEN], 1);
+  assert_int_equal(S->rec[a].incoming, 0);
+  link_drop();
+  uint32_t b = open_stream(C); /* during the outage */
+  C->rec[b].tx_goal = 30000;
+  size_t msgs = C->msgs;
+  pump_all(); /* nothing moves: no link */
+  assert_int_equal(C->msgs, msgs);
+  assert_false(session_want_write(C->s));
+  link_resume();
+  pump_all();
+  expect_resumed();
+  uint32_t ids[2] = {a, b};
+  for (int i = 0; i < 2; i++) {
+    uint32_t id = ids[i];
+    assert_int_equal(S->rec[id].incoming, 1);
+    assert_int_equal(sent_count(C, FRAME_OPEN, id), 1);
+    assert_int_equal(C->rec[id].open_ok, 1);
+    assert_int_equal(S->rec[id].rx, C->rec[id].tx_goal);
+    expect_good_stream(id);
+  }
+  expect_good_stream(first);
+  expect_no_rst();
+}
+
+/* Many streams opened during the outage: their OPENs go out in id order
+ * (the server requires increasing ids), each once. */
+static void test_resume_open_many_in_outage(void **state) {
+  enum { N = 40 };
+  uint32_t first, ids[N];
+  establish(&first, 1);
+  reconnect(); /* a resume with nothing lost, to start with */
+  pump_all();
+  expect_resumed();
+  link_drop();
+  for (int i = 0; i < N; i++) {
+    ids[i] = open_stream(C);
+    C->rec[ids[i]].tx_goal = 1000 + (size_t)i;
+    C->rec[ids[i]].tx_fin = 1;
+    S->rec[ids[i]].fin_on_fin = 1;
+  }
+  link_resume();
+  pump_all();
+  expect_resumed();
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(sent_count(C, FRAME_OPEN, ids[i]), 1);
+    assert_int_equal(S->rec[ids[i]].rx, 1000 + (size_t)i);
+    expect_closed(C, ids[i], FRAME_CODE_NO_ERROR, "");
+    expect_closed(S, ids[i], FRAME_CODE_NO_ERROR, "");
+  }
+  expect_good_stream(first);
+  expect_no_rst();
+}
+
+/* A stream opened after the client's RESUME went out but before the
+ * server's arrived (a large RESUME spans several messages): one OPEN. */
+static void test_resume_open_while_awaiting(void **state) {
+  uint32_t first;
+  establish(&first, 1);
+  reconnect();
+  size_t n = take_msg(S, msg1);
+  frame_t f;
+  size_t used;
+  assert_int_equal(frame_decode(msg1, n, &f, &used), FRAME_OK);
+  assert_int_equal(f.type, FRAME_HELLO);
+  assert_true(used < n);
+  assert_int_equal(give(C, msg1, used, 0), 0); /* the HELLO alone */
+  assert_int_equal(C->hellos, 1);
+  assert_true(session_want_write(C->s)); /* its RESUME */
+  uint32_t late = open_stream(C);
+  C->rec[late].tx_goal = 5000;
+  feed_app(C);
+  size_t m = take_msg(C, msg2); /* the client's RESUME, nothing else */
+  assert_int_equal(C->msg_first_type, FRAME_RESUME);
+  assert_int_equal(sent_count(C, FRAME_OPEN, late), 0);
+  assert_false(session_want_write(C->s));
+  assert_int_equal(give(C, msg1 + used, n - used, 0), 0); /* server RESUME */
+  assert_int_equal(give(S, msg2, m, 0), 0);
+  pump_all();
+  expect_resumed();
+  assert_int_equal(sent_count(C, FRAME_OPEN, late), 1);
+  assert_int_equal(S->rec[late].incoming, 1);
+  assert_int_equal(S->rec[late].rx, 5000);
+  expect_good_stream(late);
+  expect_good_stream(first);
+  expect_no_rst();
+}
+
+/* OPEN_OK lost in flight (with DATA after it); a stream accepted during the
+ * outage; one accepted after the server's RESUME went out but before the
+ * client's arrived: each OPEN_OK reaches the client once. */
+static void test_resume_open_ok_lost(void **state) {
+  uint32_t ids[3];
+  S->auto_accept = 0;
+  for (int i = 0; i < 3; i++) {
+    ids[i] = open_stream(C);
+    C->rec[ids[i]].tx_goal = 7000;
+    S->rec[ids[i]].tx_goal = 9000;
+  }
+  pump_all();
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(S->rec[ids[i]].incoming, 1);
+  lose(LOSE_S);
+  session_stream_accept(S->rec[ids[0]].st);
+  pump_all();
+  assert_int_equal(S->lost_frames[FRAME_OPEN_OK], 1);
+  assert_true(S->lost_frames[FRAME_DATA] > 0);
+  link_drop();
+  session_stream_accept(S->rec[ids[1]].st); /* during the outage */
+  link_resume();
+  session_stream_accept(S->rec[ids[2]].st); /* awaiting the client's RESUME */
+  pump_all();
+  expect_resumed();
+  for (int i = 0; i < 3; i++) {
+    uint32_t id = ids[i];
+    assert_int_equal(sent_count(S, FRAME_OPEN_OK, id), 1);
+    assert_int_equal(C->rec[id].open_ok, 1);
+    assert_int_equal(C->rec[id].rx, 9000);
+    assert_int_equal(S->rec[id].rx, 7000);
+    expect_good_stream(id);
+  }
+  expect_no_rst();
+}
+
+/* (5) The server reset a stream, its RST was lost: after the resume the
+ * client's stream is reset; the client's own lost RST likewise resets the
+ * server's. Other streams go on. */
+static void test_resume_rst_lost(void **state) {
+  uint32_t ids[3];
+  establish(ids, 3);
+  for (int i = 0; i < 3; i++) {
+    C->rec[ids[i]].tx_goal = 50000;
+    S->rec[ids[i]].tx_goal = 50000;
+  }
+  pump_steps(3);
+  lose(LOSE_BOTH);
+  session_stream_reset(S->rec[ids[0]].st, FRAME_CODE_CONNECT_ERROR, "gone");
+  S->rec[ids[0]].st = NULL;
+  session_stream_reset(C->rec[ids[1]].st, FRAME_CODE_RESET, "tcp reset");
+  C->rec[ids[1]].st = NULL;
+  pump_steps(2);
+  /* The original codes do not survive: the streams are "lost". */
+  assert_int_equal(S->lost_frames[FRAME_RST], 1);
+  assert_int_equal(C->lost_frames[FRAME_RST], 1);
+  reconnect();
+  pump_all();
+  expect_resumed();
+  expect_closed(C, ids[0], FRAME_CODE_RESET, NULL);
+  expect_closed(S, ids[1], FRAME_CODE_RESET, NULL);
+  assert_int_equal(C->closes_total, 1);
+  assert_int_equal(S->closes_total, 1);
+  assert_int_equal(C->rec[ids[2]].rx, 50000);
+  assert_int_equal(S->rec[ids[2]].rx, 50000);
+  expect_good_stream(ids[2]);
+  assert_int_equal(session_stream_count(C->s), 1);
+  assert_int_equal(session_stream_count(S->s), 1);
+}
+
+/* (6) Streams only the client still has, because the server freed them
+ * while the link was down (reset, refused): the client's are reset; a
+ * stream only the server has (the client reset it meanwhile) likewise. */
+static void test_resume_stream_only_one_side(void **state) {
+  uint32_t ids[3];
+  establish(ids, 3);
+  S->auto_accept = 0;
+  uint32_t pending = open_stream(C);
+  pump_all();
+  assert_int_equal(S->rec[pending].incoming, 1);
+  link_drop();
+  session_stream_reset(S->rec[ids[0]].st, FRAME_CODE_RESET, "x");
+  S->rec[ids[0]].st = NULL;
+  session_stream_refuse(S->rec[pending].st, FRAME_CODE_REFUSED, "refused");
+  S->rec[pending].st = NULL;
+  session_stream_reset(C->rec[ids[1]].st, FRAME_CODE_RESET, "y");
+  C->rec[ids[1]].st = NULL;
+  link_resume();
+  pump_all();
+  expect_resumed();
+  expect_closed(C, ids[0], FRAME_CODE_RESET, NULL);
+  expect_closed(C, pending, FRAME_CODE_RESET, NULL);
+  assert_int_equal(C->rec[pending].open_ok, 0);
+  expect_closed(S, ids[1], FRAME_CODE_RESET, NULL);
+  /* The server does not answer the client's unopened entry. */
+  assert_int_equal(sent_count(S, FRAME_RST, pending), 0);
+  expect_good_stream(ids[2]);
+  assert_int_equal(session_stream_count(C->s), 1);
+  assert_int_equal(session_stream_count(S->s), 1);
+  expect_healthy();
+}
+
+/* (7) Drops during the RESUME exchange and right after it converge. */
+static void test_resume_repeated_drops(void **state) {
+  enum { N = 3 };
+  uint32_t ids[N];
+  pair_init(SESSION_WINDOW_MIN * 4, SESSION_WINDOW_MIN, 64);
+  establish(ids, N);
+  for (int i = 0; i < N; i++) {
+    C->rec[ids[i]].tx_goal = 300000 + (size_t)i;
+    S->rec[ids[i]].tx_goal = 200000 + (size_t)i;
+    C->rec[ids[i]].tx_fin = S->rec[ids[i]].tx_fin = 1;
+  }
+  int partial = 0;
+  for (int round = 0; round < 4; round++) {
+    pump_steps(3);
+    lose(LOSE_BOTH);
+    pump_steps(2);
+    /* The server's HELLO and RESUME are lost. */
+    reconnect();
+    lose(LOSE_S);
+    pump_steps(1);
+    assert_true(S->lost_frames[FRAME_HELLO] > 0);
+    assert_int_equal(C->hellos, 4 * round); /* 4 got through per round */
+    /* The client resumes, its RESUME (and what follows) is lost. */
+    reconnect();
+    assert_true(pump1(S) > 0);
+    assert_true(C->resume_got);
+    lose(LOSE_C);
+    assert_true(pump1(C) > 0);
+    assert_true(C->lost_frames[FRAME_RESUME] > 0);
+    pump_steps(2);
+    /* Both RESUMEs through, then everything in flight lost. */
+    reconnect();
+    pump_steps(3);
+    expect_resumed();
+    lose(round & 1 ? LOSE_BOTH : LOSE_C);
+    pump_steps(2);
+    /* And once more right away, before anything got through. */
+    reconnect();
+    lose(LOSE_BOTH);
+    pump_steps(2);
+    reconnect();
+    pump_steps(2);
+    expect_resumed();
+    /* A message cut inside its first frame: the reader holds a partial
+     * frame when the link drops; it must not be glued to the next link. */
+    feed_app(C);
+    lose(LOSE_C);
+    size_t n = take_msg(C, msg1);
+    if (n > 0) {
+      frame_t f;
+      size_t used;
+      assert_int_equal(frame_decode(msg1, n, &f, &used), FRAME_OK);
+      assert_int_equal(session_feed(S->s, msg1, used - 1, 0), 0);
+      partial++;
+    }
+    reconnect();
+    pump_steps(2);
+    expect_resumed();
+  }
+  assert_true(partial > 0);
+  pump_all();
+  expect_resumed();
+  for (int i = 0; i < N; i++) {
+    expect_closed(C, ids[i], FRAME_CODE_NO_ERROR, "");
+    expect_closed(S, ids[i], FRAME_CODE_NO_ERROR, "");
+    assert_int_equal(S->rec[ids[i]].rx, 300000 + (size_t)i);
+    assert_int_equal(C->rec[ids[i]].rx, 200000 + (size_t)i);
+  }
+  expect_no_rst();
+  expect_healthy();
+}
+
+/* ---- hand-made RESUME frames --- */
+
+static size_t mk_resume(uint8_t *out, size_t cap, uint8_t more, uint32_t last,
+                        const frame_resume_entry_t *e, uint32_t n) {
+  static uint8_t ent[FRAME_MAX_PAYLOAD];
+  for (uint32_t i = 0; i < n; i++)
+    frame_resume_entry_encode(ent + (size_t)i * FRAME_RESUME_ENTRY_LEN, &e[i]);
+  frame_t f = {.type = FRAME_RESUME,
+               .more = more,
+               .last_stream_id = last,
+               .count = n,
+               .entries = ent};
+  size_t len = frame_encode(out, cap, &f);
+  assert_true(len > 0);
+  return len;
+}
+
+static size_t mk_hello(uint8_t *out, int resumed) {
+  frame_t f = {.type = FRAME_HELLO,
+               .session_id = HELLO.id,
+               .hello_flags = resumed ? FRAME_HELLO_RESUMED : 0,
+               .grace_ms = HELLO.grace_ms};
+  size_t len = frame_encode(out, FRAME_CONTROL_MAX, &f);
+  assert_int_equal(len, FRAME_HEADER_LEN + FRAME_HELLO_LEN);
+  return len;
+}
+
+/* (8) A RESUME whose counts cannot be true ends that stream with
+ * RST(PROTOCOL) (server side): received beyond what was sent, granted
+ * beyond received, granted below what was already acknowledged. */
+static void test_resume_bad_counts_server(void **state) {
+  uint8_t buf[512];
+  uint32_t ids[4];
+  establish(ids, 4);
+  for (int i = 0; i < 4; i++)
+    S->rec[ids[i]].tx_goal = 10000; /* one DATA, granted back at once */
+  pump_all();
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(S->credit[ids[i]], C->window);
+  link_drop();
+  link_resume();
+  S->lose = 1;
+  (void)take_msg(S, msg1); /* HELLO, RESUME: not delivered */
+  S->lose = 0;
+  frame_resume_entry_t e[4] = {
+      {ids[0], FRAME_RESUME_OPENED, 10001, 10000}, /* received > sent */
+      {ids[1], FRAME_RESUME_OPENED, 5000, 6000},   /* granted > received */
+      {ids[2], FRAME_RESUME_OPENED, 10000, 0},     /* granted < acked */
+      {ids[3], FRAME_RESUME_OPENED, 10000, 10000}, /* right */
+  };
+  inject_ok(S, buf, mk_resume(buf, sizeof(buf), 0, 0, e, 4));
+  for (int i = 0; i < 3; i++)
+    expect_closed(S, ids[i], FRAME_CODE_PROTOCOL, "RESUME counts out of range");
+  assert_non_null(S->rec[ids[3]].st);
+  S->rec[ids[3]].tx_goal += 100;
+  feed_app(S);
+  assert_true(take_msg(S, msg1) > 0);
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(sent_last(S, FRAME_RST, ids[i])->code,
+                     FRAME_CODE_PROTOCOL);
+  assert_int_equal(sent_count(S, FRAME_RST, ids[3]), 0);
+  assert_int_equal(S->data_sent[ids[3]], 10100);
+  expect_healthy();
+}
+
+/* The same on the client, after a resumed HELLO. */
+static void test_resume_bad_counts_client(void **state) {
+  uint8_t buf[512];
+  uint32_t ids[3];
+  establish(ids, 3);
+  for (int i = 0; i < 3; i++)
+    C->rec[ids[i]].tx_goal = 6000;
+  pump_all();
+  link_drop();
+  size_t n = mk_hello(buf, 1);
+  inject_ok(C, buf, n);
+  assert_int_equal(C->hellos, 1);
+  C->lose = 1;
+  (void)take_msg(C, msg1); /* its RESUME, not delivered */
+  C->lose = 0;
+  frame_resume_entry_t e[3] = {
+      {ids[0], FRAME_RESUME_OPENED, 6001, 6000},
+      {ids[1], FRAME_RESUME_OPENED, 6000, 6001},
+      {ids[2], FRAME_RESUME_OPENED, 6000, 6000},
+  };
+  inject_ok(C, buf, mk_resume(buf, sizeof(buf), 0, ids[2], e, 3));
+  expect_closed(C, ids[0], FRAME_CODE_PROTOCOL, NULL);
+  expect_closed(C, ids[1], FRAME_CODE_PROTOCOL, NULL);
+  assert_non_null(C->rec[ids[2]].st);
+  assert_true(take_msg(C, msg1) > 0);
+  assert_int_equal(sent_last(C, FRAME_RST, ids[0])->code, FRAME_CODE_PROTOCOL);
+  assert_int_equal(sent_last(C, FRAME_RST, ids[1])->code, FRAME_CODE_PROTOCOL);
+  expect_healthy();
+}
+
+/* A RESUME nobody waits for, or a HELLO to the server, is a connection
+ * error; so is a RESUME after the exchange is over. */
+static void test_resume_unexpected(void **state) {
+  uint8_t buf[512];
+  uint32_t id;
+  establish(&id, 1);
+  frame_resume_entry_t e = {id, FRAME_RESUME_OPENED, 0, 0};
+  size_t n = mk_resume(buf, sizeof(buf), 0, 0, &e, 1);
+  assert_int_equal(session_feed(S->s, buf, n, 1), -1);
+  assert_true(strstr(session_error(S->s), "RESUME") != NULL);
+  assert_int_equal(session_feed(C->s, buf, n, 1), -1);
+  assert_true(strstr(session_error(C->s), "RESUME") != NULL);
+
+  pair_init(SESSION_WINDOW_MIN, SESSION_WINDOW_MIN, 64);
+  n = mk_hello(buf, 1);
+  assert_int_equal(session_feed(S->s, buf, n, 1), -1);
+  assert_true(strstr(session_error(S->s), "HELLO") != NULL);
+
+  /* A RESUME whose count disagrees with its size, or whose size is not a
+   * whole number of entries, or with a stream id: malformed. */
+  static const int bad_kind[] = {0, 1, 2};
+  for (size_t k = 0; k < sizeof(bad_kind) / sizeof(bad_kind[0]); k++) {
+    pair_init(SESSION_WINDOW_MIN, SESSION_WINDOW_MIN, 64);
+    establish(&id, 1);
+    link_drop();
+    link_resume();
+    n = mk_resume(buf, sizeof(buf), 0, 0, &e, 1);
+    if (bad_kind[k] == 0) {
+      buf[FRAME_HEADER_LEN + 8] = 2; /* count 2, one entry */
+    } else if (bad_kind[k] == 1) {
+      buf[11]--; /* length one short */
+      n--;
+    } else {
+      buf[7] = 1; /* stream id 1 */
+    }
+    assert_int_equal(session_feed(S->s, buf, n, 1), -1);
+    assert_int_equal(S->rec[id].closes, 0);
+  }
+
+  /* After a complete exchange, one more RESUME. */
+  pair_init(SESSION_WINDOW_MIN, SESSION_WINDOW_MIN, 64);
+  establish(&id, 1);
+  reconnect();
+  pump_all();
+  expect_resumed();
+  n = mk_resume(buf, sizeof(buf), 0, 0, &e, 1);
+  assert_int_equal(session_feed(C->s, buf, n, 1), -1);
+  assert_int_equal(session_feed(S->s, buf, n, 1), -1);
+}
+
+/* (9) More streams than fit in one RESUME frame: several frames (more
+ * flag), each in a message of at most SESSION_MSG_MAX, all applied. A first
+ * attempt dies after the HELLO, with a partial RESUME gathered. */
+static void test_resume_many_streams(void **state) {
+  enum { N = 3200 };
+  assert_true(N > FRAME_RESUME_MAX_ENTRIES);
+  pair_init(SESSION_WINDOW_MIN, SESSION_WINDOW_MIN, N + 10);
+  for (int i = 0; i < N; i++)
+    assert_int_equal(open_stream(C), 2 * (uint32_t)i + 1);
+  pump_all();
+  assert_int_equal(session_stream_count(S->s), N);
+  assert_int_equal(session_stream_count(C->s), N);
+  static const uint32_t busy[] = {1, 2001, 4001, 2 * N - 1};
+  for (size_t i = 0; i < 4; i++) {
+    C->rec[busy[i]].tx_goal = 40000;
+    S->rec[busy[i]].tx_goal = 40000;
+  }
+  pump_steps(2);
+  lose(LOSE_BOTH);
+  pump_steps(2);
+
+  /* RESUME frames of nearly 64 KiB arrive in pieces. */
+  C->split = 1000;
+  S->split = 777;
+  /* First try: the HELLO and the first RESUME frame get through (the HELLO
+   * alone in its message: HELLO and a full RESUME frame do not fit). */
+  reconnect();
+  assert_int_equal(pump1(S), FRAME_HEADER_LEN + FRAME_HELLO_LEN);
+  assert_int_equal(C->hellos, 1);
+  assert_true(pump1(S) > 0);
+  assert_int_equal(S->resume_more, 1);
+  assert_false(C->resume_got);
+  /* Second try: the server's RESUME is through, the client's first RESUME
+   * frame too, then the link drops. */
+  reconnect();
+  while (!C->resume_got)
+    assert_true(pump1(S) > 0);
+  assert_true(pump1(C) > 0);
+  assert_int_equal(C->resume_more, 1);
+  assert_false(S->resume_got);
+  reconnect();
+  pump_all();
+  expect_resumed();
+  assert_int_equal(S->resume_entries, N);
+  assert_int_equal(C->resume_entries, N);
+  assert_true(S->resume_frames >= 2);
+  assert_int_equal(S->resume_more, S->resume_frames - 1);
+  assert_true(C->resume_frames >= 2);
+  assert_int_equal(C->resume_more, C->resume_frames - 1);
+  assert_true(S->max_msg <= SESSION_MSG_MAX);
+  assert_true(C->max_msg <= SESSION_MSG_MAX);
+  assert_int_equal(session_stream_count(S->s), N);
+  assert_int_equal(session_stream_count(C->s), N);
+  for (size_t i = 0; i < 4; i++) {
+    assert_int_equal(S->rec[busy[i]].rx, 40000);
+    assert_int_equal(C->rec[busy[i]].rx, 40000);
+  }
+  expect_good_stream(2 * N - 1);
+  expect_no_rst();
+}
+
+/* Streams in one hash chain: a stream_closed callback run by the resume
+ * (a stream the peer no longer has) resets the next stream of the chain,
+ * or opens a new one. Client side, then server side. */
+static void chain_setup(void) {
+  /* 16 streams (ids 1..31) fill the initial table; keep 1, then 33 lands
+   * in the slot of 1 without the table growing. */
+  uint32_t ids[16];
+  establish(ids, 16);
+  for (int i = 1; i < 16; i++) {
+    session_stream_reset(C->rec[ids[i]].st, FRAME_CODE_RESET, "x");
+    C->rec[ids[i]].st = NULL;
+  }
+  assert_int_equal(open_stream(C), 33);
+  pump_all();
+  assert_int_equal(session_stream_count(C->s), 2);
+  assert_int_equal(session_stream_count(S->s), 2);
+  assert_non_null(S->rec[1].st);
+  assert_non_null(S->rec[33].st);
+}
+
+static void test_resume_close_callback_client(void **state) {
+  chain_setup();
+  lose(LOSE_S);
+  session_stream_reset(S->rec[33].st, FRAME_CODE_RESET, "z");
+  S->rec[33].st = NULL;
+  pump_all();
+  reconnect();
+  C->reset_other_on_close = 1; /* 33 ends: the callback resets 1 */
+  pump_all();
+  expect_resumed();
+  expect_closed(C, 33, FRAME_CODE_RESET, NULL);
+  expect_closed(S, 1, FRAME_CODE_INTERNAL, "cascade");
+  assert_int_equal(session_stream_count(C->s), 0);
+  assert_int_equal(session_stream_count(S->s), 0);
+  expect_healthy();
+}
+
+static void test_resume_close_callback_server(void **state) {
+  chain_setup();
+  lose(LOSE_C);
+  session_stream_reset(C->rec[33].st, FRAME_CODE_RESET, "z");
+  C->rec[33].st = NULL;
+  pump_all();
+  reconnect();
+  S->reset_other_on_close = 1;
+  pump_all();
+  expect_resumed();
+  expect_closed(S, 33, FRAME_CODE_RESET, NULL);
+  expect_closed(C, 1, FRAME_CODE_INTERNAL, "cascade");
+  assert_int_equal(session_stream_count(C->s), 0);
+  assert_int_equal(session_stream_count(S->s), 0);
+  expect_healthy();
+}
+
+/* A client that opens replacements from stream_closed during the resume:
+ * their OPENs go out once, in order, after the re-sent ones. */
+static void test_resume_reopen_in_callback(void **state) {
+  chain_setup();
+  lose(LOSE_BOTH);
+  uint32_t lost_open = open_stream(C); /* 35, OPEN lost */
+  session_stream_reset(S->rec[33].st, FRAME_CODE_RESET, "z");
+  S->rec[33].st = NULL;
+  pump_all();
+  reconnect();
+  C->reopen_budget = 3; /* 33 ends: open 37 */
+  pump_all();
+  expect_resumed();
+  expect_closed(C, 33, FRAME_CODE_RESET, NULL);
+  assert_int_equal(C->reopen_budget, 2);
+  uint32_t ids[3] = {1, lost_open, lost_open + 2};
+  for (int i = 0; i < 3; i++) {
+    assert_non_null(C->rec[ids[i]].st);
+    assert_int_equal(C->rec[ids[i]].open_ok, 1);
+    expect_good_stream(ids[i]);
+  }
+  assert_int_equal(sent_count(C, FRAME_OPEN, lost_open), 1);
+  assert_int_equal(sent_count(C, FRAME_OPEN, lost_open + 2), 1);
+  expect_healthy();
+}
+
 int main(void) {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
   const struct CMUnitTest tests[] = {
@@ -1869,6 +2828,24 @@ int main(void) {
       T(test_reset_in_drained_callback),
       T(test_reset_in_open_ok_callback),
       T(test_open_in_closed_callback),
+      T(test_resume_bulk),
+      T(test_resume_window_lost),
+      T(test_resume_fin_lost),
+      T(test_resume_last_fin_lost),
+      T(test_resume_open_lost),
+      T(test_resume_open_many_in_outage),
+      T(test_resume_open_while_awaiting),
+      T(test_resume_open_ok_lost),
+      T(test_resume_rst_lost),
+      T(test_resume_stream_only_one_side),
+      T(test_resume_repeated_drops),
+      T(test_resume_bad_counts_server),
+      T(test_resume_bad_counts_client),
+      T(test_resume_unexpected),
+      T(test_resume_many_streams),
+      T(test_resume_close_callback_client),
+      T(test_resume_close_callback_server),
+      T(test_resume_reopen_in_callback),
   };
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);
