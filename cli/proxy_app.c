@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "cli/api.h"
 #include "cli/exitcode.h"
 #include "proxy/listener.h"
 #include "proxy/relay.h"
@@ -326,24 +327,10 @@ static size_t on_writable(void *ctx, transport_conn_t *c, uint8_t *buf,
   return r ? relay_on_writable(r, buf, cap) : 0;
 }
 
-static int http_exit_code(int status) {
-  switch (status) {
-  case 401:
-  case 403:
-    return EXIT_AUTH;
-  case 404:
-    return EXIT_NOT_FOUND;
-  case 409:
-    return EXIT_REFUSED;
-  default:
-    return EXIT_NETWORK;
-  }
-}
-
 static void report_close(proxy_t *p, const transport_close_t *why) {
   if (why->kind == TRANSPORT_END_HTTP) {
     log_msg(&p->log, LOG_ERROR, "%s (HTTP %d)", why->message, why->http_status);
-    proxy_stop(p, http_exit_code(why->http_status));
+    proxy_stop(p, api_status_exit_code(why->http_status));
   } else if (!why->was_open) {
     log_msg(&p->log, LOG_ERROR, "cannot connect to the edge: %s", why->message);
     proxy_stop(p, EXIT_NETWORK);

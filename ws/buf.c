@@ -40,23 +40,14 @@ void buf_queue_push(buf_queue_t *q, buf_chunk_t *c) {
 
 size_t buf_queue_take(buf_queue_t *q, uint8_t *out, size_t n) {
   size_t done = 0;
-  while (done < n && q->head != NULL) {
-    buf_chunk_t *c = q->head;
+  for (buf_chunk_t *c = q->head; c != NULL && done < n; c = c->next) {
     size_t k = c->len - c->off;
     if (k > n - done)
       k = n - done;
     memcpy(out + done, c->data + c->off, k);
-    c->off += k;
     done += k;
-    if (c->off == c->len) {
-      q->head = c->next;
-      if (q->head == NULL)
-        q->tail = NULL;
-      free(c);
-    }
   }
-  q->bytes -= done;
-  return done;
+  return buf_queue_drop(q, done);
 }
 
 size_t buf_queue_drop(buf_queue_t *q, size_t n) {
