@@ -2,6 +2,8 @@
  * docs/EDGE_CONFIG.md. */
 #include "proxy/platform.h"
 
+#include "proxy/identity.h"
+
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -67,6 +69,9 @@ typedef struct {
   size_t errlen;
   const char *base_dir;
 } parse_ctx_t;
+
+/* Room for a JSON syntax message (it is copied into the caller's err). */
+#define PLATFORM_ERR_ROOM 256
 
 /* Sorting keys find duplicates and resolve projectId in O(n log n), so a
  * large generated config does not take quadratic time to load. */
@@ -895,83 +900,14 @@ static int parse_root(parse_ctx_t *c, const cJSON *root, platform_t *p) {
 
 /* ---- public API -------------------------------------------------------- */
 
-static int json_space(char ch) {
-  return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
-}
-
-static int hex4(const char *s) {
-  for (int k = 0; k < 4; k++)
-    if (!isxdigit((unsigned char)s[k]))
-      return 0;
-  return 1;
-}
-
-/* cJSON turns "\u0000" into a NUL that silently ends the C string ("p\u0000x"
- * would become id "p"), and so it does a raw NUL byte and a \u escape that
- * is not four hex digits ("\u00zz": its hex parser returns 0 for them); all
- * are refused. Outside strings a backslash is a syntax error anyway, so
- * counting the backslashes before "u" is enough to tell an escape from an
- * escaped backslash. Returns the offset of the NUL byte or the escape's
- * backslash (*why says which), or len. */
-static size_t json_find_nul_escape(const char *text, size_t len,
-                                   const char **why) {
-  for (size_t i = 0; i < len; i++) {
-    size_t nbs = 0;
-    if (text[i] == '\0') {
-      *why = "NUL bytes are not allowed";
-      return i;
-    }
-    if (i == 0 || text[i] != 'u')
-      continue;
-    while (nbs < i && text[i - 1 - nbs] == '\\')
-      nbs++;
-    if (nbs % 2 == 0)
-      continue;
-    if (i + 5 > len || !hex4(text + i + 1)) {
-      *why = "\\u must be followed by 4 hex digits";
-      return i - 1;
-    }
-    if (memcmp(text + i + 1, "0000", 4) == 0) {
-      *why = "\\u0000 is not allowed";
-      return i - 1;
-    }
-  }
-  return len;
-}
-
-/* cJSON's own require_null_terminated check cannot be used with an explicit
- * length (it wants a NUL inside the buffer), so trailing data is checked
- * here. */
+/* The same strict JSON rules as the state file and API bodies: no trailing
+ * data, no NUL bytes or escapes that cJSON would silently cut strings at. */
 static cJSON *json_parse(parse_ctx_t *c, const char *text, size_t len) {
-  const char *end = text, *why = "";
-  size_t off;
-  cJSON *root;
-
-  if (text == NULL) {
-    parse_fail(c, NULL, "invalid JSON at byte offset 0");
-    return NULL;
-  }
-  root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-  if (root == NULL) {
-    parse_fail(c, NULL, "invalid JSON at byte offset %zu",
-               (size_t)(end - text));
-    return NULL;
-  }
-  off = (size_t)(end - text);
-  while (off < len && json_space(text[off]))
-    off++;
-  if (off < len) {
-    cJSON_Delete(root);
-    parse_fail(c, NULL,
-               "invalid JSON at byte offset %zu: data after the document", off);
-    return NULL;
-  }
-  off = json_find_nul_escape(text, len, &why);
-  if (off == len)
-    return root;
-  cJSON_Delete(root);
-  parse_fail(c, NULL, "invalid JSON at byte offset %zu: %s", off, why);
-  return NULL;
+  char why[PLATFORM_ERR_ROOM];
+  cJSON *root = identity_json_parse(text, len, why, sizeof why);
+  if (root == NULL)
+    parse_fail(c, NULL, "%s", why);
+  return root;
 }
 
 int platform_parse(const char *text, size_t len, const char *base_dir,
