@@ -114,27 +114,6 @@ void admin_response_clear(admin_response_t *resp) {
 
 /* ---- JSON views -------------------------------------------------------- */
 
-static cJSON *strings_json(char *const *v, size_t n) {
-  cJSON *arr = cJSON_CreateArray();
-
-  for (size_t i = 0; arr != NULL && i < n; i++) {
-    cJSON *s = cJSON_CreateString(v[i]);
-    if (s == NULL || !cJSON_AddItemToArray(arr, s)) {
-      cJSON_Delete(s);
-      cJSON_Delete(arr);
-      return NULL;
-    }
-  }
-  return arr;
-}
-
-static int add(cJSON *obj, const char *key, cJSON *item) {
-  if (item != NULL && cJSON_AddItemToObject(obj, key, item))
-    return 0;
-  cJSON_Delete(item);
-  return -1;
-}
-
 /* Effective: a job never takes SSH, whatever its config says. */
 static int service_ssh_on(const platform_service_t *s) {
   return s->kind == PLATFORM_KIND_SERVICE && s->ssh_enabled;
@@ -144,14 +123,18 @@ static int service_ssh_on(const platform_service_t *s) {
 static cJSON *service_json(const platform_service_t *s) {
   cJSON *o = cJSON_CreateObject();
 
-  if (o == NULL || add(o, "id", cJSON_CreateString(s->id)) != 0 ||
-      add(o, "projectId", cJSON_CreateString(s->project_id)) != 0 ||
-      add(o, "name", cJSON_CreateString(s->name)) != 0 ||
-      add(o, "kind",
-          cJSON_CreateString(s->kind == PLATFORM_KIND_JOB ? "job"
-                                                          : "service")) != 0 ||
-      add(o, "tags", strings_json(s->tags, s->ntags)) != 0 ||
-      add(o, "sshEnabled", cJSON_CreateBool(service_ssh_on(s))) != 0) {
+  if (o == NULL || identity_json_add(o, "id", cJSON_CreateString(s->id)) != 0 ||
+      identity_json_add(o, "projectId", cJSON_CreateString(s->project_id)) !=
+          0 ||
+      identity_json_add(o, "name", cJSON_CreateString(s->name)) != 0 ||
+      identity_json_add(o, "kind",
+                        cJSON_CreateString(s->kind == PLATFORM_KIND_JOB
+                                               ? "job"
+                                               : "service")) != 0 ||
+      identity_json_add(o, "tags", identity_json_strings(s->tags, s->ntags)) !=
+          0 ||
+      identity_json_add(o, "sshEnabled", cJSON_CreateBool(service_ssh_on(s))) !=
+          0) {
     cJSON_Delete(o);
     return NULL;
   }
@@ -161,8 +144,8 @@ static cJSON *service_json(const platform_service_t *s) {
 static cJSON *project_json(const platform_project_t *p) {
   cJSON *o = cJSON_CreateObject();
 
-  if (o == NULL || add(o, "id", cJSON_CreateString(p->id)) != 0 ||
-      add(o, "name", cJSON_CreateString(p->name)) != 0) {
+  if (o == NULL || identity_json_add(o, "id", cJSON_CreateString(p->id)) != 0 ||
+      identity_json_add(o, "name", cJSON_CreateString(p->name)) != 0) {
     cJSON_Delete(o);
     return NULL;
   }

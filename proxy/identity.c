@@ -775,7 +775,7 @@ int identity_copy(identity_t *dst, const identity_t *src) {
 
 /* ---- JSON out ---------------------------------------------------------- */
 
-static cJSON *strings_to_json(char *const *v, size_t n) {
+cJSON *identity_json_strings(char *const *v, size_t n) {
   cJSON *arr = cJSON_CreateArray();
 
   for (size_t i = 0; arr != NULL && i < n; i++) {
@@ -789,7 +789,7 @@ static cJSON *strings_to_json(char *const *v, size_t n) {
   return arr;
 }
 
-static int add_item(cJSON *obj, const char *key, cJSON *item) {
+int identity_json_add(cJSON *obj, const char *key, cJSON *item) {
   if (item != NULL && cJSON_AddItemToObject(obj, key, item))
     return 0;
   cJSON_Delete(item);
@@ -803,23 +803,28 @@ static int add_time(cJSON *obj, const char *key, int64_t t) {
    * breaking every listing; it only comes from a broken clock. */
   if (identity_time_format(t, buf) != 0)
     identity_time_format(0, buf);
-  return add_item(obj, key, cJSON_CreateString(buf));
+  return identity_json_add(obj, key, cJSON_CreateString(buf));
 }
 
 cJSON *identity_to_json(const identity_t *id) {
   cJSON *o = cJSON_CreateObject();
 
   if (o == NULL ||
-      add_item(o, "id", cJSON_CreateString(id->id ? id->id : "")) != 0 ||
-      add_item(o, "name", cJSON_CreateString(id->name)) != 0 ||
-      add_item(o, "description",
-               cJSON_CreateString(id->description ? id->description : "")) !=
+      identity_json_add(o, "id", cJSON_CreateString(id->id ? id->id : "")) !=
           0 ||
-      add_item(o, "keys", strings_to_json(id->keys, id->nkeys)) != 0 ||
-      add_item(o, "projects", strings_to_json(id->projects, id->nprojects)) !=
+      identity_json_add(o, "name", cJSON_CreateString(id->name)) != 0 ||
+      identity_json_add(
+          o, "description",
+          cJSON_CreateString(id->description ? id->description : "")) != 0 ||
+      identity_json_add(o, "keys",
+                        identity_json_strings(id->keys, id->nkeys)) != 0 ||
+      identity_json_add(o, "projects",
+                        identity_json_strings(id->projects, id->nprojects)) !=
           0 ||
-      add_item(o, "tags", strings_to_json(id->tags, id->ntags)) != 0 ||
-      add_item(o, "matchAllTags", cJSON_CreateBool(id->match_all_tags)) != 0 ||
+      identity_json_add(o, "tags",
+                        identity_json_strings(id->tags, id->ntags)) != 0 ||
+      identity_json_add(o, "matchAllTags",
+                        cJSON_CreateBool(id->match_all_tags)) != 0 ||
       add_time(o, "createdAt", id->created_at) != 0 ||
       add_time(o, "updatedAt", id->updated_at) != 0) {
     cJSON_Delete(o);

@@ -135,5 +135,10 @@ int identity_json_check_object(const cJSON *obj, const char *path,
  * (marked "..."); IDENTITY_QUOTE_SIZE bytes always suffice. */
 #define IDENTITY_QUOTE_SIZE 72
 void identity_quote(char *dst, size_t n, const char *s);
+/* A JSON array of the n strings v; NULL when out of memory. */
+cJSON *identity_json_strings(char *const *v, size_t n);
+/* Add item (which may be NULL after a failed allocation) to obj under key,
+ * taking ownership: 0, or -1 with item freed. */
+int identity_json_add(cJSON *obj, const char *key, cJSON *item);
 
 #endif
