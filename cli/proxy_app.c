@@ -22,6 +22,8 @@
 #define BACKOFF_MAX_MS 8000
 /* Without a HELLO yet, how long the edge is assumed to keep a session. */
 #define DEFAULT_GRACE_MS 60000
+/* RFC 6455 "policy violation": the edge ends the session on purpose. */
+#define EDGE_CLOSE_POLICY 1008
 
 typedef struct {
   const proxy_opts_t *o;
@@ -331,6 +333,10 @@ static void report_close(proxy_t *p, const transport_close_t *why) {
   if (why->kind == TRANSPORT_END_HTTP) {
     log_msg(&p->log, LOG_ERROR, "%s (HTTP %d)", why->message, why->http_status);
     proxy_stop(p, api_status_exit_code(why->http_status));
+  } else if (why->close_code == EDGE_CLOSE_POLICY) {
+    log_msg(&p->log, LOG_ERROR, "the edge closed the connection: %s",
+            why->message);
+    proxy_stop(p, EXIT_REFUSED);
   } else if (!why->was_open) {
     log_msg(&p->log, LOG_ERROR, "cannot connect to the edge: %s", why->message);
     proxy_stop(p, EXIT_NETWORK);
@@ -396,8 +402,11 @@ static void proxy_connect(proxy_t *p) {
   }
 }
 
-/* Give up only on answers that another attempt cannot change. */
+/* Give up only on answers that another attempt cannot change: a refused
+ * upgrade, or the edge closing on purpose (1008: SSH was disabled). */
 static int permanent(const transport_close_t *why) {
+  if (why->close_code == EDGE_CLOSE_POLICY)
+    return 1;
   return why->kind == TRANSPORT_END_HTTP && why->http_status != 503 &&
          why->http_status != 429 && why->http_status < 500;
 }

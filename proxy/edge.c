@@ -187,7 +187,7 @@ static void on_finished(void *ctx, relay_stream_t *rs, uint16_t code,
                         const char *reason, const relay_stats_t *st) {
   edge_conn_t *ec = ctx;
   upstream_detach(rs);
-  if (ec->e->draining && !ec->e->stopped) /* count drops once it is gone */
+  if (ec->e->drain_check != NULL) /* draining: the count drops once gone */
     uv_timer_start(ec->e->drain_check, on_drain_check, 0, 0);
   log_msg(ec->e->log, LOG_INFO,
           "stream %u closed: token=%s project=%s service=%s to_service=%llu "
@@ -501,6 +501,18 @@ static void on_timer_freed(uv_handle_t *h) {
   free(h);
 }
 
+/* End the sessions that are waiting for a resume. */
+static void end_detached(edge_t *e, const char *reason) {
+  for (size_t i = 0; i < e->platform->nservices; i++) {
+    edge_conn_t *next;
+    for (edge_conn_t *ec = e->by_service[i]; ec; ec = next) {
+      next = ec->next;
+      if (ec->c == NULL)
+        session_end(ec, reason);
+    }
+  }
+}
+
 /* Everything finished (or the drain timeout passed): stop for real. */
 static void edge_halt(edge_t *e) {
   if (e->stopped)
@@ -511,15 +523,8 @@ static void edge_halt(edge_t *e) {
     uv_close((uv_handle_t *)e->drain_check, on_timer_freed);
     e->drain_timer = e->drain_check = NULL;
   }
-  for (size_t i = 0; i < e->platform->nservices; i++) {
-    edge_conn_t *next;
-    for (edge_conn_t *ec = e->by_service[i]; ec; ec = next) {
-      next = ec->next;
-      if (ec->c == NULL)
-        session_end(ec, "edge stopped"); /* detached: no on_close to come */
-    }
-  }
-  transport_free(e->transport); /* closes the rest; on_close ends them */
+  end_detached(e, "edge stopped"); /* no on_close will come for them */
+  transport_free(e->transport);    /* closes the rest; on_close ends them */
 }
 
 static void edge_maybe_drained(edge_t *e) {
@@ -544,6 +549,7 @@ void edge_stop(edge_t *e) {
     return;
   }
   e->draining = 1;
+  end_detached(e, "edge shutting down"); /* no proxy left to finish them */
   e->drain_timer = malloc(sizeof(*e->drain_timer));
   e->drain_check = malloc(sizeof(*e->drain_check));
   if (e->drain_timer == NULL || e->drain_check == NULL) {

@@ -37,7 +37,8 @@ struct transport_conn {
   int ended; /* on_close delivered */
   int closing;
   int aborting;
-  int close_code;
+  int close_code;      /* ours, or else the peer's */
+  int peer_close_code; /* received in the peer's close frame, 0: none */
   char close_reason[512];
   uv_timer_t *close_timer; /* separately allocated: outlives a server conn */
   int http_status;         /* client: non-101 answer */
@@ -219,7 +220,8 @@ static void describe_peer_close(transport_conn_t *c, const void *in, size_t len,
 }
 
 static void conn_closed(transport_conn_t *c, const char *fallback) {
-  transport_close_t why = {.kind = TRANSPORT_END_CLOSED};
+  transport_close_t why = {.kind = TRANSPORT_END_CLOSED,
+                           .close_code = c->peer_close_code};
   if (c->close_code != 0)
     snprintf(why.message, sizeof(why.message), "%s", c->close_reason);
   else
@@ -293,11 +295,14 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
   case LWS_CALLBACK_CLIENT_WRITEABLE:
     return c && c->open ? on_writeable(c) : 0;
   case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-    if (c != NULL && c->close_code == 0) {
+    if (c != NULL) {
       transport_close_t why = {0};
       describe_peer_close(c, in, len, &why);
-      c->close_code = why.close_code;
-      snprintf(c->close_reason, sizeof(c->close_reason), "%s", why.message);
+      c->peer_close_code = why.close_code;
+      if (c->close_code == 0) {
+        c->close_code = why.close_code;
+        snprintf(c->close_reason, sizeof(c->close_reason), "%s", why.message);
+      }
     }
     return 0;
   case LWS_CALLBACK_CLOSED:
