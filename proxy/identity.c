@@ -75,7 +75,7 @@ void identity_quote(char *dst, size_t n, const char *s) {
     dst[0] = '\0';
 }
 
-static void describe_json(char *dst, size_t n, const cJSON *v) {
+void identity_json_describe(char *dst, size_t n, const cJSON *v) {
   if (cJSON_IsString(v) && v->valuestring != NULL)
     identity_quote(dst, n, v->valuestring);
   else if (cJSON_IsNumber(v))
@@ -104,7 +104,7 @@ static int fail_got(char *err, size_t errlen, const char *path,
                     const char *expected, const cJSON *v) {
   char got[QUOTE_BUF];
 
-  describe_json(got, sizeof got, v);
+  identity_json_describe(got, sizeof got, v);
   return fail_at(err, errlen, path, "expected %s, got %s", expected, got);
 }
 
@@ -1091,7 +1091,7 @@ int identity_from_json(const cJSON *obj, const char *path, identity_t *out,
   if (v == NULL)
     return fail_at(err, errlen, p, "required");
   if (!cJSON_IsString(v) || !identity_name_valid(v->valuestring)) {
-    describe_json(q, sizeof q, v);
+    identity_json_describe(q, sizeof q, v);
     return fail_at(err, errlen, p,
                    "expected 1..128 characters of [A-Za-z0-9._-], got %s", q);
   }

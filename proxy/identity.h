@@ -135,6 +135,9 @@ int identity_json_check_object(const cJSON *obj, const char *path,
  * (marked "..."); IDENTITY_QUOTE_SIZE bytes always suffice. */
 #define IDENTITY_QUOTE_SIZE 72
 void identity_quote(char *dst, size_t n, const char *s);
+/* What a JSON value is, for "expected ..., got ..." messages: a quoted
+ * string (identity_quote), a number, true/false/null, an array, an object. */
+void identity_json_describe(char *dst, size_t n, const cJSON *v);
 /* A JSON array of the n strings v; NULL when out of memory. */
 cJSON *identity_json_strings(char *const *v, size_t n);
 /* Add item (which may be NULL after a failed allocation) to obj under key,

@@ -127,32 +127,6 @@ static void text_clean(char *dst, size_t n, const char *s, size_t max) {
   dst[o] = '\0';
 }
 
-static void text_quote(char *dst, size_t n, const char *s) {
-  char clean[ECHO_MAX + 8];
-
-  text_clean(clean, sizeof clean, s, ECHO_MAX);
-  /* Checking the result keeps gcc -O2 -Wformat-truncation quiet; a cut
-   * message is harmless. */
-  if (snprintf(dst, n, "\"%s\"", clean) < 0 && n > 0)
-    dst[0] = '\0';
-}
-
-/* What the config has instead of what we expected, for "got ..." texts. */
-static void json_describe(char *dst, size_t n, const cJSON *v) {
-  if (cJSON_IsString(v) && v->valuestring != NULL)
-    text_quote(dst, n, v->valuestring);
-  else if (cJSON_IsNumber(v))
-    snprintf(dst, n, "%.15g", v->valuedouble);
-  else if (cJSON_IsBool(v))
-    snprintf(dst, n, "%s", cJSON_IsTrue(v) ? "true" : "false");
-  else if (cJSON_IsNull(v))
-    snprintf(dst, n, "null");
-  else if (cJSON_IsArray(v))
-    snprintf(dst, n, "an array");
-  else
-    snprintf(dst, n, "an object");
-}
-
 PRINTF_LIKE(3, 4)
 static int parse_fail(parse_ctx_t *c, const char *path, const char *fmt, ...) {
   va_list ap;
@@ -174,7 +148,7 @@ static int fail_got(parse_ctx_t *c, const char *path, const char *expected,
                     const cJSON *v) {
   char got[ECHO_MAX + 8];
 
-  json_describe(got, sizeof got, v);
+  identity_json_describe(got, sizeof got, v);
   return parse_fail(c, path, "expected %s, got %s", expected, got);
 }
 
@@ -216,7 +190,7 @@ static int check_object(parse_ctx_t *c, const cJSON *obj, const char *path,
     size_t i = 0;
     while (allowed[i] != NULL && strcmp(allowed[i], m->string) != 0)
       i++;
-    text_quote(q, sizeof q, m->string);
+    identity_quote(q, sizeof q, m->string);
     if (allowed[i] == NULL)
       return parse_fail(c, path, "unknown key %s", q);
     if (seen & (1u << i))
@@ -279,7 +253,7 @@ static int get_id(parse_ctx_t *c, const cJSON *obj, const char *parent,
   if (want_string(c, p, v, "required", &s) != 0)
     return -1;
   if (!id_valid(s)) {
-    text_quote(q, sizeof q, s);
+    identity_quote(q, sizeof q, s);
     return parse_fail(
         c, p, "expected 1..128 characters of [A-Za-z0-9._-], got %s", q);
   }
@@ -291,7 +265,7 @@ static int want_text(parse_ctx_t *c, const char *p, const char *s, size_t max) {
 
   if (text_valid(s, max))
     return 0;
-  text_quote(q, sizeof q, s);
+  identity_quote(q, sizeof q, s);
   return parse_fail(c, p,
                     "expected a non-empty string of at most %zu bytes without "
                     "control characters, got %s",
@@ -454,7 +428,7 @@ static int get_hostport(parse_ctx_t *c, const cJSON *obj, const char *parent,
     return -1;
   if (s == NULL)
     return 0;
-  text_quote(q, sizeof q, s);
+  identity_quote(q, sizeof q, s);
   if (hostport_split(s, &h, &hlen, &v) != 0)
     return parse_fail(c, p, "expected \"host:port\", got %s", q);
   if (v < min_port || v > 65535)
@@ -668,7 +642,7 @@ static int get_sha256(parse_ctx_t *c, const cJSON *obj, const char *parent,
     return -1;
   if (hex_decode32(s, out) == 0)
     return 0;
-  text_quote(q, sizeof q, s);
+  identity_quote(q, sizeof q, s);
   return parse_fail(
       c, p, "expected 64 hex characters (SHA-256 of the token), got %s", q);
 }
@@ -690,7 +664,7 @@ static int check_token_dups(parse_ctx_t *c, const platform_t *p,
     keys[i] = (sort_key_t){p->tokens[i].id, NULL, i};
   if (keys_find_dup(keys, p->ntokens, str_key_cmp, &dup, &orig)) {
     snprintf(path, sizeof path, "tokens[%zu].id", dup);
-    text_quote(q, sizeof q, p->tokens[dup].id);
+    identity_quote(q, sizeof q, p->tokens[dup].id);
     return parse_fail(c, path, "duplicate id %s (also tokens[%zu])", q, orig);
   }
   /* Two ids for one secret would make the logged id depend on list order. */
@@ -760,7 +734,7 @@ static int parse_projects(parse_ctx_t *c, const cJSON *root, platform_t *p,
   if (!keys_find_dup(*keys, p->nprojects, str_key_cmp, &dup, &orig))
     return 0;
   snprintf(path, sizeof path, "projects[%zu].id", dup);
-  text_quote(q, sizeof q, p->projects[dup].id);
+  identity_quote(q, sizeof q, p->projects[dup].id);
   return parse_fail(c, path, "duplicate id %s (also projects[%zu])", q, orig);
 }
 
@@ -778,7 +752,7 @@ static int check_project_ref(parse_ctx_t *c, const char *p,
       bsearch(&want, projects, nprojects, sizeof *projects, key_find) != NULL)
     return 0;
   path_key(path, sizeof path, p, "projectId");
-  text_quote(q, sizeof q, project_id);
+  identity_quote(q, sizeof q, project_id);
   return parse_fail(c, path, "unknown project %s (not in \"projects\")", q);
 }
 
@@ -797,7 +771,7 @@ static int get_kind(parse_ctx_t *c, const cJSON *obj, const char *parent,
     *out = PLATFORM_KIND_JOB;
     return 0;
   }
-  text_quote(q, sizeof q, s);
+  identity_quote(q, sizeof q, s);
   return parse_fail(c, p, "expected \"service\" or \"job\", got %s", q);
 }
 
@@ -855,8 +829,8 @@ static int check_service_dups(parse_ctx_t *c, const platform_t *p) {
   if (!found)
     return 0;
   snprintf(path, sizeof path, "services[%zu].id", dup);
-  text_quote(q, sizeof q, p->services[dup].id);
-  text_quote(pq, sizeof pq, p->services[dup].project_id);
+  identity_quote(q, sizeof q, p->services[dup].id);
+  identity_quote(pq, sizeof pq, p->services[dup].project_id);
   return parse_fail(c, path,
                     "duplicate service %s in project %s (also services[%zu])",
                     q, pq, orig);
