@@ -12,13 +12,6 @@
 
 #define KEY_FILE_MAX (1024 * 1024)
 
-int api_id_valid(const char *id) {
-  size_t n = strlen(id);
-  return n > 0 && n <= 128 &&
-         strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                    "0123456789._-") == n;
-}
-
 int api_status_exit_code(int status) {
   switch (status) {
   case 400:

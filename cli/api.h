@@ -12,9 +12,6 @@
 
 #include "cli/context.h"
 
-/* Ids in paths: 1-128 characters of [A-Za-z0-9._-]. */
-int api_id_valid(const char *id);
-
 /* The exit code (cli/exitcode.h) of a non-2xx HTTP status. */
 int api_status_exit_code(int status);
 

@@ -12,6 +12,7 @@
 #include "cli/log.h"
 #include "cli/proxy_app.h"
 #include "proxy/endpoint.h"
+#include "proxy/platform.h"
 #include "ws/session.h"
 
 static const char usage[] =
@@ -69,14 +70,6 @@ typedef struct {
   int nrest, dashdash;
 } ssh_opts_t;
 
-int cmd_ssh_valid_id(const char *s) {
-  size_t n = strlen(s);
-  if (n == 0 || n > 128)
-    return 0;
-  return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                   "0123456789._-") == n;
-}
-
 static int parse_opts(int argc, char **argv, ssh_opts_t *o) {
   args_opt_t opts[] = {
       {"projectId", &o->project, NULL}, {"serviceId", &o->service, NULL},
@@ -107,7 +100,7 @@ static int parse_opts(int argc, char **argv, ssh_opts_t *o) {
 
 /* Numbers and ids; 0 or an exit code after printing why. */
 static int check_values(const ssh_opts_t *o, proxy_opts_t *po) {
-  if (!cmd_ssh_valid_id(o->project) || !cmd_ssh_valid_id(o->service)) {
+  if (!platform_id_valid(o->project) || !platform_id_valid(o->service)) {
     fprintf(stderr,
             "wsmux: error: ids are 1-128 characters of [A-Za-z0-9._-]\n");
     return EXIT_USAGE;
@@ -229,7 +222,7 @@ int cmd_ssh_config(int argc, char **argv) {
     fprintf(stderr, "wsmux: error: %s is required\n", missing);
     return EXIT_USAGE;
   }
-  if (!cmd_ssh_valid_id(o.project) || !cmd_ssh_valid_id(o.service)) {
+  if (!platform_id_valid(o.project) || !platform_id_valid(o.service)) {
     fprintf(stderr,
             "wsmux: error: ids are 1-128 characters of [A-Za-z0-9._-]\n");
     return EXIT_USAGE;

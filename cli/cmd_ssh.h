@@ -15,9 +15,6 @@ int cmd_ssh_config(int argc, char **argv);
 /* `wsmux ssh doctor ARGS`: argv holds the words after "doctor". */
 int cmd_ssh_doctor(int argc, char **argv);
 
-/* Ids: 1-128 characters of [A-Za-z0-9._-]. */
-int cmd_ssh_valid_id(const char *s);
-
 /* The service `wsmux ssh` reaches and how. Owns its strings and ctx; edge
  * borrows from ctx. Free with cmd_ssh_target_free(). */
 typedef struct {

@@ -5,6 +5,7 @@
 
 #include "cli/api.h"
 #include "cli/exitcode.h"
+#include "proxy/platform.h"
 
 static int is_help(const char *s) {
   return strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0;
@@ -64,7 +65,7 @@ int cmd_output_parse(const char *s, output_format_t *fmt) {
 }
 
 int cmd_id_check(const char *what, const char *id) {
-  if (api_id_valid(id))
+  if (platform_id_valid(id))
     return 0;
   fprintf(stderr,
           "wsmux: error: %s must be 1-128 characters of [A-Za-z0-9._-]\n",

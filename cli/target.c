@@ -8,6 +8,7 @@
 #include "cli/api.h"
 #include "cli/cmd_ssh.h"
 #include "cli/exitcode.h"
+#include "proxy/platform.h"
 
 #define CHOICE_MAX 256
 
@@ -70,7 +71,7 @@ static int pick(cli_target_t *t, int *rc) {
     t->project =
         choose("project", cJSON_GetObjectItemCaseSensitive(doc, "projects"), 0);
     cJSON_Delete(doc);
-    if (t->project == NULL || !cmd_ssh_valid_id(t->project))
+    if (t->project == NULL || !platform_id_valid(t->project))
       return -1;
   }
   if (t->service == NULL) {

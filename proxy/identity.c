@@ -2,6 +2,8 @@
  * identity.h and docs/ADMIN_API.md. */
 #include "proxy/identity.h"
 
+#include "proxy/platform.h"
+
 #include <ctype.h>
 #include <openssl/rand.h>
 #include <stdarg.h>
@@ -225,17 +227,7 @@ int identity_json_check_object(const cJSON *obj, const char *path,
 /* ---- small validators -------------------------------------------------- */
 
 int identity_name_valid(const char *s) {
-  size_t n = s != NULL ? strlen(s) : 0;
-
-  if (n == 0 || n > IDENTITY_NAME_MAX)
-    return 0;
-  for (size_t i = 0; i < n; i++) {
-    unsigned char ch = (unsigned char)s[i];
-    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-          (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-'))
-      return 0;
-  }
-  return 1;
+  return platform_id_valid(s);
 }
 
 static int has_control(const char *s) {

@@ -217,8 +217,8 @@ static int dup_string(parse_ctx_t *c, const char *p, const char *s,
   return *out != NULL ? 0 : fail_oom(c, p);
 }
 
-static int id_valid(const char *s) {
-  size_t n = strlen(s);
+int platform_id_valid(const char *s) {
+  size_t n = s != NULL ? strlen(s) : 0;
 
   if (n == 0 || n > PLATFORM_ID_MAX)
     return 0;
@@ -252,7 +252,7 @@ static int get_id(parse_ctx_t *c, const cJSON *obj, const char *parent,
 
   if (want_string(c, p, v, "required", &s) != 0)
     return -1;
-  if (!id_valid(s)) {
+  if (!platform_id_valid(s)) {
     identity_quote(q, sizeof q, s);
     return parse_fail(
         c, p, "expected 1..128 characters of [A-Za-z0-9._-], got %s", q);
