@@ -29,6 +29,7 @@ struct relay {
   int timer_on;
   uint32_t ping_ms, dead_ms;
   uint64_t last_rx; /* uv_now() of the last bytes received */
+  relay_totals_t totals;
 };
 
 /* Standard input and output as one stream's two ends (--stdio). */
@@ -238,6 +239,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   rs->stats.bytes_read += (uint64_t)nread;
+  rs->r->totals.bytes_up += (uint64_t)nread;
   if (session_stream_write(rs->st, c))
     stream_stop_reading(rs);
 }
@@ -276,6 +278,7 @@ static int stream_write_tcp(relay_stream_t *rs, const uint8_t *data,
     return n;
   size_t done = n > 0 ? (size_t)n : 0;
   rs->stats.bytes_written += len;
+  rs->r->totals.bytes_down += len;
   if (done > 0 && rs->st != NULL)
     session_stream_consumed(rs->st, done);
   if (done == len)
@@ -326,6 +329,7 @@ static void cb_incoming(void *ctx, session_stream_t *st) {
   }
   rs->st = st;
   rs->id = session_stream_id(st);
+  r->totals.streams_total++;
   session_stream_set_user(st, rs);
   r->hooks.incoming(r->ctx, rs);
 }
@@ -550,6 +554,11 @@ size_t relay_stream_count(const relay_t *r) {
   return r->session ? session_stream_count(r->session) : 0;
 }
 
+void relay_totals(const relay_t *r, relay_totals_t *out) {
+  *out = r->totals;
+  out->streams_open = relay_stream_count(r);
+}
+
 relay_stream_t *relay_stream_open(relay_t *r, uv_stream_t *server, void *user) {
   relay_stream_t *rs = stream_alloc(r);
   if (rs == NULL)
@@ -566,6 +575,7 @@ relay_stream_t *relay_stream_open(relay_t *r, uv_stream_t *server, void *user) {
     return NULL;
   }
   rs->id = session_stream_id(rs->st);
+  r->totals.streams_total++;
   return rs;
 }
 
@@ -635,6 +645,7 @@ relay_stream_t *relay_stream_open_stdio(relay_t *r, int in_fd, int out_fd,
     return NULL;
   }
   rs->id = session_stream_id(rs->st);
+  r->totals.streams_total++;
   return rs;
 }
 

@@ -84,6 +84,15 @@ size_t relay_on_writable(relay_t *r, uint8_t *buf, size_t cap);
 session_t *relay_session(relay_t *r);
 size_t relay_stream_count(const relay_t *r);
 
+/* Running totals over the relay's life, across reconnects and restarts. */
+typedef struct {
+  uint64_t bytes_up;      /* read from local sockets, sent to the peer */
+  uint64_t bytes_down;    /* received from the peer, written to sockets */
+  uint64_t streams_open;  /* streams of the session now */
+  uint64_t streams_total; /* streams ever opened or accepted */
+} relay_totals_t;
+void relay_totals(const relay_t *r, relay_totals_t *out);
+
 /* Client: a new stream for an accepted TCP connection. On success the
  * relay stream owns the accepted socket. Returns NULL (and closes nothing)
  * when the session cannot open a stream. */
