@@ -8,6 +8,7 @@
 
 #include "cli/exitcode.h"
 #include "cli/output.h"
+#include "cli/log.h"
 #include "ws/transport_lws.h"
 
 #define KEY_FILE_MAX (1024 * 1024)
@@ -66,7 +67,7 @@ static int api_answer(const transport_http_result_t *r, cJSON **out) {
   if (r->status < 200 || r->status > 299) {
     char msg[1024];
     api_error_message(r->status, r->body, msg, sizeof(msg));
-    fprintf(stderr, "wsmux: error: %s (HTTP %d)\n", msg, r->status);
+    log_print("wsmux", LOG_ERROR, "%s (HTTP %d)", msg, r->status);
     return api_status_exit_code(r->status);
   }
   if (out == NULL)
@@ -77,10 +78,10 @@ static int api_answer(const transport_http_result_t *r, cJSON **out) {
   *out = cJSON_ParseWithLength(r->body, r->body_len);
   if (*out != NULL)
     return 0;
-  fprintf(stderr,
-          "wsmux: error: the edge answered HTTP %d with a body that is not "
-          "JSON\n",
-          r->status);
+  log_print("wsmux", LOG_ERROR,
+            "the edge answered HTTP %d with a body that is not "
+            "JSON",
+            r->status);
   return EXIT_NETWORK;
 }
 
@@ -88,7 +89,7 @@ int api_call(const cli_context_t *ctx, const char *method, const char *path,
              const cJSON *body, cJSON **out) {
   char *text = body ? cJSON_PrintUnformatted(body) : NULL;
   if (body != NULL && text == NULL) {
-    fprintf(stderr, "wsmux: error: out of memory\n");
+    log_print("wsmux", LOG_ERROR, "out of memory");
     return EXIT_USAGE;
   }
   transport_http_call_t call = {.url = ctx->edge,
@@ -103,8 +104,8 @@ int api_call(const cli_context_t *ctx, const char *method, const char *path,
   int rc = transport_http_call(&call, &r);
   free(text);
   if (rc != 0) {
-    fprintf(stderr, "wsmux: error: %s\n",
-            r.error[0] ? r.error : "the request to the edge failed");
+    log_print("wsmux", LOG_ERROR, "%s",
+              r.error[0] ? r.error : "the request to the edge failed");
     rc = EXIT_NETWORK;
   } else {
     rc = api_answer(&r, out);

@@ -8,6 +8,7 @@
 #include "cli/args.h"
 #include "cli/cmd_ssh.h"
 #include "cli/exitcode.h"
+#include "cli/log.h"
 #include "proxy/identity.h"
 
 static const char usage[] =
@@ -248,7 +249,7 @@ int cmd_ssh_doctor(int argc, char **argv) {
       {"key-file", &key_file, NULL}, CLI_CONTEXT_OPTS(&flags),
       {"help", NULL, &help},         {0}};
   if (args_parse(argc, argv, opts, rest, 4, &nrest, &dd, err, sizeof(err))) {
-    fprintf(stderr, "wsmux: error: %s\n", err);
+    log_print("wsmux", LOG_ERROR, "%s", err);
     return EXIT_USAGE;
   }
   if (help || (nrest == 1 && strcmp(rest[0], "-h") == 0)) {
@@ -256,8 +257,8 @@ int cmd_ssh_doctor(int argc, char **argv) {
     return EXIT_OK;
   }
   if (project == NULL || service == NULL) {
-    fprintf(stderr, "wsmux: error: %s is required\n",
-            project ? "--serviceId" : "--projectId");
+    log_print("wsmux", LOG_ERROR, "%s is required",
+              project ? "--serviceId" : "--projectId");
     return EXIT_USAGE;
   }
   doctor_t d = {0};

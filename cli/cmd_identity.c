@@ -4,6 +4,7 @@
 #include "cli/api.h"
 #include "cli/commands.h"
 #include "cli/exitcode.h"
+#include "cli/log.h"
 
 #define MAX_KEYS 64
 #define MAX_KEY_FILES 64
@@ -148,7 +149,7 @@ static int identity_keys_read(const identity_opts_t *o, cJSON *keys) {
   }
   return 0;
 fail:
-  fprintf(stderr, "wsmux: error: %s\n", err);
+  log_print("wsmux", LOG_ERROR, "%s", err);
   return EXIT_USAGE;
 }
 
@@ -169,14 +170,14 @@ static cJSON *identity_body_build(const identity_opts_t *o, int create) {
                              .match_all = o->match_all,
                              .no_match_all = o->no_match_all};
   if (keys == NULL) {
-    fprintf(stderr, "wsmux: error: out of memory\n");
+    log_print("wsmux", LOG_ERROR, "out of memory");
   } else if (identity_keys_read(o, keys) != 0) {
     /* printed */
   } else if (api_identity_check(&f, create, err, sizeof(err)) != 0) {
-    fprintf(stderr, "wsmux: error: %s (see 'wsmux ssh-identity %s --help')\n",
-            err, create ? "create" : "update");
+    log_print("wsmux", LOG_ERROR, "%s (see 'wsmux ssh-identity %s --help')",
+              err, create ? "create" : "update");
   } else if ((body = api_identity_body(&f)) == NULL) {
-    fprintf(stderr, "wsmux: error: out of memory\n");
+    log_print("wsmux", LOG_ERROR, "out of memory");
   }
   cJSON_Delete(keys);
   return body;

@@ -7,6 +7,7 @@
 #include "cli/api.h"
 #include "cli/commands.h"
 #include "cli/exitcode.h"
+#include "cli/log.h"
 
 static const char usage[] =
     "usage: wsmux login --edge URL --token T [--ca FILE] [--insecure]\n"
@@ -41,8 +42,9 @@ typedef struct {
 static int login_token_get(const char *flag, char *buf, size_t len) {
   if (strcmp(flag, "-") == 0) {
     if (context_token_read(stdin, buf, len) != 0) {
-      fprintf(stderr, "wsmux: error: --token -: no token on the first line "
-                      "of standard input\n");
+      log_print("wsmux", LOG_ERROR,
+                "--token -: no token on the first line "
+                "of standard input");
       return EXIT_USAGE;
     }
   } else if (strlen(flag) < len) {
@@ -51,8 +53,9 @@ static int login_token_get(const char *flag, char *buf, size_t len) {
     buf[0] = '\0'; /* too long: refused below */
   }
   if (!context_token_valid(buf)) {
-    fprintf(stderr, "wsmux: error: the API token is empty, too long or has "
-                    "spaces or control characters\n");
+    log_print("wsmux", LOG_ERROR,
+              "the API token is empty, too long or has "
+              "spaces or control characters");
     return EXIT_USAGE;
   }
   return 0;
@@ -62,24 +65,26 @@ static int login_token_get(const char *flag, char *buf, size_t len) {
 static int login_check(const login_opts_t *o, char *token, size_t tokenlen,
                        char *ca, cli_context_t *ctx) {
   if (o->edge == NULL || o->token == NULL) {
-    fprintf(stderr,
-            "wsmux: error: %s is required (see 'wsmux login "
-            "--help')\n",
-            o->edge == NULL ? "--edge" : "--token");
+    log_print("wsmux", LOG_ERROR,
+              "%s is required (see 'wsmux login "
+              "--help')",
+              o->edge == NULL ? "--edge" : "--token");
     return EXIT_USAGE;
   }
   if (!context_edge_valid(o->edge)) {
-    fprintf(stderr, "wsmux: error: --edge must be wss://HOST[:PORT] (or "
-                    "ws:// behind a TLS-terminating load balancer)\n");
+    log_print("wsmux", LOG_ERROR,
+              "--edge must be wss://HOST[:PORT] (or "
+              "ws:// behind a TLS-terminating load balancer)");
     return EXIT_USAGE;
   }
   if (!context_name_valid(o->context)) {
-    fprintf(stderr, "wsmux: error: --context must be 1-64 characters of "
-                    "[A-Za-z0-9._-]\n");
+    log_print("wsmux", LOG_ERROR,
+              "--context must be 1-64 characters of "
+              "[A-Za-z0-9._-]");
     return EXIT_USAGE;
   }
   if (o->ca != NULL && realpath(o->ca, ca) == NULL) {
-    fprintf(stderr, "wsmux: error: --ca %s: %s\n", o->ca, strerror(errno));
+    log_print("wsmux", LOG_ERROR, "--ca %s: %s", o->ca, strerror(errno));
     return EXIT_USAGE;
   }
   int rc = login_token_get(o->token, token, tokenlen);
@@ -96,11 +101,11 @@ static int login_store(const char *path, cJSON *root, const char *name,
                        const cli_context_t *ctx) {
   char err[PATH_MAX * 2 + 256];
   if (context_store_put(root, name, ctx) != 0) {
-    fprintf(stderr, "wsmux: error: out of memory\n");
+    log_print("wsmux", LOG_ERROR, "out of memory");
     return EXIT_USAGE;
   }
   if (context_file_save(path, root, err, sizeof(err)) != 0) {
-    fprintf(stderr, "wsmux: error: %s\n", err);
+    log_print("wsmux", LOG_ERROR, "%s", err);
     return EXIT_USAGE;
   }
   return 0;
@@ -112,10 +117,10 @@ static int login_verify(const cli_context_t *ctx) {
   int rc = api_call(ctx, "GET", "/v1/projects", NULL, &answer);
   if (rc == 0 &&
       !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(answer, "projects"))) {
-    fprintf(stderr,
-            "wsmux: error: %s does not answer like a wsmux edge "
-            "(GET /v1/projects)\n",
-            ctx->edge);
+    log_print("wsmux", LOG_ERROR,
+              "%s does not answer like a wsmux edge "
+              "(GET /v1/projects)",
+              ctx->edge);
     rc = EXIT_NETWORK;
   }
   cJSON_Delete(answer);
@@ -132,15 +137,15 @@ static int login_run(const login_opts_t *o) {
   /* The config must be usable before the token is checked. */
   if (context_path_default(path, sizeof(path), err, sizeof(err)) != 0 ||
       context_file_load(path, &root, err, sizeof(err)) != 0) {
-    fprintf(stderr, "wsmux: error: %s\n", err);
+    log_print("wsmux", LOG_ERROR, "%s", err);
     return EXIT_USAGE;
   }
   if (ctx.insecure)
-    fprintf(stderr,
-            "wsmux: warning: --insecure: the edge's certificate is "
-            "NOT verified, for this login and every command of "
-            "context %s\n",
-            o->context);
+    log_print("wsmux", LOG_WARN,
+              "--insecure: the edge's certificate is "
+              "NOT verified, for this login and every command of "
+              "context %s",
+              o->context);
   rc = login_verify(&ctx);
   if (rc == 0)
     rc = login_store(path, root, o->context, &ctx);

@@ -3,6 +3,7 @@
 
 #include "cli/commands.h"
 #include "cli/exitcode.h"
+#include "cli/log.h"
 
 static const char usage[] =
     "usage: wsmux service <command>\n"
@@ -39,7 +40,7 @@ static int service_path(const char *project, const char *service, char *buf,
                         size_t len) {
   int rc;
   if (project == NULL) {
-    fprintf(stderr, "wsmux: error: --projectId is required\n");
+    log_print("wsmux", LOG_ERROR, "--projectId is required");
     return EXIT_USAGE;
   }
   if ((rc = cmd_id_check("--projectId", project)) != 0 ||
@@ -92,7 +93,7 @@ static int service_ssh_set(int argc, char **argv, int on) {
   if (rc >= 0)
     return rc;
   if (service == NULL && project != NULL) {
-    fprintf(stderr, "wsmux: error: --serviceId is required\n");
+    log_print("wsmux", LOG_ERROR, "--serviceId is required");
     return EXIT_USAGE;
   }
   if ((rc = service_path(project, service, path, sizeof(path))) != 0)
@@ -100,7 +101,7 @@ static int service_ssh_set(int argc, char **argv, int on) {
   cJSON *body = cJSON_CreateObject();
   if (body == NULL || cJSON_AddBoolToObject(body, "ssh", on) == NULL) {
     cJSON_Delete(body);
-    fprintf(stderr, "wsmux: error: out of memory\n");
+    log_print("wsmux", LOG_ERROR, "out of memory");
     return EXIT_USAGE;
   }
   rc = cmd_api_run(&cf, "PATCH", path, body, OUTPUT_TABLE, NULL);

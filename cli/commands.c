@@ -5,6 +5,7 @@
 
 #include "cli/api.h"
 #include "cli/exitcode.h"
+#include "cli/log.h"
 #include "proxy/platform.h"
 
 static int is_help(const char *s) {
@@ -14,7 +15,8 @@ static int is_help(const char *s) {
 int cmd_dispatch(const char *usage, const cmd_sub_t *subs, int argc,
                  char **argv) {
   if (argc < 1) {
-    fprintf(stderr, "wsmux: error: missing command\n%s", usage);
+    log_print("wsmux", LOG_ERROR, "missing command");
+    fputs(usage, stderr);
     return EXIT_USAGE;
   }
   if (is_help(argv[0])) {
@@ -24,14 +26,15 @@ int cmd_dispatch(const char *usage, const cmd_sub_t *subs, int argc,
   for (const cmd_sub_t *s = subs; s->name != NULL; s++)
     if (strcmp(s->name, argv[0]) == 0)
       return s->run(argc - 1, argv + 1);
-  fprintf(stderr, "wsmux: error: unknown command '%s'\n%s", argv[0], usage);
+  log_print("wsmux", LOG_ERROR, "unknown command '%s'", argv[0]);
+  fputs(usage, stderr);
   return EXIT_USAGE;
 }
 
 static int parse_error(const cmd_spec_t *spec, const char *msg,
                        const char *word) {
-  fprintf(stderr, "wsmux: error: %s%s%s (see 'wsmux %s --help')\n", msg,
-          word ? " " : "", word ? word : "", spec->name);
+  log_print("wsmux", LOG_ERROR, "%s%s%s (see 'wsmux %s --help')", msg,
+            word ? " " : "", word ? word : "", spec->name);
   return EXIT_USAGE;
 }
 
@@ -59,17 +62,15 @@ int cmd_parse(const cmd_spec_t *spec, int argc, char **argv) {
 int cmd_output_parse(const char *s, output_format_t *fmt) {
   if (output_format_parse(s, fmt) == 0)
     return 0;
-  fprintf(stderr, "wsmux: error: unknown --output '%s': use table or json\n",
-          s);
+  log_print("wsmux", LOG_ERROR, "unknown --output '%s': use table or json", s);
   return EXIT_USAGE;
 }
 
 int cmd_id_check(const char *what, const char *id) {
   if (platform_id_valid(id))
     return 0;
-  fprintf(stderr,
-          "wsmux: error: %s must be 1-128 characters of [A-Za-z0-9._-]\n",
-          what);
+  log_print("wsmux", LOG_ERROR, "%s must be 1-128 characters of [A-Za-z0-9._-]",
+            what);
   return EXIT_USAGE;
 }
 
@@ -82,16 +83,17 @@ int cmd_api_run(const cli_context_flags_t *flags, const char *method,
   if (rc != 0)
     return rc;
   if (ctx.insecure)
-    fprintf(stderr, "wsmux: warning: the edge's certificate is NOT verified "
-                    "(--insecure)\n");
+    log_print("wsmux", LOG_WARN,
+              "the edge's certificate is NOT verified "
+              "(--insecure)");
   rc = api_call(&ctx, method, path, body, print ? &answer : NULL);
   cli_context_free(&ctx);
   if (rc == 0 && print != NULL &&
       (answer == NULL || print(answer, fmt, stdout) != 0)) {
-    fprintf(stderr,
-            "wsmux: error: unexpected answer from the edge to %s "
-            "%s\n",
-            method, path);
+    log_print("wsmux", LOG_ERROR,
+              "unexpected answer from the edge to %s "
+              "%s",
+              method, path);
     rc = EXIT_NETWORK;
   }
   cJSON_Delete(answer);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli/exitcode.h"
+#include "cli/log.h"
 
 #define CONFIG_MAX (1024 * 1024)
 #define TOKEN_MAX 4096
@@ -429,13 +430,13 @@ static int load_current(cli_context_t *stored) {
   if (context_path_default(path, sizeof(path), err, sizeof(err)) != 0)
     return 1; /* no HOME: as if there were no contexts */
   if (context_file_load(path, &root, err, sizeof(err)) != 0) {
-    fprintf(stderr, "wsmux: error: %s\n", err);
+    log_print("wsmux", LOG_ERROR, "%s", err);
     return -1;
   }
   int rc = context_store_current(root, stored);
   cJSON_Delete(root);
   if (rc < 0)
-    fprintf(stderr, "wsmux: error: out of memory\n");
+    log_print("wsmux", LOG_ERROR, "out of memory");
   return rc;
 }
 
@@ -443,14 +444,14 @@ static int load_current(cli_context_t *stored) {
 static int report_missing(const char *edge, const char *token,
                           const cli_context_t *stored) {
   if (edge != NULL && stored->edge != NULL) {
-    fprintf(stderr,
-            "wsmux: error: not logged in to %s (the current context '%s' is "
-            "for %s): run 'wsmux login --edge %s --token T' or set "
-            "WSMUX_TOKEN\n",
-            edge, stored->name, stored->edge, edge);
+    log_print("wsmux", LOG_ERROR,
+              "not logged in to %s (the current context '%s' is "
+              "for %s): run 'wsmux login --edge %s --token T' or set "
+              "WSMUX_TOKEN",
+              edge, stored->name, stored->edge, edge);
     return EXIT_AUTH;
   }
-  fprintf(stderr, "wsmux: error: " CLI_NOT_LOGGED_IN "\n");
+  log_print("wsmux", LOG_ERROR, CLI_NOT_LOGGED_IN);
   return token == NULL ? EXIT_AUTH : EXIT_USAGE;
 }
 
@@ -464,7 +465,7 @@ static int fill_out(const char *edge, const char *token, const char *ca,
   if (out->edge && out->token && (out->ca || !ca) && (out->name || !name))
     return 0;
   cli_context_free(out);
-  fprintf(stderr, "wsmux: error: out of memory\n");
+  log_print("wsmux", LOG_ERROR, "out of memory");
   return EXIT_USAGE;
 }
 
@@ -489,8 +490,9 @@ int cli_context_resolve(const char *edge_flag, const char *token_flag,
   if (edge == NULL || token == NULL) {
     rc = report_missing(edge, token, &stored);
   } else if (!context_token_valid(token)) {
-    fprintf(stderr, "wsmux: error: the API token is empty, too long or has "
-                    "spaces or control characters\n");
+    log_print("wsmux", LOG_ERROR,
+              "the API token is empty, too long or has "
+              "spaces or control characters");
     rc = EXIT_AUTH;
   } else {
     rc = fill_out(edge, token,

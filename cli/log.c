@@ -2,7 +2,10 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "cli/color.h"
 
 int log_level_parse(const char *s) {
   static const char *names[] = {"error", "warn", "info", "debug"};
@@ -12,15 +15,44 @@ int log_level_parse(const char *s) {
   return -1;
 }
 
+/* "PROG: TAG: MESSAGE\n" on stderr, the tag emphasised on a colour
+ * terminal (cli/color.h). One fprintf per line keeps lines whole when
+ * stderr is shared. */
+static void log_vprint(const char *prog, log_level_t level, const char *fmt,
+                       va_list ap) {
+  static const char *const tags[] = {"error:", "warning:", "", "debug:"};
+  static const color_t colors[] = {COLOR_RED, COLOR_YELLOW, COLOR_RESET,
+                                   COLOR_BOLD};
+  char line[1024], *text = line;
+  va_list again;
+  va_copy(again, ap);
+  int n = vsnprintf(line, sizeof(line), fmt, ap);
+  /* A long message (a path in it, say) is printed whole. */
+  if (n >= (int)sizeof(line) && (text = malloc((size_t)n + 1)) != NULL)
+    vsnprintf(text, (size_t)n + 1, fmt, again);
+  va_end(again);
+  if (text == NULL)
+    text = line;
+  int on = level != LOG_INFO && color_enabled(stderr);
+  fprintf(stderr, "%s: %s%s%s%s%s\n", prog, color_code(on, colors[level]),
+          tags[level], color_code(on, COLOR_RESET), *tags[level] ? " " : "",
+          text);
+  if (text != line)
+    free(text);
+}
+
 void log_msg(const log_t *log, log_level_t level, const char *fmt, ...) {
   if (log == NULL || level > log->level)
     return;
-  static const char *tags[] = {"error: ", "warning: ", "", "debug: "};
-  char line[1024];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(line, sizeof(line), fmt, ap);
+  log_vprint(log->prog, level, fmt, ap);
   va_end(ap);
-  /* One fprintf per line keeps lines whole when stderr is shared. */
-  fprintf(stderr, "%s: %s%s\n", log->prog, tags[level], line);
+}
+
+void log_print(const char *prog, log_level_t level, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  log_vprint(prog, level, fmt, ap);
+  va_end(ap);
 }

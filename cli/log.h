@@ -1,6 +1,9 @@
 /*
- * Leveled logging to stderr. A log_t is created in main and passed down;
- * there is no global logger.
+ * Leveled logging to stderr: "PROG: error: ...", "PROG: warning: ...",
+ * "PROG: ..." (info), "PROG: debug: ...", one line each. On a colour
+ * terminal the "error:" / "warning:" tags are red / yellow (cli/color.h:
+ * never with NO_COLOR set, TERM=dumb or stderr not a terminal). A log_t is
+ * created in main and passed down; there is no global logger.
  */
 #ifndef WSMUX_LOG_H
 #define WSMUX_LOG_H
@@ -23,5 +26,13 @@ int log_level_parse(const char *s);
 __attribute__((format(printf, 3, 4)))
 #endif
 void log_msg(const log_t *log, log_level_t level, const char *fmt, ...);
+
+/* One line like log_msg()'s, whatever the level of any log_t: for
+ * commands that report a failure and exit, e.g.
+ * log_print("wsmux", LOG_ERROR, "--projectId is required"). */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+void log_print(const char *prog, log_level_t level, const char *fmt, ...);
 
 #endif

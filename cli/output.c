@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/color.h"
+
 #define COLUMN_GAP 3
 #define LABEL_WIDTH 16
 #define MAX_COLS 16
@@ -102,12 +104,16 @@ void output_table_print(const output_table_t *t, FILE *f) {
       size_t w = text_width(t->cells[r * (size_t)t->ncols + (size_t)c]);
       width[c] = w > width[c] ? w : width[c];
     }
+  /* The header row is bold on a colour terminal (cli/color.h). */
+  int bold = color_enabled(f);
   for (size_t r = 0; r < t->nrows; r++) {
     char *const *row = t->cells + r * (size_t)t->ncols;
+    const char *on = color_code(bold && r == 0, COLOR_BOLD);
+    const char *off = color_code(bold && r == 0, COLOR_RESET);
     for (int c = 0; c < ncols - 1; c++)
-      fprintf(f, "%s%*s", row[c],
+      fprintf(f, "%s%s%s%*s", on, row[c], off,
               (int)(width[c] - text_width(row[c]) + COLUMN_GAP), "");
-    fprintf(f, "%s\n", row[ncols - 1]);
+    fprintf(f, "%s%s%s\n", on, row[ncols - 1], off);
   }
 }
 

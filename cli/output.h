@@ -24,9 +24,9 @@ int output_format_parse(const char *s, output_format_t *out);
  * and C1 encoded in UTF-8) replaced by '?'. */
 void output_printable(char *buf, size_t len, const char *s);
 
-/* Columns of text, printed aligned: a header row, then the rows, the
- * columns separated by three spaces, no trailing blanks. Owns copies of its
- * cells. */
+/* Columns of text, printed aligned: a header row (bold on a colour
+ * terminal, cli/color.h), then the rows, the columns separated by three
+ * spaces, no trailing blanks. Owns copies of its cells. */
 typedef struct output_table output_table_t;
 
 /* A table of ncols (1-16) columns with these headers; NULL when out of

@@ -8,6 +8,7 @@
 #include "cli/api.h"
 #include "cli/cmd_ssh.h"
 #include "cli/exitcode.h"
+#include "cli/log.h"
 #include "proxy/platform.h"
 
 #define CHOICE_MAX 256
@@ -17,7 +18,7 @@ static cJSON *get_json(const cli_target_t *t, const char *path, int *rc) {
   cJSON *doc = NULL;
   *rc = api_call(&t->ctx, "GET", path, NULL, &doc);
   if (*rc == EXIT_OK && doc == NULL) {
-    fprintf(stderr, "wsmux: error: the edge sent nothing for %s\n", path);
+    log_print("wsmux", LOG_ERROR, "the edge sent nothing for %s", path);
     *rc = EXIT_NETWORK;
   }
   return *rc == EXIT_OK ? doc : NULL;
@@ -27,7 +28,7 @@ static cJSON *get_json(const cli_target_t *t, const char *path, int *rc) {
 static char *choose(const char *what, const cJSON *array, int services) {
   int n = cJSON_GetArraySize(array);
   if (n == 0) {
-    fprintf(stderr, "wsmux: error: no %s to choose from\n", what);
+    log_print("wsmux", LOG_ERROR, "no %s to choose from", what);
     return NULL;
   }
   fprintf(stderr, "Choose a %s:\n", what);
@@ -95,10 +96,10 @@ int cmd_ssh_resolve_target(const char *project, const char *service,
   memset(out, 0, sizeof(*out));
   if ((project == NULL || service == NULL) &&
       !(may_prompt && isatty(0) && isatty(2))) {
-    fprintf(stderr,
-            "wsmux: error: %s is required (without a terminal it cannot be "
-            "chosen from a list)\n",
-            project == NULL ? "--projectId" : "--serviceId");
+    log_print("wsmux", LOG_ERROR,
+              "%s is required (without a terminal it cannot be "
+              "chosen from a list)",
+              project == NULL ? "--projectId" : "--serviceId");
     return EXIT_USAGE;
   }
   int rc = cli_context_resolve_flags(flags, &out->ctx);
