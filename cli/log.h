@@ -18,6 +18,12 @@ typedef enum {
 typedef struct {
   const char *prog; /* prefix of every line, e.g. "wsmux" */
   log_level_t level;
+  int timestamps; /* prefix each line with the local date and time */
+  /* Optional, called around each line printed: printed == 0 just before it
+   * is written (line is the text without prefix), 1 just after; lets a
+   * status line on the terminal step aside, or a line be copied elsewhere. */
+  void (*hook)(void *ctx, log_level_t level, const char *line, int printed);
+  void *hook_ctx;
 } log_t;
 
 /* Parse "error|warn|info|debug"; -1 when unknown. */
