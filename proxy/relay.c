@@ -392,6 +392,12 @@ static void cb_closed(void *ctx, session_stream_t *st, uint16_t code,
   stream_close_tcp(rs, !never_opened);
 }
 
+static void cb_refused(void *ctx, uint32_t id, uint16_t code) {
+  relay_t *r = ctx;
+  if (r->hooks.answered != NULL)
+    r->hooks.answered(r->ctx, NULL, code);
+}
+
 static void cb_goaway(void *ctx, uint32_t last, uint16_t code,
                       const char *reason, size_t len) {
   relay_t *r = ctx;
@@ -435,6 +441,7 @@ relay_t *relay_new(uv_loop_t *loop, transport_conn_t *conn,
       .stream_closed = cb_closed,
       .goaway = cb_goaway,
       .hello = cb_hello,
+      .stream_refused = cb_refused,
   };
   r->cfg = *cfg;
   r->attaches = conn != NULL;
@@ -653,6 +660,8 @@ void relay_stream_accept(relay_stream_t *rs) {
   uv_tcp_nodelay(&rs->tcp, 1);
   rs->opened = 1;
   session_stream_accept(rs->st);
+  if (rs->r->hooks.answered != NULL)
+    rs->r->hooks.answered(rs->r->ctx, rs, FRAME_CODE_NO_ERROR);
   stream_start_reading(rs);
 }
 
@@ -661,6 +670,8 @@ void relay_stream_refuse(relay_stream_t *rs, uint16_t code,
   if (rs->st != NULL) {
     session_stream_refuse(rs->st, code, reason);
     rs->st = NULL;
+    if (rs->r->hooks.answered != NULL)
+      rs->r->hooks.answered(rs->r->ctx, rs, code);
   }
   stream_finish(rs, code, reason);
   stream_close_tcp(rs, 0);

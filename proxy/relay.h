@@ -52,6 +52,12 @@ typedef struct {
   /* Nothing was received for the dead timeout (relay_set_liveness): the
    * link is dead; the application drops the connection. Optional. */
   void (*dead)(void *ctx);
+  /* Server, optional: a peer's OPEN was answered: FRAME_CODE_NO_ERROR for
+   * OPEN_OK (relay_stream_accept), else the OPEN_FAIL code, from
+   * relay_stream_refuse or from the session itself (stream limit, GOAWAY
+   * sent; rs is then NULL). A stream ended before it was answered (its
+   * session closed meanwhile) gets no call. */
+  void (*answered)(void *ctx, relay_stream_t *rs, uint16_t code);
 } relay_hooks_t;
 
 relay_t *relay_new(uv_loop_t *loop, transport_conn_t *conn,

@@ -550,20 +550,26 @@ static void stream_fail(session_stream_t *st, uint16_t code,
   stream_end(st, code, reason, strlen(reason));
 }
 
+/* OPEN_FAIL for an OPEN no stream was made for. */
+static void refuse_open(session_t *s, uint32_t id, uint16_t code,
+                        const char *reason) {
+  queue_coded(s, FRAME_OPEN_FAIL, id, code, reason);
+  if (s->cb->stream_refused != NULL)
+    s->cb->stream_refused(s->ctx, id, code);
+}
+
 static void on_open(session_t *s, const frame_t *f) {
   session_stream_t *st;
   if (s->goaway_sent) {
-    queue_coded(s, FRAME_OPEN_FAIL, f->stream_id, FRAME_CODE_SHUTDOWN,
-                "edge is shutting down");
+    refuse_open(s, f->stream_id, FRAME_CODE_SHUTDOWN, "edge is shutting down");
   } else if (s->nstreams >= s->cfg.max_streams) {
-    queue_coded(s, FRAME_OPEN_FAIL, f->stream_id, FRAME_CODE_LIMIT,
+    refuse_open(s, f->stream_id, FRAME_CODE_LIMIT,
                 "too many streams on this connection");
   } else if (f->window == 0 || f->window > SESSION_CREDIT_MAX) {
-    queue_coded(s, FRAME_OPEN_FAIL, f->stream_id, FRAME_CODE_FLOW_CONTROL,
+    refuse_open(s, f->stream_id, FRAME_CODE_FLOW_CONTROL,
                 "invalid initial window");
   } else if ((st = stream_new(s, f->stream_id, NULL)) == NULL) {
-    queue_coded(s, FRAME_OPEN_FAIL, f->stream_id, FRAME_CODE_INTERNAL,
-                "out of memory");
+    refuse_open(s, f->stream_id, FRAME_CODE_INTERNAL, "out of memory");
   } else {
     st->send_credit = st->peer_window = usable_window(f->window);
     s->cb->stream_incoming(s->ctx, st);

@@ -75,6 +75,10 @@ typedef struct {
    * WebSocket resumed the session, how long the edge keeps it. */
   void (*hello)(void *ctx, const uint8_t *session_id, int resumed,
                 uint32_t grace_ms);
+  /* Server, optional: the session answered an OPEN with OPEN_FAIL by
+   * itself (GOAWAY sent: SHUTDOWN; max_streams reached: LIMIT; a bad
+   * window; out of memory), without a stream or stream_incoming. */
+  void (*stream_refused)(void *ctx, uint32_t stream_id, uint16_t code);
 } session_callbacks_t;
 
 typedef struct {
