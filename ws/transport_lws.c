@@ -58,6 +58,7 @@ struct transport {
   struct lws_protocols protocols[3];
   transport_conn_t *conns;
   int destroying;
+  uint64_t handshake_ms; /* server: the timeout lws applies */
   uint8_t txbuf[LWS_PRE + TRANSPORT_MSG_MAX];
   /* client: parsed URL and options */
   int tls;
@@ -502,6 +503,35 @@ static int http_client_callback(transport_t *t, struct lws *wsi,
                                 enum lws_callback_reasons reason, void *in,
                                 size_t len);
 
+/*
+ * Handshake timeouts. lws drops a connection that has not sent a whole
+ * request head within its timeout, without saying why it closed one. So
+ * each accepted wsi carries its accept time (loop ms + 1, in the wsi's
+ * opaque pointer: no allocation to leak) until its request head is in. A
+ * wsi destroyed still carrying it, at least the timeout after its accept,
+ * was dropped for that: a client giving up on its own before would be
+ * closed sooner, and lws would have dropped it before any later.
+ */
+#define HANDSHAKE_SLACK_MS 100 /* lws's clock and the loop's differ a bit */
+
+static void handshake_started(transport_t *t, struct lws *wsi) {
+  lws_set_opaque_user_data(wsi, (void *)(uintptr_t)(uv_now(t->loop) + 1));
+}
+
+static void handshake_done(struct lws *wsi) {
+  lws_set_opaque_user_data(wsi, NULL);
+}
+
+static void handshake_check(transport_t *t, struct lws *wsi) {
+  uintptr_t mark = (uintptr_t)lws_get_opaque_user_data(wsi);
+  if (mark == 0)
+    return;
+  handshake_done(wsi);
+  if (!t->destroying && t->h.on_handshake_timeout != NULL &&
+      uv_now(t->loop) + HANDSHAKE_SLACK_MS >= (mark - 1) + t->handshake_ms)
+    t->h.on_handshake_timeout(t->hctx);
+}
+
 static int http_callback(struct lws *wsi, enum lws_callback_reasons reason,
                          void *user, void *in, size_t len) {
   transport_t *t = lws_context_user(lws_get_context(wsi));
@@ -509,9 +539,17 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason,
   if (!t->server)
     return http_client_callback(t, wsi, reason, in, len);
   switch (reason) {
+  case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+    handshake_started(t, wsi);
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+  case LWS_CALLBACK_WSI_DESTROY:
+    handshake_check(t, wsi);
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
   case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+    handshake_done(wsi);
     return confirm_upgrade(t, wsi, in);
   case LWS_CALLBACK_HTTP:
+    handshake_done(wsi);
     return r ? http_begin(t, wsi, r) : -1;
   case LWS_CALLBACK_HTTP_BODY:
     return r ? http_body(r, in, len) : -1;
@@ -597,7 +635,9 @@ transport_t *transport_server_new(uv_loop_t *loop,
   base_info(t, &info);
   info.port = opts->port;
   info.iface = opts->host;
+  t->handshake_ms = (uint64_t)info.timeout_secs * 1000;
   if (opts->handshake_timeout_s > 0) {
+    t->handshake_ms = (uint64_t)opts->handshake_timeout_s * 1000;
     info.timeout_secs = opts->handshake_timeout_s;
     /* A plain TCP connection that sends nothing waits on this one. */
     info.timeout_secs_ah_idle = opts->handshake_timeout_s;

@@ -96,6 +96,10 @@ typedef struct {
    * TRANSPORT_HTTP_BODY_MAX is answered 413 without calling it. */
   void (*on_http)(void *ctx, const transport_http_request_t *req,
                   transport_http_response_t *resp);
+  /* Server only, optional: a connection was dropped because it had not
+   * sent a whole request head (upgrade or HTTP request) within the
+   * handshake timeout (TLS handshake included). */
+  void (*on_handshake_timeout)(void *ctx);
 } transport_handlers_t;
 
 typedef struct {
