@@ -20,6 +20,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ws/wsclient.h"
+
 #define PATH_MAX_LEN 512
 #define HOST_MAX_LEN 256
 #define TOKEN_MAX_LEN 1024
@@ -46,6 +48,8 @@ struct transport_conn {
   uv_getaddrinfo_t gai; /* client: resolving the edge */
   int client_owned;     /* client conns are ours to free, server ones lws's */
   const char *http_method; /* client: a plain HTTP call, not a WebSocket */
+  wsclient_t *wsc;         /* client WebSocket (ws/wsclient), not lws */
+  int linked;              /* in t->conns */
 };
 
 struct transport {
@@ -69,12 +73,14 @@ struct transport {
   char auth_header[TOKEN_MAX_LEN + 8];
   char resume_header[64]; /* client: session to resume, "" for none */
   char *ca_file;
+  SSL_CTX *ssl_ctx; /* client WebSockets over TLS */
 };
 
 /* --- connections ------------------------------------------------------- */
 
 static void conn_link(transport_conn_t *c) {
   transport_t *t = c->t;
+  c->linked = 1;
   c->prev = NULL;
   c->next = t->conns;
   if (t->conns)
@@ -90,6 +96,7 @@ static void conn_unlink(transport_conn_t *c) {
   if (c->next)
     c->next->prev = c->prev;
   c->prev = c->next = NULL;
+  c->linked = 0;
 }
 
 static void on_timer_freed(uv_handle_t *h) {
@@ -101,7 +108,7 @@ static void conn_end(transport_conn_t *c, transport_close_t *why) {
   if (c->ended)
     return;
   c->ended = 1;
-  if (c->open)
+  if (c->linked)
     conn_unlink(c);
   if (c->close_timer != NULL) {
     c->close_timer->data = NULL;
@@ -126,7 +133,9 @@ const void *transport_conn_auth(const transport_conn_t *c) {
 }
 
 void transport_conn_want_write(transport_conn_t *c) {
-  if (c->wsi != NULL && c->open)
+  if (c->wsc != NULL)
+    wsclient_want_write(c->wsc);
+  else if (c->wsi != NULL && c->open)
     lws_callback_on_writable(c->wsi);
 }
 
@@ -148,6 +157,10 @@ static void on_close_timer(uv_timer_t *tm) {
 }
 
 void transport_conn_close(transport_conn_t *c, int code, const char *reason) {
+  if (c->wsc != NULL) {
+    wsclient_close(c->wsc, code, reason);
+    return;
+  }
   if (c->closing || c->wsi == NULL)
     return;
   c->closing = 1;
@@ -160,6 +173,10 @@ void transport_conn_close(transport_conn_t *c, int code, const char *reason) {
 static int conn_start_close(transport_conn_t *c);
 
 void transport_conn_abort(transport_conn_t *c) {
+  if (c->wsc != NULL) {
+    wsclient_abort(c->wsc);
+    return;
+  }
   if (c->wsi == NULL || c->aborting)
     return;
   c->aborting = 1;
@@ -739,6 +756,9 @@ transport_t *transport_client_new(uv_loop_t *loop,
     snprintf(err, errlen, "out of memory");
     goto fail;
   }
+  if (t->tls && (t->ssl_ctx = wsclient_ssl_ctx_new(t->ca_file, t->insecure, err,
+                                                   errlen)) == NULL)
+    goto fail;
   struct lws_context_creation_info info;
   base_info(t, &info);
   info.port = CONTEXT_PORT_NO_LISTEN;
@@ -751,6 +771,8 @@ transport_t *transport_client_new(uv_loop_t *loop,
   }
   return t;
 fail:
+  if (t->ssl_ctx != NULL)
+    SSL_CTX_free(t->ssl_ctx);
   free(t->ca_file);
   free(t);
   return NULL;
@@ -862,6 +884,35 @@ static int client_start(transport_conn_t *c, char *err, size_t errlen) {
   return rc;
 }
 
+/* WebSocket connections run on ws/wsclient; these forward its events. */
+static int wsc_open(void *ctx) {
+  transport_conn_t *c = ctx;
+  c->open = 1;
+  return c->t->h.on_open(c->t->hctx, c);
+}
+
+static int wsc_rx(void *ctx, const uint8_t *data, size_t len, int eom,
+                  char *msg, size_t msglen) {
+  transport_conn_t *c = ctx;
+  return c->t->h.on_rx(c->t->hctx, c, data, len, eom, msg, msglen);
+}
+
+static size_t wsc_writable(void *ctx, uint8_t *buf, size_t cap) {
+  transport_conn_t *c = ctx;
+  return c->t->h.on_writable(c->t->hctx, c, buf, cap);
+}
+
+static void wsc_closed(void *ctx, const transport_close_t *why) {
+  transport_conn_t *c = ctx;
+  transport_close_t w = *why;
+  c->wsc = NULL;
+  conn_end(c, &w);
+  free(c);
+}
+
+static const wsclient_handlers_t wsc_handlers = {wsc_open, wsc_rx, wsc_writable,
+                                                 wsc_closed};
+
 transport_conn_t *transport_client_connect(transport_t *t, void *user,
                                            char *err, size_t errlen) {
   transport_conn_t *c = calloc(1, sizeof(*c));
@@ -871,10 +922,28 @@ transport_conn_t *transport_client_connect(transport_t *t, void *user,
   }
   c->t = t;
   c->user = user;
-  if (client_start(c, err, errlen) != 0) {
+  c->client_owned = 1;
+  char headers[sizeof(t->auth_header) + sizeof(t->resume_header) + 64] = "";
+  if (t->auth_header[0] != '\0')
+    snprintf(headers, sizeof(headers), "Authorization: %s\r\n", t->auth_header);
+  if (t->resume_header[0] != '\0')
+    snprintf(headers + strlen(headers), sizeof(headers) - strlen(headers),
+             "X-Wsmux-Resume: %s\r\n", t->resume_header);
+  wsclient_opts_t o = {.host = t->host,
+                       .port = t->port,
+                       .tls = t->tls,
+                       .ssl_ctx = t->ssl_ctx,
+                       .insecure = t->insecure,
+                       .path = t->path,
+                       .subprotocol = TRANSPORT_SUBPROTOCOL,
+                       .headers = headers,
+                       .handshake_ms = 15000};
+  c->wsc = wsclient_connect(t->loop, &o, &wsc_handlers, c, err, errlen);
+  if (c->wsc == NULL) {
     free(c);
     return NULL;
   }
+  conn_link(c);
   return c;
 }
 
@@ -884,6 +953,9 @@ void transport_free(transport_t *t) {
   if (t == NULL || t->destroying)
     return;
   t->destroying = 1;
+  for (transport_conn_t *c = t->conns; c != NULL; c = c->next)
+    if (c->wsc != NULL)
+      wsclient_abort(c->wsc); /* on_close follows from the loop */
   /* Closes every wsi; CLOSED callbacks deliver on_close. */
   lws_context_destroy(t->ctx);
 }
@@ -898,6 +970,8 @@ void transport_destroy(transport_t *t) {
   if (t->ctx != NULL)
     lws_context_destroy(t->ctx);
   uv_run(t->loop, UV_RUN_DEFAULT);
+  if (t->ssl_ctx != NULL)
+    SSL_CTX_free(t->ssl_ctx);
   free(t->ca_file);
   free(t);
 }
