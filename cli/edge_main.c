@@ -9,6 +9,7 @@
 #include "cli/log.h"
 #include "proxy/edge.h"
 #include "proxy/identity.h"
+#include "proxy/metrics_server.h"
 #include "proxy/platform.h"
 #include "proxy/state.h"
 
@@ -147,8 +148,36 @@ typedef struct {
   uv_signal_t sigint;
   uv_signal_t sigterm;
   edge_t *edge;
+  metrics_server_t *metrics; /* NULL without metricsListen */
   const log_t *log;
 } app_t;
+
+static void metrics_snapshot(void *ctx, metrics_t *out) {
+  app_t *app = ctx;
+  edge_metrics(app->edge, out);
+}
+
+/* The edge has stopped serving: so do its metrics (scrapes go on while it
+ * drains), and uv_run can return. */
+static void on_edge_halt(void *ctx) {
+  app_t *app = ctx;
+  metrics_server_stop(app->metrics);
+  app->metrics = NULL;
+}
+
+/* metricsListen, if set. -1 with a message in err. */
+static int metrics_start(uv_loop_t *loop, const platform_t *platform,
+                         app_t *app, char *err, size_t errlen) {
+  if (platform->metrics_host == NULL)
+    return 0;
+  metrics_server_opts_t o = {.host = platform->metrics_host,
+                             .port = platform->metrics_port,
+                             .snapshot = metrics_snapshot,
+                             .ctx = app,
+                             .log = app->log};
+  app->metrics = metrics_server_start(loop, &o, err, errlen);
+  return app->metrics != NULL ? 0 : -1;
+}
 
 static void on_signal(uv_signal_t *h, int signum) {
   app_t *app = h->data;
@@ -221,9 +250,25 @@ int main(int argc, char **argv) {
     platform_free(platform);
     return 1;
   }
+  edge_on_halt(app.edge, on_edge_halt, &app);
+  if (metrics_start(&loop, platform, &app, err, sizeof(err)) != 0) {
+    fprintf(stderr, "wsmux-edge: error: %s\n", err);
+    edge_stop(app.edge); /* nothing open yet: stops at once */
+    uv_run(&loop, UV_RUN_DEFAULT);
+    edge_destroy(app.edge);
+    uv_loop_close(&loop);
+    platform_free(platform);
+    return 1;
+  }
   fprintf(stderr, "wsmux-edge: listening on %s://%s:%d\n",
           platform->plain_ws ? "ws" : "wss", platform->listen_host,
           edge_port(app.edge));
+  if (app.metrics != NULL) {
+    int v6 = strchr(platform->metrics_host, ':') != NULL;
+    fprintf(stderr, "wsmux-edge: metrics on http://%s%s%s:%d/metrics\n",
+            v6 ? "[" : "", platform->metrics_host, v6 ? "]" : "",
+            metrics_server_port(app.metrics));
+  }
   uv_signal_init(&loop, &app.sigint);
   uv_signal_init(&loop, &app.sigterm);
   app.sigint.data = app.sigterm.data = &app;

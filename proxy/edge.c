@@ -35,6 +35,15 @@ struct edge {
   int stopped;
   uv_timer_t *drain_timer; /* drainTimeoutMs */
   uv_timer_t *drain_check; /* 0 ms: look again once a stream is gone */
+  void (*on_halt)(void *ctx);
+  void *on_halt_ctx;
+  /* Metrics: the counters; gauges and bytes are summed over `sessions`
+   * (every session, listed or not in by_service) when asked, plus the
+   * bytes of the sessions already ended, so no counter ever goes down. */
+  metrics_t counters;
+  edge_conn_t *sessions;
+  uint64_t ended_to_upstream;
+  uint64_t ended_from_upstream;
 };
 
 static void edge_maybe_drained(edge_t *e);
@@ -72,6 +81,9 @@ struct edge_conn {
   /* In e->by_service[service index] until it ends or is being closed. */
   edge_conn_t *next;
   edge_conn_t **pprev; /* NULL when not listed */
+  /* In e->sessions from new_session() to session_end(). */
+  edge_conn_t *all_next;
+  edge_conn_t **all_pprev;
 };
 
 static size_t service_index(const edge_t *e, const platform_service_t *svc) {
@@ -138,6 +150,17 @@ static size_t token_index(const edge_t *e, const platform_token_t *tok) {
   return (size_t)(tok - e->platform->tokens);
 }
 
+static void count_auth_failure(edge_t *e, platform_access_t r,
+                               const char *bearer) {
+  metrics_auth_t why = METRICS_AUTH_FORBIDDEN; /* a job, SSH disabled */
+  if (r == PLATFORM_ACCESS_UNAUTHORIZED)
+    why = bearer == NULL || *bearer == '\0' ? METRICS_AUTH_NO_TOKEN
+                                            : METRICS_AUTH_BAD_TOKEN;
+  else if (r == PLATFORM_ACCESS_NOT_FOUND)
+    why = METRICS_AUTH_NOT_FOUND;
+  e->counters.auth_failures[why]++;
+}
+
 static int on_authorize(void *ctx, const char *path, const char *bearer,
                         const char *resume, void *auth, char *msg,
                         size_t msglen) {
@@ -145,6 +168,7 @@ static int on_authorize(void *ctx, const char *path, const char *bearer,
   char project[ID_MAX], service[ID_MAX];
   if (edge_parse_path(path, project, service, sizeof(project)) != 0) {
     snprintf(msg, msglen, "unknown path");
+    e->counters.auth_failures[METRICS_AUTH_NOT_FOUND]++;
     return 404;
   }
   edge_auth_t a = {0};
@@ -157,6 +181,7 @@ static int on_authorize(void *ctx, const char *path, const char *bearer,
                          project, service, &a.svc, &a.tok, msg, msglen);
   if (r != PLATFORM_ACCESS_OK) {
     log_msg(e->log, LOG_INFO, "refused %s: %s", path, msg);
+    count_auth_failure(e, r, bearer);
     return platform_access_http_status(r);
   }
   if (e->conns_per_token[token_index(e, a.tok)] >=
@@ -164,6 +189,7 @@ static int on_authorize(void *ctx, const char *path, const char *bearer,
     snprintf(msg, msglen, "too many connections for this token");
     log_msg(e->log, LOG_WARN, "refused %s: token=%s has %u connections", path,
             a.tok->id, e->platform->max_conns_per_token);
+    e->counters.limit_rejections[METRICS_LIMIT_CONNS_PER_TOKEN]++;
     return 429;
   }
   a.has_resume = resume != NULL && *resume != '\0' &&
@@ -196,6 +222,29 @@ static void on_finished(void *ctx, relay_stream_t *rs, uint16_t code,
           ec->auth.svc->id, (unsigned long long)st->bytes_written,
           (unsigned long long)st->bytes_read, frame_code_name(code),
           reason && *reason ? ": " : "", reason ? reason : "");
+}
+
+/* How the edge answered an OPEN, for the metrics. */
+static void on_answered(void *ctx, relay_stream_t *rs, uint16_t code) {
+  edge_conn_t *ec = ctx;
+  metrics_t *m = &ec->e->counters;
+  switch (code) {
+  case FRAME_CODE_NO_ERROR:
+    m->stream_opens[METRICS_OPEN_OK]++;
+    break;
+  case FRAME_CODE_REFUSED:
+    m->stream_opens[METRICS_OPEN_REFUSED]++;
+    break;
+  case FRAME_CODE_SHUTDOWN:
+    m->stream_opens[METRICS_OPEN_DENIED]++;
+    break;
+  case FRAME_CODE_LIMIT:
+    m->stream_opens[METRICS_OPEN_LIMIT]++;
+    m->limit_rejections[METRICS_LIMIT_STREAMS]++;
+    break;
+  default:
+    m->stream_opens[METRICS_OPEN_ERROR]++;
+  }
 }
 
 static void session_hello(edge_conn_t *ec, session_hello_t *h) {
@@ -267,6 +316,11 @@ static edge_conn_t *new_session(edge_t *e, transport_conn_t *c,
   session_hello(ec, &h);
   relay_link_up(ec->relay, 0, &h);
   conn_link(ec);
+  ec->all_next = e->sessions;
+  if (ec->all_next != NULL)
+    ec->all_next->all_pprev = &ec->all_next;
+  ec->all_pprev = &e->sessions;
+  e->sessions = ec;
   return ec;
 }
 
@@ -280,6 +334,7 @@ static int on_open(void *ctx, transport_conn_t *c) {
     log_msg(e->log, LOG_INFO,
             "connection refused: SSH was disabled for service %s meanwhile",
             auth.svc->id);
+    e->counters.auth_failures[METRICS_AUTH_FORBIDDEN]++;
     return -1;
   }
   edge_conn_t *ec = auth.has_resume ? find_session(e, &auth) : NULL;
@@ -290,6 +345,9 @@ static int on_open(void *ctx, transport_conn_t *c) {
     return -1;
   transport_conn_set_user(c, ec);
   e->conns_per_token[token_index(e, auth.tok)]++;
+  e->counters.connections_total++;
+  if (auth.has_resume)
+    e->counters.resumes[resumed ? METRICS_RESUME_OK : METRICS_RESUME_EXPIRED]++;
   log_msg(e->log, LOG_INFO, "connection open: token=%s project=%s service=%s%s",
           ec->auth.tok->id, ec->auth.svc->project_id, ec->auth.svc->id,
           resumed           ? " (session resumed)"
@@ -315,8 +373,17 @@ static size_t on_writable(void *ctx, transport_conn_t *c, uint8_t *buf,
 }
 
 static void session_end(edge_conn_t *ec, const char *reason) {
+  edge_t *e = ec->e;
+  relay_totals_t t;
   stop_grace(ec);
   conn_unlink(ec);
+  /* Its bytes stay counted; nothing is relayed once relay_free starts. */
+  relay_totals(ec->relay, &t);
+  e->ended_to_upstream += t.bytes_down;
+  e->ended_from_upstream += t.bytes_up;
+  *ec->all_pprev = ec->all_next;
+  if (ec->all_next != NULL)
+    ec->all_next->all_pprev = ec->all_pprev;
   relay_free(ec->relay, reason);
   free(ec);
 }
@@ -419,11 +486,23 @@ static void on_http(void *ctx, const transport_http_request_t *req,
   identity_quote(path, sizeof(path), req->path);
   log_msg(e->log, r.status >= 500 ? LOG_WARN : LOG_INFO, "admin: %s %s: %d",
           req->method, path, r.status);
+  if (r.status == 401)
+    count_auth_failure(e, PLATFORM_ACCESS_UNAUTHORIZED, req->bearer);
   resp->status = r.status;
   if (r.content_type != NULL)
     resp->content_type = r.content_type;
   resp->body = r.body; /* the transport frees it */
   resp->body_len = r.body_len;
+}
+
+/* Anyone can connect and send nothing, so this is counted, not logged
+ * above debug. */
+static void on_handshake_timeout(void *ctx) {
+  edge_t *e = ctx;
+  e->counters.limit_rejections[METRICS_LIMIT_HANDSHAKE_TIMEOUT]++;
+  log_msg(e->log, LOG_DEBUG,
+          "dropped a connection without a request after %u ms",
+          e->platform->handshake_timeout_ms);
 }
 
 static void edge_free(edge_t *e) {
@@ -462,14 +541,18 @@ edge_t *edge_start(uv_loop_t *loop, platform_t *platform, state_t *state,
     edge_free(e);
     return NULL;
   }
-  e->handlers = (transport_handlers_t){.authorize = on_authorize,
-                                       .on_open = on_open,
-                                       .on_rx = on_rx,
-                                       .on_writable = on_writable,
-                                       .on_close = on_close,
-                                       .on_http = on_http};
-  e->hooks = (relay_hooks_t){
-      .incoming = on_incoming, .finished = on_finished, .dead = on_dead};
+  e->handlers =
+      (transport_handlers_t){.authorize = on_authorize,
+                             .on_open = on_open,
+                             .on_rx = on_rx,
+                             .on_writable = on_writable,
+                             .on_close = on_close,
+                             .on_http = on_http,
+                             .on_handshake_timeout = on_handshake_timeout};
+  e->hooks = (relay_hooks_t){.incoming = on_incoming,
+                             .finished = on_finished,
+                             .dead = on_dead,
+                             .answered = on_answered};
   transport_server_opts_t o = {
       .host = platform->listen_host,
       .port = platform->listen_port,
@@ -487,6 +570,25 @@ edge_t *edge_start(uv_loop_t *loop, platform_t *platform, state_t *state,
 
 int edge_port(const edge_t *e) {
   return transport_server_port(e->transport);
+}
+
+void edge_on_halt(edge_t *e, void (*cb)(void *ctx), void *ctx) {
+  e->on_halt = cb;
+  e->on_halt_ctx = ctx;
+}
+
+void edge_metrics(const edge_t *e, metrics_t *out) {
+  *out = e->counters;
+  out->bytes_to_upstream = e->ended_to_upstream;
+  out->bytes_from_upstream = e->ended_from_upstream;
+  for (const edge_conn_t *ec = e->sessions; ec != NULL; ec = ec->all_next) {
+    relay_totals_t t;
+    relay_totals(ec->relay, &t);
+    out->bytes_to_upstream += t.bytes_down;
+    out->bytes_from_upstream += t.bytes_up;
+    out->streams_open += t.streams_open;
+    out->connections_open += ec->c != NULL;
+  }
 }
 
 static size_t edge_open_streams(const edge_t *e) {
@@ -525,6 +627,8 @@ static void edge_halt(edge_t *e) {
   }
   end_detached(e, "edge stopped"); /* no on_close will come for them */
   transport_free(e->transport);    /* closes the rest; on_close ends them */
+  if (e->on_halt != NULL)
+    e->on_halt(e->on_halt_ctx);
 }
 
 static void edge_maybe_drained(edge_t *e) {

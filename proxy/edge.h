@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "cli/log.h"
+#include "proxy/metrics.h"
 #include "proxy/platform.h"
 #include "proxy/state.h"
 
@@ -30,7 +31,16 @@ int edge_port(const edge_t *e);
  * idlen-1 bytes). Returns 0, or -1 when the path is not of that form. */
 int edge_parse_path(const char *path, char *project, char *service,
                     size_t idlen);
-/* Close every connection and the listener; safe inside loop callbacks. */
+/* The metrics now: the counters, and the gauges and byte totals summed
+ * over the open sessions (proxy/metrics.h). */
+void edge_metrics(const edge_t *e, metrics_t *out);
+/* cb(ctx) once the edge has stopped serving (after edge_stop, when every
+ * stream finished or the drain timeout passed): the moment to close what
+ * else keeps the loop running. */
+void edge_on_halt(edge_t *e, void (*cb)(void *ctx), void *ctx);
+/* Drain: GOAWAY to every session, refuse new ones, and stop once the
+ * streams are done (drainTimeoutMs at most); a second call stops at once.
+ * Safe inside loop callbacks. */
 void edge_stop(edge_t *e);
 /* After uv_run() has returned: release everything. */
 void edge_destroy(edge_t *e);

@@ -100,6 +100,7 @@ static const char *const root_keys[] = {"listen",
                                         "projects",
                                         "services",
                                         "stateFile",
+                                        "metricsListen",
                                         NULL};
 static const char *const tls_keys[] = {"cert", "key", NULL};
 static const char *const token_keys[] = {"id", "sha256", NULL};
@@ -437,6 +438,34 @@ static int get_hostport(parse_ctx_t *c, const cJSON *obj, const char *parent,
   if (*host == NULL)
     return fail_oom(c, p);
   *port = (uint16_t)v;
+  return 0;
+}
+
+/* The metrics listener binds a numeric address (no name to resolve at
+ * start-up), and a port the WebSocket listener does not already take. */
+static int get_metrics_listen(parse_ctx_t *c, const cJSON *root,
+                              platform_t *p) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "metricsListen");
+  char q[ECHO_MAX + 8];
+  struct in6_addr a6;
+  struct in_addr a4;
+
+  if (get_hostport(c, root, "", "metricsListen", NULL, 0, &p->metrics_host,
+                   &p->metrics_port) != 0)
+    return -1;
+  if (p->metrics_host == NULL)
+    return 0;
+  identity_quote(q, sizeof q, v->valuestring);
+  if (inet_pton(AF_INET, p->metrics_host, &a4) != 1 &&
+      inet_pton(AF_INET6, p->metrics_host, &a6) != 1)
+    return parse_fail(c, "metricsListen",
+                      "expected a numeric IP address and a port "
+                      "(\"127.0.0.1:9100\" or \"[::1]:9100\"), got %s",
+                      q);
+  if (p->metrics_port != 0 && p->metrics_port == p->listen_port &&
+      strcmp(p->metrics_host, p->listen_host) == 0)
+    return parse_fail(c, "metricsListen",
+                      "must differ from listen, got %s for both", q);
   return 0;
 }
 
@@ -862,8 +891,9 @@ static int parse_root(parse_ctx_t *c, const cJSON *root, platform_t *p) {
   if (check_object(c, root, "", root_keys) != 0 ||
       get_hostport(c, root, "", "listen", "required", 0, &p->listen_host,
                    &p->listen_port) != 0 ||
-      parse_transport(c, root, p) != 0 || parse_limits(c, root, p) != 0 ||
-      get_state_file(c, root, p) != 0 || parse_tokens(c, root, p) != 0)
+      get_metrics_listen(c, root, p) != 0 || parse_transport(c, root, p) != 0 ||
+      parse_limits(c, root, p) != 0 || get_state_file(c, root, p) != 0 ||
+      parse_tokens(c, root, p) != 0)
     return -1;
   rc = parse_projects(c, root, p, &projects);
   if (rc == 0)
@@ -1021,6 +1051,7 @@ void platform_free(platform_t *p) {
   free(p->tls_cert);
   free(p->tls_key);
   free(p->state_file);
+  free(p->metrics_host);
   for (size_t i = 0; i < p->ntokens && p->tokens != NULL; i++)
     free(p->tokens[i].id);
   free(p->tokens);

@@ -70,6 +70,10 @@ typedef struct {
   uint32_t drain_timeout_ms;
   char *state_file; /* identities and SSH switches (proxy/state.h); never
                        NULL after a successful parse */
+  /* Where GET /metrics is served (proxy/metrics_server.h): a numeric
+   * address, never the WebSocket listener's; NULL when not configured. */
+  char *metrics_host;
+  uint16_t metrics_port; /* 0: the kernel picks */
 
   platform_token_t *tokens;
   size_t ntokens;

@@ -7,7 +7,7 @@
 #   unknown service / project    -> 3 "service S not found in project P"
 #   sshEnabled false             -> 5 "SSH is not enabled for service S: ..."
 #   a job                        -> 5 "SSH access is available for services only"
-#   no token at all              -> non-zero, names WSMUX_TOKEN
+#   no token at all              -> 2, names WSMUX_TOKEN
 #   no --ca (self-signed edge)   -> 4, mentions "certificate"
 #   no edge listening            -> 4
 #   an unrelated --ca            -> 4, mentions "certificate"
@@ -100,8 +100,9 @@ mapfile -t args < <(target job1)
 run_wsmux job "$GOOD" -- "${args[@]}"
 expect job 5 "SSH access is available for services only"
 
-run_wsmux missing_token -- "${SSH_TARGET[@]}"
-expect missing_token nonzero "WSMUX_TOKEN"
+# Isolated from any context of the user running the tests.
+run_wsmux missing_token "XDG_CONFIG_HOME=$T/xdg-empty" -- "${SSH_TARGET[@]}"
+expect missing_token 2 "WSMUX_TOKEN"
 
 run_wsmux no_ca "$GOOD" -- --projectId "$E2E_PROJECT" \
   --serviceId "$E2E_SSH_SERVICE" --edge "$EDGE_URL"

@@ -172,6 +172,7 @@ static void test_defaults(void **state) {
   assert_int_equal(p->dead_timeout_ms, 15000);
   assert_int_equal(p->resume_grace_ms, 60000);
   assert_int_equal(p->drain_timeout_ms, 30000);
+  assert_null(p->metrics_host);
   assert_int_equal(p->ntokens, 0);
   assert_string_equal(p->projects[0].name, "p1");
   assert_string_equal(p->services[0].name, "s");
@@ -344,6 +345,26 @@ static const bad_case_t bad_cases[] = {
      "drainTimeoutMs: expected an integer in 0..3600000, got '30s'"},
     {HEAD ",'drainTimeoutMs':1,'drainTimeoutMs':2}",
      "config: duplicate key 'drainTimeoutMs'"},
+    /* metricsListen */
+    {HEAD ",'metricsListen':9100}",
+     "metricsListen: expected a string, got 9100"},
+    {HEAD ",'metricsListen':''}", "metricsListen: expected 'host:port'"},
+    {HEAD ",'metricsListen':'127.0.0.1'}",
+     "metricsListen: expected 'host:port', got '127.0.0.1'"},
+    {HEAD ",'metricsListen':'::1:9100'}",
+     "metricsListen: expected 'host:port'"},
+    {HEAD ",'metricsListen':'127.0.0.1:65536'}",
+     "metricsListen: port must be in 0..65535, got '127.0.0.1:65536'"},
+    {HEAD ",'metricsListen':'localhost:9100'}",
+     "metricsListen: expected a numeric IP address and a port "
+     "('127.0.0.1:9100' or '[::1]:9100'), got 'localhost:9100'"},
+    {HEAD ",'metricsListen':'127.0.0.256:9100'}",
+     "metricsListen: expected a numeric IP address"},
+    {"{'listen':'127.0.0.1:8443','plainWs':true,"
+     "'metricsListen':'127.0.0.1:8443'}",
+     "metricsListen: must differ from listen, got '127.0.0.1:8443' for both"},
+    {HEAD ",'metricsListen':'127.0.0.1:1','metricsListen':'127.0.0.1:2'}",
+     "config: duplicate key 'metricsListen'"},
     /* tokens */
     {HEAD ",'tokens':{}}", "tokens: expected an array, got an object"},
     {HEAD ",'tokens':['x']}", "tokens[0]: expected an object, got 'x'"},
@@ -429,6 +450,30 @@ static const bad_case_t bad_cases[] = {
      "services[0].name: expected a string, got null"},
     {HEAD SVC1("[]"), "services[0]: expected an object, got an array"},
 };
+
+static void test_metrics_listen(void **state) {
+  platform_t *p = parse_ok(HEAD ",'metricsListen':'127.0.0.1:9100'}");
+  assert_string_equal(p->metrics_host, "127.0.0.1");
+  assert_int_equal(p->metrics_port, 9100);
+  platform_free(p);
+
+  p = parse_ok(HEAD ",'metricsListen':'[::1]:0'}");
+  assert_string_equal(p->metrics_host, "::1");
+  assert_int_equal(p->metrics_port, 0);
+  platform_free(p);
+
+  /* Port 0 twice is two kernel-picked ports: no conflict. */
+  p = parse_ok(HEAD ",'metricsListen':'127.0.0.1:0'}");
+  assert_int_equal(p->metrics_port, 0);
+  platform_free(p);
+
+  /* The same port on another address does not collide. */
+  p = parse_ok("{'listen':'127.0.0.1:8443','plainWs':true,"
+               "'metricsListen':'127.0.0.2:8443'}");
+  assert_string_equal(p->metrics_host, "127.0.0.2");
+  assert_int_equal(p->metrics_port, 8443);
+  platform_free(p);
+}
 
 static void test_invalid_configs(void **state) {
   for (size_t i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++) {
@@ -753,6 +798,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_full_config),
       cmocka_unit_test(test_defaults),
+      cmocka_unit_test(test_metrics_listen),
       cmocka_unit_test(test_invalid_configs),
       cmocka_unit_test(test_long_id_limit),
       cmocka_unit_test(test_nul_escape),

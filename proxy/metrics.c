@@ -1,0 +1,90 @@
+#include "proxy/metrics.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+/* An snprintf-like writer: counts what would be written past cap. */
+typedef struct {
+  char *buf;
+  size_t cap;
+  size_t len;
+} out_t;
+
+static void out_printf(out_t *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void out_printf(out_t *o, const char *fmt, ...) {
+  va_list ap;
+  char *dst = o->len < o->cap ? o->buf + o->len : NULL;
+  size_t room = o->len < o->cap ? o->cap - o->len : 0;
+
+  va_start(ap, fmt);
+  int n = vsnprintf(dst, room, fmt, ap);
+  va_end(ap);
+  if (n > 0)
+    o->len += (size_t)n;
+}
+
+static void header(out_t *o, const char *name, const char *type,
+                   const char *help) {
+  out_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void single(out_t *o, const char *name, const char *type,
+                   const char *help, uint64_t v) {
+  header(o, name, type, help);
+  out_printf(o, "%s %" PRIu64 "\n", name, v);
+}
+
+/* One counter with a label taking each of n values. */
+static void labelled(out_t *o, const char *name, const char *help,
+                     const char *label, const char *const *values,
+                     const uint64_t *v, size_t n) {
+  header(o, name, "counter", help);
+  for (size_t i = 0; i < n; i++)
+    out_printf(o, "%s{%s=\"%s\"} %" PRIu64 "\n", name, label, values[i], v[i]);
+}
+
+/* Label values, indexed by the enums of metrics.h. */
+static const char *const open_results[METRICS_OPEN_N] = {
+    "ok", "refused", "denied", "limit", "error"};
+static const char *const resume_results[METRICS_RESUME_N] = {"ok", "expired"};
+static const char *const auth_reasons[METRICS_AUTH_N] = {
+    "no_token", "bad_token", "forbidden", "not_found"};
+static const char *const limits[METRICS_LIMIT_N] = {
+    "streams", "connections_per_token", "handshake_timeout"};
+
+size_t metrics_render(const metrics_t *m, char *buf, size_t cap) {
+  out_t o = {.buf = buf, .cap = cap, .len = 0};
+  const uint64_t bytes[2] = {m->bytes_to_upstream, m->bytes_from_upstream};
+  static const char *const directions[2] = {"to_upstream", "from_upstream"};
+
+  if (cap > 0)
+    buf[0] = '\0';
+  single(&o, "wsmux_edge_up", "gauge", "1 while the edge is serving.", 1);
+  single(&o, "wsmux_edge_connections_open", "gauge",
+         "WebSockets from proxies open now.", m->connections_open);
+  single(&o, "wsmux_edge_connections_total", "counter",
+         "WebSockets from proxies accepted since the edge started.",
+         m->connections_total);
+  single(&o, "wsmux_edge_streams_open", "gauge",
+         "Streams open now, with those of sessions kept for a resume.",
+         m->streams_open);
+  labelled(&o, "wsmux_edge_stream_opens_total",
+           "Stream OPENs answered, by answer.", "result", open_results,
+           m->stream_opens, METRICS_OPEN_N);
+  labelled(&o, "wsmux_edge_bytes_total",
+           "Stream payload bytes relayed to and from the upstreams.",
+           "direction", directions, bytes, 2);
+  labelled(&o, "wsmux_edge_resumes_total",
+           "WebSockets that asked to resume a session, by outcome.", "result",
+           resume_results, m->resumes, METRICS_RESUME_N);
+  labelled(&o, "wsmux_edge_auth_failures_total",
+           "Requests refused by authentication or authorization.", "reason",
+           auth_reasons, m->auth_failures, METRICS_AUTH_N);
+  labelled(&o, "wsmux_edge_limit_rejections_total",
+           "Connections and streams refused or dropped by a limit.", "limit",
+           limits, m->limit_rejections, METRICS_LIMIT_N);
+  return o.len;
+}
