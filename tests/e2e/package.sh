@@ -22,7 +22,8 @@
 #   - the example edge.json loads as is (`wsmux-edge authorized-keys` reads
 #     the whole config), then, with only its listener, certificate, state
 #     file and token replaced, the extracted wsmux-edge serves the
-#     extracted wsmux (`project list`) and drains on SIGTERM with status 0.
+#     extracted wsmux (`project list`), answers GET /metrics on its
+#     metricsListen, and drains on SIGTERM with status 0.
 #
 # The completion is sourced in subshells on purpose, so that it cannot
 # touch this shell: nothing set there is meant to come back.
@@ -246,8 +247,21 @@ env "${E2E_SAN_ENV[@]}" XDG_CONFIG_HOME="$T/xdg" WSMUX_TOKEN="$EDGE_TOKEN" \
 E2E_SAN_LOGS+=("$T/projects.err")
 grep -Eq '^p1 +Demo project$' "$T/projects.out" ||
   fail "project list: $(cat "$T/projects.out")"
+# The example's metricsListen (moved to a free port) serves /metrics.
+mline=$(grep -Em1 'wsmux-edge: metrics on http://127\.0\.0\.1:[0-9]+/metrics' "$EDGE_ERR") ||
+  fail "the example config's metricsListen: no 'metrics on' line: $(cat "$EDGE_ERR")"
+mport=${mline##*:}
+mport=${mport%%/*}
+exec {m}<>"/dev/tcp/127.0.0.1/$mport"
+printf 'GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n' >&"$m"
+timeout 10 cat <&"$m" >"$T/metrics.txt" || true
+exec {m}>&-
+grep -q '^wsmux_edge_up 1' "$T/metrics.txt" ||
+  fail "GET /metrics: $(head -c 600 "$T/metrics.txt")"
+grep -q '^wsmux_edge_connections_total' "$T/metrics.txt" ||
+  fail "GET /metrics: no wsmux_edge_connections_total"
 stop_pid "$EDGE_PID" 20 || fail "wsmux-edge did not stop on SIGTERM"
 ((STOP_RC == 0)) || fail "wsmux-edge exited $STOP_RC after SIGTERM, want 0"
-log "the extracted edge serves the example config and drains on SIGTERM"
+log "the extracted edge serves the example config and its metrics, and drains on SIGTERM"
 
 log "PASS"
