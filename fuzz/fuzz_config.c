@@ -15,7 +15,8 @@
  *     error buffer stays inside it;
  *   - platform success: every documented bound holds (ids, ranges, TLS xor
  *     plainWs, upstream for services, projects referenced exist, ids
- *     unique, the state path absolute), and lookups find every service;
+ *     unique, the state path absolute, metricsListen numeric and apart
+ *     from listen), and lookups find every service;
  *   - state success: serialize, parse back and serialize again gives the
  *     same bytes (what the edge writes it can read);
  *   - an accepted document holds no NUL byte and no \u escape that cJSON
@@ -24,6 +25,7 @@
  *     string there;
  *   - no leaks (LeakSanitizer).
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -97,6 +99,13 @@ static void check_platform(const platform_t *p) {
   CHECK(p->window >= 16384 && p->window <= 16777216);
   CHECK(p->max_streams >= 1 && p->max_streams <= 1000000);
   CHECK(p->connect_timeout_ms >= 100 && p->connect_timeout_ms <= 600000);
+  if (p->metrics_host != NULL) {
+    struct in6_addr a;
+    CHECK(inet_pton(AF_INET, p->metrics_host, &a) == 1 ||
+          inet_pton(AF_INET6, p->metrics_host, &a) == 1);
+    CHECK(p->metrics_port == 0 || p->metrics_port != p->listen_port ||
+          strcmp(p->metrics_host, p->listen_host) != 0);
+  }
   for (size_t i = 0; i < p->ntokens; i++) {
     CHECK(id_ok(p->tokens[i].id));
     for (size_t j = 0; j < i; j++) {
