@@ -5,22 +5,26 @@
 #include <stdlib.h>
 #include <string.h>
 #include <limits.h>
+#include <stdarg.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/args.h"
 #include "cli/exitcode.h"
 #include "cli/log.h"
 #include "cli/proxy_app.h"
+#include "cli/proxy_status.h"
+#include "cli/rundir.h"
 #include "proxy/endpoint.h"
 #include "proxy/platform.h"
 #include "ws/session.h"
 
 static const char usage[] =
     "usage: wsmux ssh service --projectId P --serviceId S\n"
-    "                         [--proxyOnly | --stdio] [--user U]\n"
+    "                         [--proxyOnly [--detach] | --stdio] [--user U]\n"
     "                         [--edge URL] [--token T] [--ca FILE]\n"
     "                         [--insecure] [--address A] [--port N]\n"
-    "                         [--window BYTES] [--log-level LEVEL]\n"
+    "                         [--window BYTES] [--log-level LEVEL] [--quiet]\n"
     "                         [-- SSH-ARGS...]\n"
     "\n"
     "Reaches the sshd of service S in project P through one authenticated\n"
@@ -29,7 +33,10 @@ static const char usage[] =
     "  (default)       run ssh through it and return ssh's exit status;\n"
     "                  arguments after -- go to ssh (e.g. a remote command)\n"
     "  --proxyOnly     serve a local endpoint for any SSH client and print\n"
-    "                  ready-made ssh/sftp/rsync/scp commands\n"
+    "                  ready-made ssh/sftp/rsync/scp commands; one proxy\n"
+    "                  per service (a second start shows the running one)\n"
+    "  --detach        with --proxyOnly: run it in the background once it is\n"
+    "                  up (log in $XDG_RUNTIME_DIR/wsmux/, see `wsmux proxy`)\n"
     "  --stdio         carry one connection over stdin/stdout, for ssh's\n"
     "                  ProxyCommand (editors: see `wsmux ssh config`)\n"
     "  --user U        login user (default root)\n"
@@ -45,7 +52,9 @@ static const char usage[] =
     "  --window BYTES  per-stream receive window (default 262144)\n"
     "  --dead-timeout MS  a link silent this long (despite PINGs) is dead\n"
     "                  and is reconnected (default 15000)\n"
-    "  --log-level L   error, warn (default), info or debug\n"
+    "  --log-level L   error, warn (default; info with --detach), info or\n"
+    "                  debug\n"
+    "  --quiet         no live status line on the terminal, no info logs\n"
     "\n"
     "Without --projectId/--serviceId on a terminal, you pick them from a\n"
     "list.\n";
@@ -65,7 +74,7 @@ static const char config_usage[] =
 typedef struct {
   const char *project, *service, *user, *edge, *token, *address, *port;
   const char *ca, *window, *level, *dead;
-  int proxy_only, stdio, insecure, help;
+  int proxy_only, stdio, insecure, help, detach, quiet;
   char *rest[MAX_REST];
   int nrest, dashdash;
 } ssh_opts_t;
@@ -79,6 +88,7 @@ static int parse_opts(int argc, char **argv, ssh_opts_t *o) {
       {"window", &o->window, NULL},     {"log-level", &o->level, NULL},
       {"dead-timeout", &o->dead, NULL}, {"proxyOnly", NULL, &o->proxy_only},
       {"stdio", NULL, &o->stdio},       {"insecure", NULL, &o->insecure},
+      {"detach", NULL, &o->detach},     {"quiet", NULL, &o->quiet},
       {"help", NULL, &o->help},         {0}};
   char err[256];
   if (args_parse(argc, argv, opts, o->rest, MAX_REST, &o->nrest, &o->dashdash,
@@ -139,6 +149,140 @@ static void host_alias(const char *project, const char *service, char *out,
   snprintf(out, len, "wsmux-%s-%s", project, service);
 }
 
+/* --- --proxyOnly: one proxy per service, maybe in the background ------- */
+
+/* A message for the user: through the parent of a background proxy still
+ * starting, else on stderr. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static void
+tell(detach_t *d, log_level_t level, const char *fmt, ...);
+static void tell(detach_t *d, log_level_t level, const char *fmt, ...) {
+  char text[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(text, sizeof(text), fmt, ap);
+  va_end(ap);
+  if (detach_pending(d))
+    detach_err(d, level, text);
+  else
+    log_print("wsmux", level, "%s", text);
+}
+
+/* A proxy runs already: show it instead of starting another. */
+static int report_running(const proxy_opts_t *po, const char *held,
+                          detach_t *d) {
+  proxy_status_t st;
+  if (proxy_status_parse(held, &st) != 0) {
+    tell(d, LOG_ERROR, "another wsmux holds the pidfile of %s/%s", po->project,
+         po->service);
+    return EXIT_REFUSED;
+  }
+  /* Different ids can share a file name ("a.b"+"c" and "a"+"b.c"). */
+  if (strcmp(st.project, po->project) != 0 ||
+      strcmp(st.service, po->service) != 0) {
+    tell(d, LOG_ERROR,
+         "the runtime files of %s/%s are used by the proxy for %s/%s (pid "
+         "%ld)",
+         po->project, po->service, st.project, st.service, st.pid);
+    return EXIT_REFUSED;
+  }
+  tell(d, LOG_INFO, "A proxy for %s/%s is already running (pid %ld)",
+       po->project, po->service, st.pid);
+  char *colon = strrchr(st.endpoint, ':');
+  if (colon == NULL)
+    return EXIT_OK; /* still binding its endpoint */
+  *colon = '\0';
+  char text[2048];
+  proxy_app_banner(st.endpoint, atoi(colon + 1), po->user, "", text,
+                   sizeof(text));
+  size_t n = strlen(text);
+  snprintf(text + n, sizeof(text) - n,
+           "Stop it with: wsmux proxy stop --projectId %s --serviceId %s\n",
+           po->project, po->service);
+  if (detach_pending(d)) {
+    detach_out(d, text);
+  } else {
+    fputs(text, stdout);
+    fflush(stdout);
+  }
+  return EXIT_OK;
+}
+
+/* Take the service's pidfile and run the proxy, or show the one running. */
+static int run_with_pidfile(const char *dir, proxy_opts_t *po, detach_t *d) {
+  proxy_status_t st = {.pid = (long)getpid(), .started_at = po->started_at};
+  snprintf(st.project, sizeof(st.project), "%s", po->project);
+  snprintf(st.service, sizeof(st.service), "%s", po->service);
+  char *text = proxy_status_pidfile_text(&st);
+  char held[RUNDIR_CONTENT_MAX], err[512] = "out of memory";
+  rundir_lock_t lk;
+  int rc = text != NULL
+               ? rundir_acquire(dir, po->project, po->service, text, &lk, held,
+                                sizeof(held), err, sizeof(err))
+               : -1;
+  free(text);
+  if (rc == RUNDIR_HELD)
+    return report_running(po, held, d);
+  if (rc != 0) {
+    tell(d, LOG_ERROR, "%s", err);
+    return EXIT_USAGE;
+  }
+  po->pidfile = &lk;
+  rc = proxy_app_run(po);
+  rundir_release(&lk);
+  return rc;
+}
+
+static int run_listen(const ssh_opts_t *o, proxy_opts_t *po) {
+  char dir[PATH_MAX], err[512], log_path[PATH_MAX], ca[PATH_MAX];
+  po->project = o->project;
+  po->service = o->service;
+  po->started_at = (int64_t)time(NULL);
+  po->status_line = !o->quiet && !o->detach && isatty(2);
+  if (rundir_dir(dir, sizeof(dir), err, sizeof(err)) != 0) {
+    if (o->detach) {
+      fprintf(stderr, "wsmux: error: %s\n", err);
+      return EXIT_USAGE;
+    }
+    fprintf(stderr,
+            "wsmux: warning: %s: this proxy runs without a pidfile (no "
+            "`wsmux proxy list`, no check for a running one)\n",
+            err);
+    return proxy_app_run(po);
+  }
+  detach_t d = {.fd = -1};
+  if (o->detach) {
+    if (rundir_path(log_path, sizeof(log_path), dir, o->project, o->service,
+                    "log") != 0) {
+      fprintf(stderr, "wsmux: error: runtime file name too long\n");
+      return EXIT_USAGE;
+    }
+    /* The background proxy runs in "/": relative paths would break. */
+    if (po->edge.ca_file != NULL && realpath(po->edge.ca_file, ca) != NULL)
+      po->edge.ca_file = ca;
+    int is_child = 0;
+    int rc = detach_start(log_path, &d, &is_child);
+    if (rc < 0)
+      return EXIT_USAGE;
+    if (!is_child)
+      return rc;
+    po->detach = &d;
+    po->log_path = log_path;
+    if (o->level == NULL && !o->quiet)
+      po->level = LOG_INFO;
+    log_msg(&(log_t){.prog = "wsmux", .level = LOG_INFO, .timestamps = 1},
+            LOG_INFO,
+            "starting the proxy for %s/%s in the background (pid "
+            "%ld)",
+            o->project, o->service, (long)getpid());
+  }
+  int rc = run_with_pidfile(dir, po, &d);
+  detach_fail(&d, rc); /* not ready: the parent exits with rc */
+  return rc;
+}
+
 int cmd_ssh_service(int argc, char **argv) {
   ssh_opts_t o = {0};
   if (parse_opts(argc, argv, &o) != 0)
@@ -150,6 +294,10 @@ int cmd_ssh_service(int argc, char **argv) {
   if (o.proxy_only && o.stdio) {
     fprintf(stderr, "wsmux: error: --proxyOnly and --stdio exclude each "
                     "other\n");
+    return EXIT_USAGE;
+  }
+  if (o.detach && !o.proxy_only) {
+    fprintf(stderr, "wsmux: error: --detach only goes with --proxyOnly\n");
     return EXIT_USAGE;
   }
   cli_target_t target;
@@ -193,7 +341,9 @@ int cmd_ssh_service(int argc, char **argv) {
     cmd_ssh_target_free(&target);
     return EXIT_USAGE;
   }
-  rc = proxy_app_run(&po);
+  if (o.quiet && po.level > LOG_WARN)
+    po.level = LOG_WARN;
+  rc = po.mode == PROXY_MODE_LISTEN ? run_listen(&o, &po) : proxy_app_run(&po);
   cmd_ssh_target_free(&target);
   return rc;
 }

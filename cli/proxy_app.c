@@ -4,11 +4,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "cli/api.h"
 #include "cli/exitcode.h"
+#include "cli/proxy_status.h"
+#include "cli/status_line.h"
 #include "proxy/listener.h"
 #include "proxy/relay.h"
 #include "ws/frame.h"
@@ -24,6 +27,8 @@
 #define DEFAULT_GRACE_MS 60000
 /* RFC 6455 "policy violation": the edge ends the session on purpose. */
 #define EDGE_CLOSE_POLICY 1008
+/* The live status line is redrawn this often (at most twice a second). */
+#define STATUS_TICK_MS 500
 
 typedef struct {
   const proxy_opts_t *o;
@@ -53,7 +58,132 @@ typedef struct {
   relay_hooks_t hooks;
   int stopping;
   int exit_code;
+  /* Live status: the control socket and the terminal line. */
+  relay_totals_t done; /* of the relays already freed */
+  proxy_status_server_t *status_server;
+  int ready; /* the endpoint is up and was announced */
+  int line_on;
+  status_line_t line;
+  uv_timer_t line_timer;
+  relay_totals_t line_last; /* at the previous tick */
+  uint64_t line_last_ms;
 } proxy_t;
+
+/* --- live status ------------------------------------------------------- */
+
+static void totals_add(relay_totals_t *sum, const relay_t *r) {
+  if (r == NULL)
+    return;
+  relay_totals_t t;
+  relay_totals(r, &t);
+  sum->bytes_up += t.bytes_up;
+  sum->bytes_down += t.bytes_down;
+  sum->streams_open += t.streams_open;
+  sum->streams_total += t.streams_total;
+}
+
+/* Free a relay, keeping what it carried in the proxy's totals. */
+static void proxy_free_relay(proxy_t *p, relay_t *r, const char *reason) {
+  relay_totals_t t = {0};
+  totals_add(&t, r);
+  p->done.bytes_up += t.bytes_up;
+  p->done.bytes_down += t.bytes_down;
+  p->done.streams_total += t.streams_total;
+  relay_free(r, reason);
+}
+
+static void proxy_totals(const proxy_t *p, relay_totals_t *t) {
+  *t = p->done;
+  t->streams_open = 0;
+  totals_add(t, p->relay);
+  totals_add(t, p->old);
+}
+
+static int proxy_connected(const proxy_t *p) {
+  return p->conn != NULL && p->lost_at == 0 && p->relay != NULL &&
+         relay_attached(p->relay);
+}
+
+/* Whole seconds until the next attempt (rounded up); -1 when an attempt
+ * is under way. */
+static int proxy_retry_in(const proxy_t *p) {
+  if (!uv_is_active((const uv_handle_t *)&p->retry_timer))
+    return -1;
+  return (int)((uv_timer_get_due_in(&p->retry_timer) + 999) / 1000);
+}
+
+static void get_status(void *ctx, proxy_status_t *s) {
+  proxy_t *p = ctx;
+  relay_totals_t t;
+  proxy_totals(p, &t);
+  s->pid = (long)getpid();
+  snprintf(s->project, sizeof(s->project), "%s", p->o->project);
+  snprintf(s->service, sizeof(s->service), "%s", p->o->service);
+  if (p->listener != NULL)
+    snprintf(s->endpoint, sizeof(s->endpoint), "%s:%d",
+             listener_addr(p->listener), listener_port(p->listener));
+  s->started_at = p->o->started_at;
+  s->live = 1;
+  s->connected = proxy_connected(p);
+  int in = proxy_retry_in(p);
+  s->reconnect_in_s = s->connected || in < 0 ? 0 : in;
+  s->streams = t.streams_open;
+  s->streams_total = t.streams_total;
+  s->bytes_up = t.bytes_up;
+  s->bytes_down = t.bytes_down;
+}
+
+static void on_line_tick(uv_timer_t *t) {
+  proxy_t *p = t->data;
+  relay_totals_t now;
+  proxy_totals(p, &now);
+  uint64_t ms = uv_now(p->loop), dt = ms - p->line_last_ms;
+  status_view_t v = {
+      .connected = proxy_connected(p),
+      .reconnect_in_s = proxy_retry_in(p),
+      .streams = now.streams_open,
+      .rate_up = status_rate(p->line_last.bytes_up, now.bytes_up, dt),
+      .rate_down = status_rate(p->line_last.bytes_down, now.bytes_down, dt),
+      .total_up = now.bytes_up,
+      .total_down = now.bytes_down,
+  };
+  p->line_last = now;
+  p->line_last_ms = ms;
+  char text[sizeof(p->line.text)];
+  status_line_format(&v, text, sizeof(text));
+  status_line_show(&p->line, text);
+}
+
+static void line_start(proxy_t *p) {
+  p->line_on = 1;
+  status_line_init(&p->line, stderr);
+  proxy_totals(p, &p->line_last);
+  p->line_last_ms = uv_now(p->loop);
+  uv_timer_start(&p->line_timer, on_line_tick, 0, STATUS_TICK_MS);
+}
+
+static void line_stop(proxy_t *p) {
+  if (!p->line_on)
+    return;
+  p->line_on = 0;
+  uv_timer_stop(&p->line_timer);
+  status_line_clear(&p->line);
+}
+
+/* Before every log line: the status line steps aside (it is back at the
+ * next tick, with what the line reported already taken into account);
+ * before the background proxy is up, what goes wrong is also told to the
+ * parent. */
+static void on_log_line(void *ctx, log_level_t level, const char *line,
+                        int printed) {
+  proxy_t *p = ctx;
+  if (printed)
+    return;
+  if (p->line_on)
+    status_line_clear(&p->line);
+  if (p->o->detach != NULL && level <= LOG_WARN)
+    detach_err(p->o->detach, level, line);
+}
 
 /* --- stopping ---------------------------------------------------------- */
 
@@ -64,8 +194,12 @@ static void on_stop_timer(uv_timer_t *t) {
   uv_close((uv_handle_t *)&p->stop_timer, NULL);
   uv_close((uv_handle_t *)&p->retry_timer, NULL);
   uv_close((uv_handle_t *)&p->old_check, NULL);
+  line_stop(p);
+  uv_close((uv_handle_t *)&p->line_timer, NULL);
+  proxy_status_server_close(p->status_server);
+  p->status_server = NULL;
   if (p->relay != NULL && p->conn == NULL) {
-    relay_free(p->relay, "proxy stopped"); /* detached: no on_close */
+    proxy_free_relay(p, p->relay, "proxy stopped"); /* detached: no on_close */
     p->relay = NULL;
   }
   if (!uv_is_closing((uv_handle_t *)&p->sigint)) {
@@ -83,6 +217,7 @@ static void proxy_stop_after(proxy_t *p, int exit_code, uint64_t delay_ms) {
   if (!p->stopping)
     p->exit_code = exit_code;
   p->stopping = 1;
+  line_stop(p);
   if (!uv_is_closing((uv_handle_t *)&p->stop_timer))
     uv_timer_start(&p->stop_timer, on_stop_timer, delay_ms, 0);
 }
@@ -111,17 +246,51 @@ static void proxy_stop_gracefully(proxy_t *p, int exit_code) {
 
 /* --- modes ------------------------------------------------------------- */
 
-static void print_banner(const proxy_t *p) {
-  const char *a = listener_addr(p->listener), *u = p->o->user;
-  int port = listener_port(p->listener);
-  printf("SSH proxy started on endpoint: %s:%d, stop with Ctrl+C\n"
-         "Use with any SSH compatible client. Example usages:\n"
-         "> SSH session: ssh %s@%s -p %d\n"
-         "> SFTP: sftp -P %d %s@%s\n"
-         "> RSYNC: rsync -avz -e \"ssh -p %d\" ./data/ %s@%s:/rsync-test/\n"
-         "> SCP: scp -P %d file.txt %s@%s:/remote/path/\n",
-         a, port, u, a, port, port, u, a, port, u, a, port, u, a);
-  fflush(stdout);
+void proxy_app_banner(const char *a, int port, const char *u, const char *tail,
+                      char *out, size_t len) {
+  snprintf(out, len,
+           "SSH proxy started on endpoint: %s:%d%s\n"
+           "Use with any SSH compatible client. Example usages:\n"
+           "> SSH session: ssh %s@%s -p %d\n"
+           "> SFTP: sftp -P %d %s@%s\n"
+           "> RSYNC: rsync -avz -e \"ssh -p %d\" ./data/ %s@%s:/rsync-test/\n"
+           "> SCP: scp -P %d file.txt %s@%s:/remote/path/\n",
+           a, port, tail, u, a, port, port, u, a, port, u, a, port, u, a);
+}
+
+/* The endpoint is up: serve the control socket and tell the user, on
+ * stdout or through the parent of a background proxy. */
+static void announce(proxy_t *p) {
+  const proxy_opts_t *o = p->o;
+  char text[2048], err[512];
+  p->ready = 1;
+  if (o->pidfile != NULL) {
+    p->status_server = proxy_status_serve(p->loop, o->pidfile->sock_path,
+                                          get_status, p, err, sizeof(err));
+    if (p->status_server == NULL)
+      log_msg(&p->log, LOG_WARN,
+              "%s: `wsmux proxy list` shows no live figures for it", err);
+  }
+  if (o->detach == NULL) {
+    proxy_app_banner(listener_addr(p->listener), listener_port(p->listener),
+                     o->user, ", stop with Ctrl+C", text, sizeof(text));
+    fputs(text, stdout);
+    fflush(stdout);
+    if (o->status_line)
+      line_start(p);
+    return;
+  }
+  proxy_app_banner(listener_addr(p->listener), listener_port(p->listener),
+                   o->user, "", text, sizeof(text));
+  size_t n = strlen(text);
+  snprintf(text + n, sizeof(text) - n,
+           "Proxy running in the background (pid %ld), log: %s\n"
+           "Stop it with: wsmux proxy stop --projectId %s --serviceId %s\n",
+           (long)getpid(), o->log_path, o->project, o->service);
+  detach_out(o->detach, text);
+  detach_ready(o->detach);
+  log_msg(&p->log, LOG_INFO, "proxy started on endpoint %s:%d",
+          listener_addr(p->listener), listener_port(p->listener));
 }
 
 static void on_child_exit(uv_process_t *h, int64_t status, int signum) {
@@ -202,7 +371,7 @@ static int start_mode(proxy_t *p) {
   default:
     if (listener_start(p->listener, on_accept, p) != 0)
       return -1;
-    print_banner(p);
+    announce(p);
     return 0;
   }
 }
@@ -416,7 +585,7 @@ static void on_close(void *ctx, transport_conn_t *c,
   proxy_t *p = ctx;
   relay_t *r = transport_conn_user(c);
   if (r != NULL && r == p->old) {
-    relay_free(p->old, "the edge went away");
+    proxy_free_relay(p, p->old, "the edge went away");
     p->old = NULL;
     p->old_conn = NULL;
     return;
@@ -426,7 +595,7 @@ static void on_close(void *ctx, transport_conn_t *c,
   p->conn = NULL;
   if (p->stopping) {
     if (p->relay != NULL) {
-      relay_free(p->relay, "connection to the edge closed");
+      proxy_free_relay(p, p->relay, "connection to the edge closed");
       p->relay = NULL;
     }
     proxy_stop(p, p->exit_code); /* the close handshake finished */
@@ -434,7 +603,7 @@ static void on_close(void *ctx, transport_conn_t *c,
   }
   if (!p->ever_open || permanent(why) || p->o->mode == PROXY_MODE_STDIO) {
     if (p->relay != NULL) {
-      relay_free(p->relay, "connection to the edge closed");
+      proxy_free_relay(p, p->relay, "connection to the edge closed");
       p->relay = NULL;
     }
     report_close(p, why);
@@ -479,6 +648,18 @@ static int proxy_start(proxy_t *p) {
     log_msg(&p->log, LOG_ERROR, "%s", err);
     return EXIT_USAGE;
   }
+  if (o->pidfile != NULL) {
+    proxy_status_t st = {.pid = (long)getpid(), .started_at = o->started_at};
+    snprintf(st.project, sizeof(st.project), "%s", o->project);
+    snprintf(st.service, sizeof(st.service), "%s", o->service);
+    snprintf(st.endpoint, sizeof(st.endpoint), "%s:%d",
+             listener_addr(p->listener), listener_port(p->listener));
+    char *text = proxy_status_pidfile_text(&st);
+    if (text == NULL || rundir_update(o->pidfile, text) != 0)
+      log_msg(&p->log, LOG_WARN, "cannot write the endpoint into %s",
+              o->pidfile->pid_path);
+    free(text);
+  }
   if (o->edge.insecure)
     log_msg(&p->log, LOG_WARN,
             "--insecure: the edge's certificate is NOT verified; anyone on "
@@ -499,7 +680,11 @@ int proxy_app_run(const proxy_opts_t *o) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   proxy_t p = {.o = o, .loop = &loop};
-  p.log = (log_t){.prog = "wsmux", .level = o->level};
+  p.log = (log_t){.prog = "wsmux",
+                  .level = o->level,
+                  .timestamps = o->detach != NULL,
+                  .hook = on_log_line,
+                  .hook_ctx = &p};
   p.handlers = (transport_handlers_t){.on_open = on_open,
                                       .on_rx = on_rx,
                                       .on_writable = on_writable,
@@ -515,6 +700,8 @@ int proxy_app_run(const proxy_opts_t *o) {
   p.old_check.data = &p;
   uv_timer_init(&loop, &p.stop_timer);
   p.stop_timer.data = &p;
+  uv_timer_init(&loop, &p.line_timer);
+  p.line_timer.data = &p;
   uv_signal_init(&loop, &p.sigint);
   uv_signal_init(&loop, &p.sigterm);
   p.sigint.data = p.sigterm.data = &p;

@@ -10,7 +10,9 @@
 
 #include <stdint.h>
 
+#include "cli/detach.h"
 #include "cli/log.h"
+#include "cli/rundir.h"
 #include "ws/transport_lws.h"
 
 typedef enum {
@@ -33,7 +35,22 @@ typedef struct {
   uint32_t ping_ms; /* liveness: PING after this much silence */
   uint32_t dead_ms; /* and the link is dead after this much */
   log_level_t level;
+  /* LISTEN only, all optional (README: "Background proxies"). */
+  const char *project; /* for the status of the control socket */
+  const char *service;
+  rundir_lock_t *pidfile; /* held by the caller: the endpoint is written
+                             into it once bound, and the control socket
+                             (pidfile->sock_path) is served once up */
+  int64_t started_at;     /* unix seconds, as in the pidfile */
+  detach_t *detach;       /* in the background: report to the parent */
+  const char *log_path;   /* in the background: the log, for the parent */
+  int status_line;        /* draw the live status line on stderr */
 } proxy_opts_t;
+
+/* The ready-made commands for an endpoint: "SSH proxy started on endpoint:
+ * ADDR:PORT<tail>" and the ssh/sftp/rsync/scp lines, into out. */
+void proxy_app_banner(const char *addr, int port, const char *user,
+                      const char *tail, char *out, size_t len);
 
 int proxy_app_run(const proxy_opts_t *o);
 

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/cmd_proxy.h"
 #include "cli/cmd_ssh.h"
 #include "cli/commands.h"
 #include "cli/exitcode.h"
@@ -20,6 +21,8 @@ static const char usage[] =
     "                        sftp, rsync and editors)\n"
     "  ssh config            ssh_config entries for the services\n"
     "  ssh doctor            check the SSH setup of a service\n"
+    "  proxy list            the proxies running on this machine\n"
+    "  proxy stop            stop a proxy (or --all)\n"
     "  ssh-identity create   create an SSH identity (public keys allowed\n"
     "                        into services)\n"
     "  ssh-identity list     list the SSH identities\n"
@@ -50,10 +53,13 @@ static int cmd_ssh(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-  static const cmd_sub_t commands[] = {
-      {"login", cmd_login},           {"project", cmd_project},
-      {"service", cmd_service},       {"ssh", cmd_ssh},
-      {"ssh-identity", cmd_identity}, {0}};
+  static const cmd_sub_t commands[] = {{"login", cmd_login},
+                                       {"project", cmd_project},
+                                       {"service", cmd_service},
+                                       {"ssh", cmd_ssh},
+                                       {"ssh-identity", cmd_identity},
+                                       {"proxy", cmd_proxy},
+                                       {0}};
   if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
     printf("wsmux %s\n", WSMUX_VERSION);
     return EXIT_OK;

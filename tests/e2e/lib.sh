@@ -32,6 +32,13 @@
 #                     verbatim (e.g. '"resumeGraceMs": 3000'; default none)
 #   E2E_EDGE_URL_OVERRIDE  --edge URL start_proxy gives wsmux instead of
 #                     $EDGE_URL (start_proxy_via_fault sets it to the relay)
+#   E2E_PROXY_RUNTIME_DIR  XDG_RUNTIME_DIR of the proxies start_proxy starts
+#                     (default: one of their own each, so that a test can run
+#                     two proxies for one service)
+#
+# XDG_RUNTIME_DIR is exported as $T/xdg-runtime: the runtime files of every
+# wsmux started here (pidfiles, control sockets, logs: `wsmux proxy`) stay in
+# the test's directory, apart from the user's and from other tests.
 #
 # Helpers: log, fail, track, untrack, wait_until, wait_port, wait_exit,
 # stop_pid, stop_proxy, check_sanitizers, assert_alive, gen_keys, gen_cert,
@@ -85,6 +92,8 @@ E2E_SAN_ENV=(
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/wsmux-e2e-$E2E_NAME.XXXXXX")
 chmod 755 "$T"
+export XDG_RUNTIME_DIR=$T/xdg-runtime
+mkdir -m 700 "$XDG_RUNTIME_DIR"
 
 E2E_PIDS=()                 # tracked pids, in start order
 declare -A E2E_PNAME=()     # pid -> name shown in messages
@@ -503,7 +512,9 @@ start_proxy() {
   # E2E_DERIVED_ENDPOINT=1: let wsmux derive address and port itself.
   local where=(--address 127.0.0.1 --port 0)
   [[ ${E2E_DERIVED_ENDPOINT:-0} == 1 ]] && where=()
-  env "${E2E_SAN_ENV[@]}" WSMUX_TOKEN="$EDGE_TOKEN" \
+  local run=${E2E_PROXY_RUNTIME_DIR:-$T/xdg-runtime-proxy$E2E_NPROXY}
+  mkdir -p -m 700 "$run"
+  env "${E2E_SAN_ENV[@]}" WSMUX_TOKEN="$EDGE_TOKEN" XDG_RUNTIME_DIR="$run" \
     "$WSMUX_BIN" ssh service --projectId "$E2E_PROJECT" \
     --serviceId "$service" --proxyOnly \
     --edge "${E2E_EDGE_URL_OVERRIDE:-$EDGE_URL}" --ca "$EDGE_CERT" \
