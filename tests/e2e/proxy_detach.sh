@@ -7,7 +7,8 @@
 #    $XDG_RUNTIME_DIR/wsmux/; a relative --ca still works from "/";
 #  - ssh goes through it;
 #  - `proxy list` (table and json) shows it with open streams, bytes each
-#    way and the link state, from its control socket;
+#    way and the link state, from its control socket; from its pidfile,
+#    live figures unknown, when the socket does not answer;
 #  - a second start, detached or not, prints the running one's endpoint and
 #    exits 0 without starting anything;
 #  - `proxy stop` stops it cleanly (process gone, files removed, exit 0);
@@ -159,6 +160,22 @@ wsmux proxy list --output json >"$T/list.json" || fail "list json failed"
 session_end s1
 wait_exit "${SESSION_PID[s1]}" 30 || fail "the ssh session did not end"
 log "proxy list: table and json from the control socket"
+
+# A proxy that does not answer (stopped) is listed from its pidfile, its
+# live figures unknown, within the 1 s the socket is given.
+kill -STOP "$PID"
+rc=0
+wsmux proxy list >"$T/list-stopped.out" || rc=$?
+wsmux proxy list --output json >"$T/list-stopped.json" || rc=$?
+kill -CONT "$PID"
+((rc == 0)) || fail "proxy list of a stopped proxy exited $rc"
+grep -Eq "^$P +$S +$A:$PORT +$PID +[0-9]+s +- +- +- +-$" \
+  "$T/list-stopped.out" || fail "stopped proxy row: $(cat "$T/list-stopped.out")"
+[[ $(json_field link "$T/list-stopped.json") == null &&
+  $(json_field bytesUp "$T/list-stopped.json") == null &&
+  $(json_field endpoint "$T/list-stopped.json") == "$A:$PORT" ]] ||
+  fail "stopped proxy json: $(cat "$T/list-stopped.json")"
+log "proxy list: a proxy that does not answer is shown from its pidfile"
 
 # --- a second start ----------------------------------------------------------
 

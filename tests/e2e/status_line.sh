@@ -92,7 +92,7 @@ log "status line: connected, streams, rates, totals"
 before=$(texts tty | wc -l)
 sleep 3
 after=$(texts tty | wc -l)
-((after - before >= 4 && after - before <= 7)) ||
+((after - before >= 3 && after - before <= 7)) ||
   fail "$((after - before)) status updates in 3 s, want about 6"
 
 # The link drops: "reconnecting in N s" with the real backoff.
