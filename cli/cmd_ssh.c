@@ -154,10 +154,12 @@ static void host_alias(const char *project, const char *service, char *out,
 /* A message for the user: through the parent of a background proxy still
  * starting, else on stderr. */
 #if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
+#define TELL_FORMAT __attribute__((format(printf, 3, 4)))
+#else
+#define TELL_FORMAT
 #endif
-static void
-tell(detach_t *d, log_level_t level, const char *fmt, ...);
+static void tell(detach_t *d, log_level_t level, const char *fmt,
+                 ...) TELL_FORMAT;
 static void tell(detach_t *d, log_level_t level, const char *fmt, ...) {
   char text[1024];
   va_list ap;
@@ -243,20 +245,20 @@ static int run_listen(const ssh_opts_t *o, proxy_opts_t *po) {
   po->status_line = !o->quiet && !o->detach && isatty(2);
   if (rundir_dir(dir, sizeof(dir), err, sizeof(err)) != 0) {
     if (o->detach) {
-      fprintf(stderr, "wsmux: error: %s\n", err);
+      log_print("wsmux", LOG_ERROR, "%s", err);
       return EXIT_USAGE;
     }
-    fprintf(stderr,
-            "wsmux: warning: %s: this proxy runs without a pidfile (no "
-            "`wsmux proxy list`, no check for a running one)\n",
-            err);
+    log_print("wsmux", LOG_WARN,
+              "%s: this proxy runs without a pidfile (no `wsmux proxy "
+              "list`, no check for a running one)",
+              err);
     return proxy_app_run(po);
   }
   detach_t d = {.fd = -1};
   if (o->detach) {
     if (rundir_path(log_path, sizeof(log_path), dir, o->project, o->service,
                     "log") != 0) {
-      fprintf(stderr, "wsmux: error: runtime file name too long\n");
+      log_print("wsmux", LOG_ERROR, "runtime file name too long");
       return EXIT_USAGE;
     }
     /* The background proxy runs in "/": relative paths would break. */
@@ -297,7 +299,7 @@ int cmd_ssh_service(int argc, char **argv) {
     return EXIT_USAGE;
   }
   if (o.detach && !o.proxy_only) {
-    fprintf(stderr, "wsmux: error: --detach only goes with --proxyOnly\n");
+    log_print("wsmux", LOG_ERROR, "--detach only goes with --proxyOnly");
     return EXIT_USAGE;
   }
   cli_target_t target;

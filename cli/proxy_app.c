@@ -61,7 +61,6 @@ typedef struct {
   /* Live status: the control socket and the terminal line. */
   relay_totals_t done; /* of the relays already freed */
   proxy_status_server_t *status_server;
-  int ready; /* the endpoint is up and was announced */
   int line_on;
   status_line_t line;
   uv_timer_t line_timer;
@@ -263,7 +262,6 @@ void proxy_app_banner(const char *a, int port, const char *u, const char *tail,
 static void announce(proxy_t *p) {
   const proxy_opts_t *o = p->o;
   char text[2048], err[512];
-  p->ready = 1;
   if (o->pidfile != NULL) {
     p->status_server = proxy_status_serve(p->loop, o->pidfile->sock_path,
                                           get_status, p, err, sizeof(err));
