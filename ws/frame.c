@@ -137,7 +137,8 @@ static int check_header(const uint8_t *h) {
 
   if (!known_type(type))
     return FRAME_ETYPE;
-  if (h[1] != 0 || load16(h + 2) != 0)
+  uint8_t allowed = type == FRAME_WINDOW ? FRAME_WINDOW_GROW : 0;
+  if ((h[1] & ~allowed) != 0 || load16(h + 2) != 0)
     return FRAME_EFLAGS;
   if (length > FRAME_MAX_PAYLOAD)
     return FRAME_ETOOBIG;
@@ -235,6 +236,7 @@ int frame_decode(const uint8_t *buf, size_t len, frame_t *f, size_t *used) {
 
   memset(f, 0, sizeof *f);
   f->type = buf[0];
+  f->flags = buf[1];
   f->stream_id = load32(buf + 4);
   f->payload = buf + FRAME_HEADER_LEN;
   f->length = length;
@@ -324,6 +326,8 @@ size_t frame_encode(uint8_t *out, size_t cap, const frame_t *f) {
   if (cap < FRAME_HEADER_LEN + length)
     return 0;
   frame_encode_header(out, f->type, f->stream_id, (uint32_t)length);
+  if (f->type == FRAME_WINDOW)
+    out[1] = f->flags & FRAME_WINDOW_GROW;
   encode_payload(out + FRAME_HEADER_LEN, f, reason_len);
   return FRAME_HEADER_LEN + length;
 }

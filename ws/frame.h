@@ -25,6 +25,9 @@
 #define FRAME_HELLO_RESUMED 0x01
 #define FRAME_RESUME_OPENED 0x01
 #define FRAME_RESUME_FIN_RECEIVED 0x02
+/* WINDOW header flag: the increment raises the stream's window (the sender's
+ * credit and how much it keeps for a resume); it acknowledges nothing. */
+#define FRAME_WINDOW_GROW 0x01
 /* Largest encoded control frame (GOAWAY with a full reason). */
 #define FRAME_CONTROL_MAX (FRAME_HEADER_LEN + 6 + FRAME_REASON_MAX)
 
@@ -79,6 +82,7 @@ typedef enum {
  */
 typedef struct {
   uint8_t type;
+  uint8_t flags; /* header flags: FRAME_WINDOW_GROW on WINDOW, else 0 */
   uint32_t stream_id;
   const uint8_t *payload; /* whole payload as on the wire */
   uint32_t length;

@@ -30,6 +30,7 @@ struct session_stream {
   unsigned send_full : 1; /* told the application to stop reading */
   int64_t send_credit;    /* peer_window + acked_total - sent_total */
   uint32_t peer_window;   /* the peer's initial window for this stream */
+  uint32_t window;        /* our receive window: cfg.window, grown */
   uint32_t recv_credit;   /* bytes the peer may still send */
   uint32_t recv_unacked;  /* written to TCP, not yet granted back */
   /* Bytes from the first one the peer has not acknowledged (by granting
@@ -61,6 +62,7 @@ struct session {
   session_stream_t **table; /* open streams by id, chained */
   size_t table_size;        /* power of two */
   size_t nstreams;
+  uint64_t grown;        /* sum of the streams' window growth */
   uint32_t next_id;      /* client: next id to open */
   uint32_t last_peer_id; /* server: highest id the peer opened */
   int goaway_sent;
@@ -150,6 +152,7 @@ session_t *session_new(const session_config_t *cfg,
 
 static void stream_free(session_stream_t *st) {
   session_t *s = st->s;
+  s->grown -= st->window - s->cfg.window;
   sched_remove(&st->node);
   table_remove(s, st);
   buf_queue_free(&st->sendq);
@@ -160,6 +163,7 @@ static void stream_free(session_stream_t *st) {
 static void stream_end(session_stream_t *st, uint16_t code, const char *reason,
                        size_t reason_len) {
   session_t *s = st->s;
+  s->grown -= st->window - s->cfg.window;
   sched_remove(&st->node);
   table_remove(s, st);
   /* Unlinked first, so a callback that looks st up finds nothing. */
@@ -416,7 +420,7 @@ static session_stream_t *stream_new(session_t *s, uint32_t id, void *user) {
   st->s = s;
   st->id = id;
   st->user = user;
-  st->recv_credit = s->cfg.window;
+  st->window = st->recv_credit = s->cfg.window;
   buf_queue_init(&st->sendq);
   if (table_insert(s, st) != 0) {
     free(st);
@@ -479,11 +483,36 @@ void session_stream_reset(session_stream_t *st, uint16_t code,
   stream_free(st);
 }
 
+/* The window, not this side, limits st: the peer has nearly no credit left
+ * and yet little of what it sent waits here to be written. Double it. */
+static void stream_maybe_grow(session_stream_t *st) {
+  session_t *s = st->s;
+  uint64_t held = st->recv_total - st->granted_total - st->recv_unacked;
+  if (st->recv_credit >= st->window / 4 || held >= st->window / 4)
+    return;
+  uint64_t inc = st->window;
+  if (inc > SESSION_WINDOW_GROW_MAX - st->window)
+    inc = SESSION_WINDOW_GROW_MAX - st->window;
+  if (inc > SESSION_GROW_BUDGET - s->grown)
+    inc = SESSION_GROW_BUDGET - s->grown;
+  if (st->window >= SESSION_WINDOW_GROW_MAX || inc == 0)
+    return;
+  st->window += (uint32_t)inc;
+  st->recv_credit += (uint32_t)inc;
+  s->grown += inc;
+  frame_t f = {.type = FRAME_WINDOW,
+               .flags = FRAME_WINDOW_GROW,
+               .stream_id = st->id,
+               .window = (uint32_t)inc};
+  queue_control(s, &f);
+}
+
 void session_stream_consumed(session_stream_t *st, size_t n) {
   if (st->fin_recv)
     return; /* the peer sends nothing more: no credit to give */
   st->recv_unacked += (uint32_t)n;
-  if (st->recv_unacked >= st->s->cfg.window / 4) {
+  if (st->recv_unacked >= st->window / 4) {
+    stream_maybe_grow(st);
     st->recv_credit += st->recv_unacked;
     st->granted_total += st->recv_unacked;
     queue_window(st->s, FRAME_WINDOW, st->id, st->recv_unacked);
@@ -605,7 +634,22 @@ static void on_data(session_stream_t *st, const frame_t *f) {
   }
 }
 
+static void on_window_grow(session_stream_t *st, const frame_t *f) {
+  if (f->window == 0 ||
+      (uint64_t)st->peer_window + f->window > SESSION_WINDOW_MAX) {
+    stream_fail(st, FRAME_CODE_FLOW_CONTROL, "invalid WINDOW growth");
+    return;
+  }
+  st->peer_window += f->window;
+  st->send_credit += f->window;
+  stream_update_sched(st);
+}
+
 static void on_window(session_stream_t *st, const frame_t *f) {
+  if (f->flags & FRAME_WINDOW_GROW) {
+    on_window_grow(st, f);
+    return;
+  }
   /* Credit comes back only for bytes the peer received and wrote out, so
    * an increment beyond the bytes in flight is a broken (or hostile) peer. */
   if (f->window == 0 ||

@@ -24,6 +24,12 @@
 #define SESSION_WINDOW_DEFAULT (256u * 1024u)
 #define SESSION_WINDOW_MIN (16u * 1024u)
 #define SESSION_WINDOW_MAX (16u * 1024u * 1024u)
+/* Receive-window auto-tuning (docs/PROTOCOL.md section 4): a stream whose
+ * sender waits for credit while nothing waits here to be written gets its
+ * window doubled, up to SESSION_WINDOW_GROW_MAX, while the session's
+ * growth stays within SESSION_GROW_BUDGET. */
+#define SESSION_WINDOW_GROW_MAX (8u * 1024u * 1024u)
+#define SESSION_GROW_BUDGET (64u * 1024u * 1024u)
 /* Largest credit a WINDOW may raise a sender to (HTTP/2's limit). */
 #define SESSION_CREDIT_MAX 0x7fffffffu
 /* Queued-but-unsent bytes per stream above which the application should

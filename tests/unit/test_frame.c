@@ -270,6 +270,10 @@ static const reject_case_t reject_cases[] = {
     /* Flags and reserved. */
     REJECT("flags 0x01", FRAME_EFLAGS, HDR(FRAME_FIN, 0x01, 0, 1, 0)),
     REJECT("flags 0x80", FRAME_EFLAGS, HDR(FRAME_FIN, 0x80, 0, 1, 0)),
+    REJECT("WINDOW flags 0x02", FRAME_EFLAGS, HDR(FRAME_WINDOW, 0x02, 0, 1, 4),
+           0, 0, 0, 1),
+    REJECT("OPEN_OK grow flag", FRAME_EFLAGS,
+           HDR(FRAME_OPEN_OK, FRAME_WINDOW_GROW, 0, 1, 4), 0, 0, 0, 1),
     REJECT("reserved high", FRAME_EFLAGS, HDR(FRAME_FIN, 0, 0x0100, 1, 0)),
     REJECT("reserved low", FRAME_EFLAGS, HDR(FRAME_FIN, 0, 0x0001, 1, 0)),
     /* Stream ids. */
@@ -790,10 +794,33 @@ static void test_strerror(void **state) {
   assert_non_null(frame_strerror(5));
 }
 
+/* WINDOW_GROW is the one flag, and only on WINDOW; it survives a round
+ * trip and an ordinary WINDOW has none. */
+static void test_window_grow_flag(void **state) {
+  (void)state;
+  uint8_t buf[64];
+  frame_t in = {.type = FRAME_WINDOW,
+                .flags = FRAME_WINDOW_GROW,
+                .stream_id = 7,
+                .window = 65536};
+  size_t n = frame_encode(buf, sizeof(buf), &in);
+  assert_int_equal(buf[1], FRAME_WINDOW_GROW);
+  frame_t f = decode_ok(buf, n);
+  assert_int_equal(f.flags, FRAME_WINDOW_GROW);
+  assert_int_equal(f.window, 65536);
+  in.flags = 0;
+  n = frame_encode(buf, sizeof(buf), &in);
+  assert_int_equal(decode_ok(buf, n).flags, 0);
+  frame_t fin = {.type = FRAME_FIN, .flags = FRAME_WINDOW_GROW, .stream_id = 7};
+  n = frame_encode(buf, sizeof(buf), &fin);
+  assert_int_equal(buf[1], 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_roundtrip_window_types),
       cmocka_unit_test(test_roundtrip_fin),
+      cmocka_unit_test(test_window_grow_flag),
       cmocka_unit_test(test_roundtrip_ping_pong),
       cmocka_unit_test(test_roundtrip_code_types),
       cmocka_unit_test(test_roundtrip_goaway),

@@ -93,6 +93,7 @@ struct side {
   size_t msgs, max_msg, data_frames, mixed_msgs;
   uint8_t msg_first_type;
   int64_t credit[MAX_ID]; /* this side's DATA credit per stream */
+  int64_t grown[MAX_ID];  /* window growth (WINDOW_GROW) received */
   size_t data_sent[MAX_ID];
   uint8_t w_open_ok[MAX_ID]; /* OPEN_OK seen on the wire */
   uint8_t w_fin[MAX_ID];     /* this side sent FIN */
@@ -373,8 +374,8 @@ static void monitor_resume(side_t *from, const frame_t *f) {
     if (from->role == SESSION_ROLE_CLIENT)
       assert_int_equal((e.flags & FRAME_RESUME_OPENED) != 0,
                        from->w_open_ok[id]);
-    to->credit[id] =
-        (int64_t)from->window + (int64_t)e.granted - (int64_t)e.received;
+    to->credit[id] = (int64_t)from->window + to->grown[id] +
+                     (int64_t)e.granted - (int64_t)e.received;
   }
 }
 
@@ -467,6 +468,8 @@ static void monitor(side_t *from, const frame_t *f, int lost) {
     assert_true(f->window > 0);
     if (!lost)
       to->credit[id] += f->window;
+    if (!lost && (f->flags & FRAME_WINDOW_GROW))
+      to->grown[id] += f->window;
     break;
   case FRAME_FIN:
     assert_true(open_ok);
@@ -1310,6 +1313,57 @@ static void test_window_overflow(void **state) {
   assert_int_equal(session_stream_count(C->s), 1);
 }
 
+/* A sender waiting for credit while the receiver writes everything out at
+ * once (the window is the limit): the receiver doubles the window with
+ * WINDOW_GROW, up to SESSION_WINDOW_GROW_MAX; every byte arrives. */
+static void test_window_grows_when_window_bound(void **state) {
+  uint32_t id;
+  pair_init(SESSION_WINDOW_DEFAULT, SESSION_WINDOW_MIN, 64);
+  establish(&id, 1);
+  C->rec[id].tx_goal = 20u * 1024 * 1024;
+  pump_all();
+  assert_int_equal(S->rec[id].rx, 20u * 1024 * 1024);
+  assert_true(C->grown[id] > 0);
+  assert_true(SESSION_WINDOW_MIN + C->grown[id] <= SESSION_WINDOW_GROW_MAX);
+  expect_good_stream(id);
+}
+
+/* A receiver that does not write out what it got (slow TCP reader) never
+ * grows the window: memory stays bounded by the announced window. */
+static void test_window_no_growth_for_slow_reader(void **state) {
+  uint32_t id;
+  establish(&id, 1);
+  S->rec[id].no_consume = 1;
+  C->rec[id].tx_goal = 4u * 1024 * 1024;
+  pump_all();
+  assert_int_equal(C->grown[id], 0);
+  assert_int_equal(S->rec[id].rx, S->window);
+  assert_int_equal(C->credit[id], 0);
+}
+
+/* WINDOW_GROW raising the window past SESSION_WINDOW_MAX, or by 0, is a
+ * FLOW_CONTROL error on that stream only; a valid one adds credit without
+ * acknowledging anything. */
+static void test_window_grow_invalid(void **state) {
+  uint8_t buf[64];
+  uint32_t ids[3];
+  establish(ids, 3);
+  size_t n = mk(buf, FRAME_WINDOW, ids[0], SESSION_WINDOW_MAX, 0, NULL);
+  buf[1] = FRAME_WINDOW_GROW;
+  inject_ok(C, buf, n);
+  expect_closed(C, ids[0], FRAME_CODE_FLOW_CONTROL, "invalid WINDOW growth");
+  n = mk(buf, FRAME_WINDOW, ids[1], 0, 0, NULL);
+  buf[1] = FRAME_WINDOW_GROW;
+  inject_ok(C, buf, n);
+  expect_closed(C, ids[1], FRAME_CODE_FLOW_CONTROL, NULL);
+  n = mk(buf, FRAME_WINDOW, ids[2], 4096, 0, NULL);
+  buf[1] = FRAME_WINDOW_GROW;
+  inject_ok(C, buf, n);
+  assert_non_null(C->rec[ids[2]].st);
+  pump_all();
+  expect_good_stream(ids[2]);
+}
+
 /* Bytes in flight may be acknowledged, exactly, and no more. */
 static void test_window_overflow_after_spending(void **state) {
   uint8_t buf[64];
@@ -2035,12 +2089,12 @@ static void check_credit(void) {
       if (sd->rec[id].st == NULL || pe->rec[id].st == NULL ||
           !sd->w_open_ok[id])
         continue;
-      if (sd->credit[id] < 0 || sd->credit[id] > (int64_t)pe->window)
-        fail_msg("stream %u: credit %lld outside 0..%u", id,
-                 (long long)sd->credit[id], pe->window);
+      int64_t win = (int64_t)pe->window + sd->grown[id];
+      if (sd->credit[id] < 0 || sd->credit[id] > win)
+        fail_msg("stream %u: credit %lld outside 0..%lld", id,
+                 (long long)sd->credit[id], (long long)win);
       if (pe->rec[id].fins == 0 && pe->auto_consume &&
-          !pe->rec[id].no_consume &&
-          sd->credit[id] <= (int64_t)(pe->window - pe->window / 4))
+          !pe->rec[id].no_consume && sd->credit[id] <= win - win / 4)
         fail_msg("stream %u: credit %lld not given back", id,
                  (long long)sd->credit[id]);
     }
@@ -2420,8 +2474,8 @@ static void test_resume_repeated_drops(void **state) {
   pair_init(SESSION_WINDOW_MIN * 4, SESSION_WINDOW_MIN, 64);
   establish(ids, N);
   for (int i = 0; i < N; i++) {
-    C->rec[ids[i]].tx_goal = 300000 + (size_t)i;
-    S->rec[ids[i]].tx_goal = 200000 + (size_t)i;
+    C->rec[ids[i]].tx_goal = 3000000 + (size_t)i;
+    S->rec[ids[i]].tx_goal = 2000000 + (size_t)i;
     C->rec[ids[i]].tx_fin = S->rec[ids[i]].tx_fin = 1;
   }
   int partial = 0;
@@ -2478,8 +2532,8 @@ static void test_resume_repeated_drops(void **state) {
   for (int i = 0; i < N; i++) {
     expect_closed(C, ids[i], FRAME_CODE_NO_ERROR, "");
     expect_closed(S, ids[i], FRAME_CODE_NO_ERROR, "");
-    assert_int_equal(S->rec[ids[i]].rx, 300000 + (size_t)i);
-    assert_int_equal(C->rec[ids[i]].rx, 200000 + (size_t)i);
+    assert_int_equal(S->rec[ids[i]].rx, 3000000 + (size_t)i);
+    assert_int_equal(C->rec[ids[i]].rx, 2000000 + (size_t)i);
   }
   expect_no_rst();
   expect_healthy();
@@ -2797,6 +2851,9 @@ int main(void) {
       T(test_window_zero),
       T(test_window_overflow),
       T(test_window_overflow_after_spending),
+      T(test_window_grows_when_window_bound),
+      T(test_window_no_growth_for_slow_reader),
+      T(test_window_grow_invalid),
       T(test_window_overflow_cumulative),
       T(test_data_after_fin),
       T(test_data_before_open_ok),
