@@ -6,7 +6,8 @@
  * - h2 is disabled (alpn http/1.1): ws-over-h2 would skip that callback;
  * - lws_write() never fails short: what the socket does not take is copied
  *   into lws's own buffer and the next WRITEABLE waits for it to drain, so
- *   we write exactly one message per WRITEABLE;
+ *   we write another message in the same WRITEABLE only while
+ *   lws_send_pipe_choked() says nothing is buffered and the socket has room;
  * - on a foreign loop, lws_context_destroy() must be called again after the
  *   loop has run dry (transport_destroy).
  */
@@ -198,15 +199,24 @@ static int conn_start_close(transport_conn_t *c) {
 
 /* --- websocket protocol callback (both roles) -------------------------- */
 
+/* Messages written per WRITEABLE while the socket takes them: each extra
+ * one saves a poll round trip (two epoll_ctl and an epoll_wait). */
+#define WRITES_PER_WRITEABLE 8
+
 static int on_writeable(transport_conn_t *c) {
   transport_t *t = c->t;
   uint8_t *buf = t->txbuf + LWS_PRE;
-  size_t n = t->h.on_writable(t->hctx, c, buf, TRANSPORT_MSG_MAX);
-  if (n == 0)
-    return c->closing ? conn_start_close(c) : 0; /* flushed: now close */
-  if (lws_write(c->wsi, buf, n, LWS_WRITE_BINARY) < (int)n)
-    return -1;
-  /* The app may have more than one message ready; ask again. */
+  for (int i = 0; i < WRITES_PER_WRITEABLE; i++) {
+    size_t n = t->h.on_writable(t->hctx, c, buf, TRANSPORT_MSG_MAX);
+    if (n == 0)
+      return c->closing ? conn_start_close(c) : 0; /* flushed: now close */
+    if (lws_write(c->wsi, buf, n, LWS_WRITE_BINARY) < (int)n)
+      return -1;
+    /* A short write left the rest in lws's buffer: wait for it to drain. */
+    if (lws_send_pipe_choked(c->wsi))
+      break;
+  }
+  /* The app may have more ready; ask again. */
   lws_callback_on_writable(c->wsi);
   return 0;
 }
