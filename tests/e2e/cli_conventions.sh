@@ -69,11 +69,11 @@ expect_error() {
 # --- every command: --help, -h, unknown option ------------------------------
 
 # The dispatchers (their --help lists commands) and the leaf commands.
-DISPATCHERS=("" project service "service ssh" ssh ssh-identity)
+DISPATCHERS=("" project service "service ssh" ssh ssh-identity proxy)
 LEAVES=(login "project list" "service list" "service ssh enable"
   "service ssh disable" "ssh service" "ssh config" "ssh doctor"
   "ssh-identity create" "ssh-identity list" "ssh-identity get"
-  "ssh-identity update" "ssh-identity delete")
+  "ssh-identity update" "ssh-identity delete" "proxy list" "proxy stop")
 
 # Every command a dispatcher's help lists must be one of LEAVES/DISPATCHERS.
 known=" ${DISPATCHERS[*]/%/,} ${LEAVES[*]/%/,} "
