@@ -7,9 +7,11 @@
 #   target kinds: ratio_ge (wsmux/base >= value), plus_le (wsmux <= base +
 #   value), abs_le (wsmux <= value), none), table (file the aligned table is
 #   written to), json (file the JSON is written to), and the descriptive
-#   ones written into the JSON as they are (date, commit, dirty, nproc, cpu,
-#   kernel, uname_a, mem_kib, build_type, sanitize, elapsed, load_start,
-#   load_end, socat_v, openssl_v, ssh_v, params, smoke, runs).
+#   ones, written into the JSON as they are: date, commit, dirty, nproc,
+#   cpu, cpu_fm, cpu_mhz, hypervisor, kernel, uname_a, mem_kib, build_type,
+#   sanitize, elapsed, load_start, load_end, cpu_own, cpu_other, cpu_steal
+#   (percent of all CPUs during the run), socat_v, openssl_v, ssh_v,
+#   tls_socat, tls_edge, params ("NAME=VALUE ..."), smoke, runs.
 # Output: on stdout, the number of missed targets.
 # Medians: the middle value, or the mean of the two middle values.
 
@@ -135,10 +137,14 @@ END {
   printf "  \"elapsed_seconds\": %d,\n", elapsed > json
   printf "  \"build\": {\"type\": \"%s\", \"sanitize\": \"%s\"},\n",
          esc(build_type), esc(sanitize) > json
-  printf "  \"machine\": {\"nproc\": %d, \"cpu\": \"%s\", \"kernel\": \"%s\", \"uname\": \"%s\", \"mem_kib\": %d,\n",
-         nproc, esc(cpu), esc(kernel), esc(uname_a), mem_kib > json
-  printf "              \"load_average_start\": \"%s\", \"load_average_end\": \"%s\"},\n",
+  printf "  \"machine\": {\"nproc\": %d, \"cpu\": \"%s\", \"cpu_family_model\": \"%s\", \"cpu_mhz\": %s,\n",
+         nproc, esc(cpu), esc(cpu_fm), (cpu_mhz == "" ? "null" : cpu_mhz + 0) > json
+  printf "              \"virtual_machine\": %s, \"kernel\": \"%s\", \"uname\": \"%s\", \"mem_kib\": %d,\n",
+         hypervisor, esc(kernel), esc(uname_a), mem_kib > json
+  printf "              \"load_average_start\": \"%s\", \"load_average_end\": \"%s\",\n",
          esc(load_start), esc(load_end) > json
+  printf "              \"cpu_pct_this_run\": %s, \"cpu_pct_other_processes\": %s, \"cpu_pct_steal\": %s},\n",
+         cpu_own + 0, cpu_other + 0, cpu_steal + 0 > json
   printf "  \"tools\": {\"socat\": \"%s\", \"openssl\": \"%s\", \"ssh\": \"%s\",\n",
          esc(socat_v), esc(openssl_v), esc(ssh_v) > json
   printf "            \"tls_socat\": \"%s\", \"tls_edge\": \"%s\"},\n",
