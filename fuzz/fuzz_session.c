@@ -46,7 +46,8 @@
  *   - every built message is at most min(cap, SESSION_MSG_MAX) bytes and
  *     decodes with frame_decode into whole, valid frames;
  *   - frames fit the role (only a client sends OPEN, only a server
- *     OPEN_OK/OPEN_FAIL), a DATA frame is at most SESSION_QUANTUM bytes and
+ *     OPEN_OK/OPEN_FAIL), a DATA frame fits in a message (a quantum unless
+ *     its stream was alone in the run queue) and
  *     carries exactly the next bytes the application wrote on that stream,
  *     only after the stream was opened; nothing follows our RST or
  *     OPEN_FAIL of a stream, no DATA or FIN follows our FIN, and FIN comes
@@ -481,7 +482,7 @@ static void check_frame(fz_t *z, const frame_t *f) {
     break;
   case FRAME_DATA:
     CHECK(r != NULL);
-    CHECK(f->length <= SESSION_QUANTUM);
+    CHECK(f->length <= SESSION_MSG_MAX - FRAME_HEADER_LEN);
     CHECK(r->wire_opened && (!client || r->open_ok));
     CHECK(r->wire_off + f->length <= r->tx_written);
     for (uint32_t i = 0; i < f->length; i++)

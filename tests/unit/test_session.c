@@ -452,7 +452,7 @@ static void monitor(side_t *from, const frame_t *f, int lost) {
     break;
   case FRAME_DATA:
     from->data_frames++;
-    assert_true(f->length <= SESSION_QUANTUM);
+    assert_true(f->length <= SESSION_MSG_MAX - FRAME_HEADER_LEN);
     assert_true(open_ok); /* no DATA before OPEN_OK */
     assert_false(fin);    /* no DATA after FIN */
     if (from->credit[id] - from->l_data[id] - (int64_t)f->length < 0)
@@ -859,8 +859,8 @@ static void test_interleaved_large(void **state) {
   expect_healthy();
 }
 
-/* One bulk stream: messages fill up to SESSION_MSG_MAX, DATA frames are at
- * most SESSION_QUANTUM. */
+/* One bulk stream, alone: one DATA frame fills the message (no quantum:
+ * nobody waits). Two streams: turns of at most SESSION_QUANTUM each. */
 static void test_message_packing(void **state) {
   uint32_t id;
   pair_init(SESSION_WINDOW_DEFAULT, SESSION_WINDOW_MAX, 64);
@@ -870,14 +870,37 @@ static void test_message_packing(void **state) {
     app_write(C, r, SESSION_QUANTUM);
   size_t n = take_msg(C, msg1);
   assert_true(n <= SESSION_MSG_MAX);
-  assert_true(n > SESSION_MSG_MAX - FRAME_HEADER_LEN);
+  assert_int_equal(n, SESSION_MSG_MAX);
+  assert_int_equal(C->data_frames, 1);
   assert_int_equal(give(S, msg1, n, 0), 0);
-  /* 4 quanta do not fit with 4 headers: the rest goes next time. */
-  assert_int_equal(session_stream_queued(r->st),
-                   4 * FRAME_HEADER_LEN - (SESSION_MSG_MAX - n));
-  assert_true(C->data_frames >= 4);
+  /* The header took room: its size in bytes goes next time. */
+  assert_int_equal(session_stream_queued(r->st), FRAME_HEADER_LEN);
   pump_all();
   assert_int_equal(S->rec[id].rx, 4 * SESSION_QUANTUM);
+
+  /* Two streams with data: turns alternate, each at most a quantum. */
+  uint32_t id2;
+  establish(&id2, 1);
+  srec_t *r2 = &C->rec[id2];
+  for (int i = 0; i < 4; i++) {
+    app_write(C, r, SESSION_QUANTUM);
+    app_write(C, r2, SESSION_QUANTUM);
+  }
+  n = take_msg(C, msg1);
+  uint32_t seen[2] = {0, 0};
+  for (size_t off = 0; off < n;) {
+    frame_t f;
+    size_t used;
+    assert_int_equal(frame_decode(msg1 + off, n - off, &f, &used), FRAME_OK);
+    assert_true(f.length <= SESSION_QUANTUM);
+    seen[f.stream_id == id2]++;
+    off += used;
+  }
+  assert_true(seen[0] >= 1 && seen[1] >= 1);
+  assert_int_equal(give(S, msg1, n, 0), 0);
+  pump_all();
+  assert_int_equal(S->rec[id].rx, 8 * SESSION_QUANTUM);
+  assert_int_equal(S->rec[id2].rx, 4 * SESSION_QUANTUM);
 
   /* A small cap is respected too. */
   app_write(C, r, 5000);
@@ -886,7 +909,7 @@ static void test_message_packing(void **state) {
   inspect(C, msg1, m);
   assert_int_equal(give(S, msg1, m, 0), 0);
   pump_all();
-  assert_int_equal(S->rec[id].rx, 4 * SESSION_QUANTUM + 5000);
+  assert_int_equal(S->rec[id].rx, 8 * SESSION_QUANTUM + 5000);
 }
 
 /* ---- flow control ------------------------------------------------------- */
@@ -1346,8 +1369,8 @@ static void test_window_no_growth_for_slow_reader(void **state) {
  * acknowledging anything. */
 static void test_window_grow_invalid(void **state) {
   uint8_t buf[64];
-  uint32_t ids[3];
-  establish(ids, 3);
+  uint32_t ids[4];
+  establish(ids, 4);
   size_t n = mk(buf, FRAME_WINDOW, ids[0], SESSION_WINDOW_MAX, 0, NULL);
   buf[1] = FRAME_WINDOW_GROW;
   inject_ok(C, buf, n);
@@ -1360,8 +1383,9 @@ static void test_window_grow_invalid(void **state) {
   buf[1] = FRAME_WINDOW_GROW;
   inject_ok(C, buf, n);
   assert_non_null(C->rec[ids[2]].st);
+  assert_int_equal(sent_count(C, FRAME_RST, ids[2]), 0);
   pump_all();
-  expect_good_stream(ids[2]);
+  expect_good_stream(ids[3]);
 }
 
 /* Bytes in flight may be acknowledged, exactly, and no more. */
