@@ -8,7 +8,7 @@
 
 /* Reads land in chunks of this size; short reads are copied into a chunk of
  * their own so an idle interactive stream holds no 64 KiB buffer. */
-#define READ_CHUNK (64 * 1024)
+#define READ_CHUNK (128 * 1024)
 #define SMALL_READ 4096
 
 struct relay {

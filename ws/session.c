@@ -385,7 +385,7 @@ static void after_turn(session_stream_t *st) {
   }
   if (stream_sendable(st))
     sched_push(&s->ready, &st->node);
-  if (st->send_full && st->unsent < SESSION_SENDQ_MAX) {
+  if (st->send_full && st->unsent < SESSION_SENDQ_RESUME) {
     st->send_full = 0;
     s->cb->stream_drained(s->ctx, st);
   }

@@ -34,7 +34,10 @@
 #define SESSION_CREDIT_MAX 0x7fffffffu
 /* Queued-but-unsent bytes per stream above which the application should
  * stop reading its TCP socket (stream_drained tells it to resume). */
-#define SESSION_SENDQ_MAX (64u * 1024u)
+#define SESSION_SENDQ_MAX (128u * 1024u)
+/* ... and resume once it is below this: the gap saves a read stop/start
+ * pair (two epoll_ctl calls) per message in bulk transfers. */
+#define SESSION_SENDQ_RESUME (SESSION_SENDQ_MAX / 2)
 /* Most DATA bytes one stream puts in a message before others get a turn. */
 #define SESSION_QUANTUM (16u * 1024u)
 /* Size of a built message (frames included). */
@@ -66,7 +69,7 @@ typedef struct {
                       size_t len);
   /* The peer will send no more on st (FIN), and we have not finished. */
   void (*stream_fin)(void *ctx, session_stream_t *st);
-  /* The send queue of st went back under SESSION_SENDQ_MAX. */
+  /* The send queue of st went back under SESSION_SENDQ_RESUME. */
   void (*stream_drained)(void *ctx, session_stream_t *st);
   /* st ended by the protocol. code FRAME_CODE_NO_ERROR: both directions
    * finished in order (the peer's FIN included); anything else aborts. */

@@ -224,7 +224,7 @@ static void cb_drained(void *ctx, session_stream_t *st) {
   side_t *sd = ctx;
   srec_t *r = rec_of(sd, st);
   assert_ptr_equal(r->st, st);
-  assert_true(session_stream_queued(st) < SESSION_SENDQ_MAX);
+  assert_true(session_stream_queued(st) < SESSION_SENDQ_RESUME);
   assert_true(r->full); /* only after write said "full" */
   r->drained++;
   r->full = 0;
@@ -982,10 +982,11 @@ static void test_no_head_of_line(void **state) {
   expect_closed(C, ids[1], FRAME_CODE_NO_ERROR, "");
   expect_closed(S, ids[1], FRAME_CODE_NO_ERROR, "");
   assert_true(S->mixed_msgs > 0);
-  /* A is held back by its own credit, its queue bounded. */
+  /* A is held back by its own credit, its queue bounded (and not below
+   * the resume mark: what went out did not make it "drained"). */
   assert_non_null(S->rec[ids[0]].st);
   assert_true(S->rec[ids[0]].full);
-  assert_true(session_stream_queued(S->rec[ids[0]].st) >= SESSION_SENDQ_MAX);
+  assert_true(session_stream_queued(S->rec[ids[0]].st) >= SESSION_SENDQ_RESUME);
   assert_true(session_stream_queued(S->rec[ids[0]].st) <
               SESSION_SENDQ_MAX + S->wchunk);
   assert_int_equal(session_stream_count(S->s), 1);
@@ -1018,10 +1019,14 @@ static void test_sendq_full_and_drained(void **state) {
   /* Small writes elsewhere are not full. */
   assert_int_equal(app_write(C, &C->rec[ids[1]], 10), 0);
 
+  /* One message takes 64 KiB: still above the resume mark, still full. */
+  assert_true(pump1(C) > 0);
+  assert_int_equal(r->drained, 0);
+  assert_true(session_stream_queued(r->st) >= SESSION_SENDQ_RESUME);
   assert_true(pump1(C) > 0);
   assert_int_equal(r->drained, 1);
   assert_int_equal(r->full, 0);
-  assert_true(session_stream_queued(r->st) < SESSION_SENDQ_MAX);
+  assert_true(session_stream_queued(r->st) < SESSION_SENDQ_RESUME);
   pump_all();
   assert_int_equal(r->drained, 1); /* once per "full" */
   assert_int_equal(C->rec[ids[1]].drained, 0);
