@@ -35,12 +35,16 @@ typedef enum {
   WSC_DONE, /* finishing: handles closing, on_close pending */
 } wsc_state_t;
 
+/* Bytes for the socket, filled in place (TLS records are written straight
+ * into it by our BIO) and handed to uv_write whole. */
 typedef struct {
   uv_write_t req;
   wsclient_t *w;
-  size_t len;
+  size_t len, cap;
   uint8_t data[];
 } out_req_t;
+
+#define FILL_CAP (WSCLIENT_OUT_MAX + 64 * 1024)
 
 struct wsclient {
   uv_loop_t *loop;
@@ -56,7 +60,11 @@ struct wsclient {
   int tcp_open;
   int rx_stopped; /* input is no longer delivered (closing on an error) */
   SSL *ssl;
-  BIO *rbio, *wbio; /* network side: ciphertext in / out */
+  BIO_METHOD *bio_method; /* our BIO: reads in_ptr, appends to fill */
+  const uint8_t *in_ptr;  /* ciphertext read, not yet taken by TLS */
+  size_t in_len;
+  out_req_t *fill;  /* being filled, not yet handed to uv_write */
+  out_req_t *spare; /* a FILL_CAP buffer kept for the next fill */
   char host[HOST_MAX];
   int port;
   int insecure;
@@ -134,7 +142,11 @@ static void unref(wsclient_t *w) {
     return;
   w->h.on_close(w->ctx, &w->why);
   if (w->ssl != NULL)
-    SSL_free(w->ssl); /* frees both BIOs */
+    SSL_free(w->ssl); /* frees the BIO */
+  if (w->bio_method != NULL)
+    BIO_meth_free(w->bio_method);
+  free(w->fill);
+  free(w->spare);
   free(w->request);
   free(w);
 }
@@ -174,7 +186,10 @@ static void on_written(uv_write_t *req, int status) {
   out_req_t *o = (out_req_t *)req;
   wsclient_t *w = o->w;
   w->out_pending -= o->len;
-  free(o);
+  if (w->spare == NULL && o->cap == FILL_CAP)
+    w->spare = o;
+  else
+    free(o);
   if (w->state == WSC_DONE)
     return;
   if (status != 0) {
@@ -192,59 +207,62 @@ static void on_written(uv_write_t *req, int status) {
     pump(w);
 }
 
-static int queue_bytes(wsclient_t *w, const void *p, size_t n) {
-  out_req_t *o = malloc(sizeof(*o) + n);
-  if (o == NULL)
-    return -1;
-  memcpy(o->data, p, n);
-  o->w = w;
-  o->len = n;
-  uv_buf_t b = uv_buf_init((char *)o->data, (unsigned)n);
-  int rc = uv_write(&o->req, (uv_stream_t *)&w->tcp, &b, 1, on_written);
-  if (rc != 0) {
-    free(o);
-    return -1;
-  }
-  w->out_pending += n;
-  return 0;
-}
-
-/* Move what TLS produced to the socket as one write. */
-static int flush_tls(wsclient_t *w) {
-  size_t n = (size_t)BIO_ctrl_pending(w->wbio);
-  if (n == 0)
+/* Hand what was filled to the socket as one write. */
+static int flush(wsclient_t *w) {
+  out_req_t *o = w->fill;
+  if (o == NULL || o->len == 0)
     return 0;
-  out_req_t *o = malloc(sizeof(*o) + n);
-  if (o == NULL)
-    return -1;
-  int got = BIO_read(w->wbio, o->data, (int)n);
-  o->w = w;
-  o->len = (size_t)got;
-  uv_buf_t b = uv_buf_init((char *)o->data, (unsigned)got);
-  if (got <= 0 ||
-      uv_write(&o->req, (uv_stream_t *)&w->tcp, &b, 1, on_written) != 0) {
+  w->fill = NULL;
+  uv_buf_t b = uv_buf_init((char *)o->data, (unsigned)o->len);
+  if (uv_write(&o->req, (uv_stream_t *)&w->tcp, &b, 1, on_written) != 0) {
     free(o);
     return -1;
   }
-  w->out_pending += (size_t)got;
+  w->out_pending += o->len;
   return 0;
 }
 
-/* Plaintext out: encrypted into wbio (flushed by the caller) or queued. */
+/* Room for n more bytes in the fill buffer. */
+static out_req_t *fill_room(wsclient_t *w, size_t n) {
+  if (w->fill != NULL && w->fill->cap - w->fill->len >= n)
+    return w->fill;
+  if (flush(w) != 0)
+    return NULL;
+  out_req_t *o = w->spare;
+  w->spare = NULL;
+  size_t cap = n > FILL_CAP ? n : FILL_CAP;
+  if (o == NULL || o->cap < cap) {
+    free(o);
+    if ((o = malloc(sizeof(*o) + cap)) == NULL)
+      return NULL;
+    o->cap = cap;
+  }
+  o->w = w;
+  o->len = 0;
+  return w->fill = o;
+}
+
+static int out_append(wsclient_t *w, const void *p, size_t n) {
+  out_req_t *o = fill_room(w, n);
+  if (o == NULL)
+    return -1;
+  memcpy(o->data + o->len, p, n);
+  o->len += n;
+  return 0;
+}
+
+/* Bytes produced but not yet handed to the socket. */
+static size_t tls_backlog(wsclient_t *w) {
+  return w->fill != NULL ? w->fill->len : 0;
+}
+
+/* Plaintext out: TLS records (through bio_write) or the bytes themselves
+ * go into the fill buffer; the caller flushes. */
 static int send_plain(wsclient_t *w, const uint8_t *p, size_t n) {
   if (w->ssl == NULL)
-    return queue_bytes(w, p, n);
-  /* Memory BIOs never block, so a write takes everything. */
+    return out_append(w, p, n);
+  /* Our BIO never refuses, so a write takes everything. */
   return SSL_write(w->ssl, p, (int)n) == (int)n ? 0 : -1;
-}
-
-/* Ciphertext produced but not yet handed to the socket. */
-static size_t tls_backlog(wsclient_t *w) {
-  return w->ssl != NULL ? (size_t)BIO_ctrl_pending(w->wbio) : 0;
-}
-
-static int flush(wsclient_t *w) {
-  return w->ssl != NULL ? flush_tls(w) : 0;
 }
 
 /* Frame and send payload that sits at w->tx + RFC6455_HEADER_MAX (or, for
@@ -652,8 +670,10 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
   if (w->ssl == NULL) {
     plain_input(w, (const uint8_t *)b->base, (size_t)n);
   } else {
-    BIO_write(w->rbio, b->base, (int)n);
+    w->in_ptr = (const uint8_t *)b->base;
+    w->in_len = (size_t)n;
     tls_input(w);
+    w->in_len = 0; /* TLS takes all it is given until it wants more */
   }
   if (w->state != WSC_DONE && flush(w) != 0)
     fail_network(w, "cannot send");
@@ -726,16 +746,49 @@ static int is_numeric(const char *host) {
   return inet_pton(AF_INET, host, b) == 1 || inet_pton(AF_INET6, host, b) == 1;
 }
 
-static int tls_setup(wsclient_t *w, SSL_CTX *ctx) {
-  w->ssl = SSL_new(ctx);
-  w->rbio = BIO_new(BIO_s_mem());
-  w->wbio = BIO_new(BIO_s_mem());
-  if (w->ssl == NULL || w->rbio == NULL || w->wbio == NULL) {
-    BIO_free(w->rbio);
-    BIO_free(w->wbio);
+/* Our BIO: TLS reads the ciphertext libuv just read, in place, and writes
+ * records straight into the fill buffer: no memory BIO copies. */
+static int bio_write(BIO *b, const char *data, int len) {
+  BIO_clear_retry_flags(b);
+  return out_append(BIO_get_data(b), data, (size_t)len) == 0 ? len : -1;
+}
+
+static int bio_read(BIO *b, char *out, int len) {
+  wsclient_t *w = BIO_get_data(b);
+  BIO_clear_retry_flags(b);
+  if (w->in_len == 0) {
+    BIO_set_retry_read(b);
     return -1;
   }
-  SSL_set_bio(w->ssl, w->rbio, w->wbio);
+  size_t n = (size_t)len < w->in_len ? (size_t)len : w->in_len;
+  memcpy(out, w->in_ptr, n);
+  w->in_ptr += n;
+  w->in_len -= n;
+  return (int)n;
+}
+
+static long bio_ctrl(BIO *b, int cmd, long num, void *ptr) {
+  (void)b;
+  (void)num;
+  (void)ptr;
+  return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static int tls_setup(wsclient_t *w, SSL_CTX *ctx) {
+  w->ssl = SSL_new(ctx);
+  w->bio_method =
+      BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "wsclient");
+  if (w->ssl == NULL || w->bio_method == NULL)
+    return -1;
+  BIO_meth_set_write(w->bio_method, bio_write);
+  BIO_meth_set_read(w->bio_method, bio_read);
+  BIO_meth_set_ctrl(w->bio_method, bio_ctrl);
+  BIO *bio = BIO_new(w->bio_method);
+  if (bio == NULL)
+    return -1;
+  BIO_set_data(bio, w);
+  BIO_set_init(bio, 1);
+  SSL_set_bio(w->ssl, bio, bio); /* one reference, taken by the SSL */
   SSL_set_connect_state(w->ssl);
   static const unsigned char alpn[] = "\x08http/1.1";
   SSL_set_alpn_protos(w->ssl, alpn, sizeof(alpn) - 1);
@@ -820,6 +873,8 @@ wsclient_t *wsclient_connect(uv_loop_t *loop, const wsclient_opts_t *o,
 fail:
   if (w->ssl != NULL)
     SSL_free(w->ssl);
+  if (w->bio_method != NULL)
+    BIO_meth_free(w->bio_method);
   free(w->request);
   free(w);
   return NULL;
