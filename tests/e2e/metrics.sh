@@ -4,7 +4,7 @@
 # with plain HTTP over bash's /dev/tcp, against a real edge, sshd and proxy
 # (proxy -> wsmux-faultrelay -> edge -> sshd). The edge config adds
 # "metricsListen": "127.0.0.1:0", "maxStreams": 2,
-# "maxConnectionsPerToken": 2, "handshakeTimeoutMs": 1000,
+# "maxConnectionsPerToken": 2, "handshakeTimeoutMs": 2000,
 # "resumeGraceMs": 5000, a service with SSH disabled and one whose upstream
 # refuses connections.
 #  1. The edge logs "metrics on http://127.0.0.1:PORT/metrics". A scrape is
@@ -44,7 +44,7 @@ gen_keys
 gen_cert
 start_sshd
 CLOSED_PORT=$(_freeport) # nothing listens there: connections are refused
-E2E_EDGE_EXTRA_JSON='"metricsListen": "127.0.0.1:0", "maxStreams": 2, "maxConnectionsPerToken": 2, "handshakeTimeoutMs": 1000, "resumeGraceMs": 5000'
+E2E_EDGE_EXTRA_JSON='"metricsListen": "127.0.0.1:0", "maxStreams": 2, "maxConnectionsPerToken": 2, "handshakeTimeoutMs": 2000, "resumeGraceMs": 5000'
 write_edge_config "$(service_json nossh "127.0.0.1:$SSHD_PORT" service false)" \
   "$(service_json closed "127.0.0.1:$CLOSED_PORT")"
 start_edge
