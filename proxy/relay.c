@@ -490,6 +490,9 @@ int relay_on_rx(relay_t *r, const uint8_t *data, size_t len, int eom, char *msg,
                 size_t msglen) {
   r->last_rx = uv_now(r->loop);
   int rc = session_feed(r->session, data, len, eom);
+  /* Behind on input: the session holds back credit (PROTOCOL.md 4). */
+  if (eom && r->conn != NULL)
+    session_set_backlog(r->session, transport_conn_backlog(r->conn));
   if (r->need_fresh)
     relay_renew_session(r);
   if (rc == 0)

@@ -63,6 +63,7 @@ struct session {
   size_t table_size;        /* power of two */
   size_t nstreams;
   uint64_t grown;        /* sum of the streams' window growth */
+  size_t backlog;        /* session_set_backlog */
   uint32_t next_id;      /* client: next id to open */
   uint32_t last_peer_id; /* server: highest id the peer opened */
   int goaway_sent;
@@ -491,7 +492,8 @@ void session_stream_reset(session_stream_t *st, uint16_t code,
 static void stream_maybe_grow(session_stream_t *st) {
   session_t *s = st->s;
   uint64_t held = st->recv_total - st->granted_total - st->recv_unacked;
-  if (st->recv_credit >= st->window / 4 || held >= st->window / 4)
+  if (st->recv_credit >= st->window / 4 || held >= st->window / 4 ||
+      s->backlog >= SESSION_BACKLOG_MAX)
     return;
   uint64_t inc = st->window;
   if (inc > SESSION_WINDOW_GROW_MAX - st->window)
@@ -510,17 +512,27 @@ static void stream_maybe_grow(session_stream_t *st) {
   queue_control(s, &f);
 }
 
+/* Give back what st has written out, once a quarter of its window. */
+static void stream_grant(session_stream_t *st) {
+  session_t *s = st->s;
+  if (st->fin_recv || st->recv_unacked < st->window / 4)
+    return;
+  stream_maybe_grow(st);
+  st->recv_credit += st->recv_unacked;
+  st->granted_total += st->recv_unacked;
+  queue_window(s, FRAME_WINDOW, st->id, st->recv_unacked);
+  st->recv_unacked = 0;
+}
+
 void session_stream_consumed(session_stream_t *st, size_t n) {
   if (st->fin_recv)
     return; /* the peer sends nothing more: no credit to give */
   st->recv_unacked += (uint32_t)n;
-  if (st->recv_unacked >= st->window / 4) {
-    stream_maybe_grow(st);
-    st->recv_credit += st->recv_unacked;
-    st->granted_total += st->recv_unacked;
-    queue_window(st->s, FRAME_WINDOW, st->id, st->recv_unacked);
-    st->recv_unacked = 0;
-  }
+  stream_grant(st);
+}
+
+void session_set_backlog(session_t *s, size_t bytes) {
+  s->backlog = bytes;
 }
 
 uint32_t session_stream_id(const session_stream_t *st) {

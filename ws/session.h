@@ -30,6 +30,10 @@
  * growth stays within SESSION_GROW_BUDGET. */
 #define SESSION_WINDOW_GROW_MAX (8u * 1024u * 1024u)
 #define SESSION_GROW_BUDGET (64u * 1024u * 1024u)
+/* A receiver whose input backlog (bytes waiting in its socket, see
+ * session_set_backlog) is this big is behind: its windows do not grow, as
+ * more credit would only lengthen the queue ahead of a keystroke. */
+#define SESSION_BACKLOG_MAX (256u * 1024u)
 /* Largest credit a WINDOW may raise a sender to (HTTP/2's limit). */
 #define SESSION_CREDIT_MAX 0x7fffffffu
 /* Queued-but-unsent bytes per stream above which the application should
@@ -172,6 +176,10 @@ void session_stream_reset(session_stream_t *st, uint16_t code,
                           const char *reason);
 /* n received bytes were written to the TCP side: grant credit. */
 void session_stream_consumed(session_stream_t *st, size_t n);
+/* The transport's input backlog: bytes received by the kernel and not yet
+ * fed (e.g. FIONREAD on the socket); no window grows while it is at least
+ * SESSION_BACKLOG_MAX. */
+void session_set_backlog(session_t *s, size_t bytes);
 
 uint32_t session_stream_id(const session_stream_t *st);
 void *session_stream_user(const session_stream_t *st);

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 
 #include "ws/wsclient.h"
 
@@ -131,6 +132,16 @@ void transport_conn_set_user(transport_conn_t *c, void *user) {
 
 const void *transport_conn_auth(const transport_conn_t *c) {
   return c->auth;
+}
+
+size_t transport_conn_backlog(const transport_conn_t *c) {
+  if (c->wsc != NULL)
+    return wsclient_backlog(c->wsc);
+  int n = 0;
+  if (c->wsi == NULL || !c->open ||
+      ioctl(lws_get_socket_fd(c->wsi), FIONREAD, &n) != 0 || n < 0)
+    return 0;
+  return (size_t)n;
 }
 
 void transport_conn_want_write(transport_conn_t *c) {

@@ -183,6 +183,9 @@ void *transport_conn_user(const transport_conn_t *c);
 void transport_conn_set_user(transport_conn_t *c, void *user);
 /* Ask for an on_writable call. */
 void transport_conn_want_write(transport_conn_t *c);
+/* Bytes received by the kernel on c's socket and not yet read (FIONREAD):
+ * how far behind this side is. 0 when unknown. */
+size_t transport_conn_backlog(const transport_conn_t *c);
 /* Close with a WebSocket close code and reason; on_close follows. */
 void transport_conn_close(transport_conn_t *c, int code, const char *reason);
 /* Drop the connection at once, without a close handshake (a dead link);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include "ws/rfc6455.h"
@@ -22,7 +23,7 @@
 #define PLAIN_CHUNK (64 * 1024)
 /* Unsent bytes the kernel may hold: small, so that a keystroke queued
  * behind bulk data waits for little more than our own WSCLIENT_OUT_MAX. */
-#define NOTSENT_LOWAT (128 * 1024)
+#define NOTSENT_LOWAT (64 * 1024)
 #define CLOSE_GRACE_MS 1000
 #define KEEPALIVE_S 30
 
@@ -368,6 +369,15 @@ void wsclient_want_write(wsclient_t *w) {
     uv_idle_start(&w->idle, on_idle);
     w->idle_on = 1;
   }
+}
+
+size_t wsclient_backlog(const wsclient_t *w) {
+  uv_os_fd_t fd;
+  int n = 0;
+  if (!w->tcp_open || uv_fileno((const uv_handle_t *)&w->tcp, &fd) != 0 ||
+      ioctl(fd, FIONREAD, &n) != 0 || n < 0)
+    return 0;
+  return (size_t)n;
 }
 
 void wsclient_close(wsclient_t *w, int code, const char *reason) {

@@ -24,7 +24,7 @@
 
 #include "ws/transport_lws.h"
 
-#define WSCLIENT_OUT_MAX (256 * 1024)
+#define WSCLIENT_OUT_MAX (128 * 1024)
 
 typedef struct wsclient wsclient_t;
 
@@ -62,6 +62,8 @@ wsclient_t *wsclient_connect(uv_loop_t *loop, const wsclient_opts_t *o,
                              const wsclient_handlers_t *h, void *ctx, char *err,
                              size_t errlen);
 void wsclient_want_write(wsclient_t *w);
+/* Bytes waiting in the socket's receive queue (FIONREAD); 0 if unknown. */
+size_t wsclient_backlog(const wsclient_t *w);
 /* Send what the application still has, then a close frame; on_close when
  * the server answers (or after a short grace). */
 void wsclient_close(wsclient_t *w, int code, const char *reason);

@@ -1393,6 +1393,24 @@ static void test_window_grow_invalid(void **state) {
   expect_good_stream(ids[3]);
 }
 
+/* A receiver that is behind on its input (a backlog in its socket) never
+ * grows a window: more credit would only lengthen the queue. */
+static void test_window_no_growth_while_behind(void **state) {
+  uint32_t id;
+  pair_init(SESSION_WINDOW_DEFAULT, SESSION_WINDOW_MIN, 64);
+  establish(&id, 1);
+  session_set_backlog(S->s, SESSION_BACKLOG_MAX);
+  C->rec[id].tx_goal = 4u * 1024 * 1024;
+  pump_all();
+  assert_int_equal(S->rec[id].rx, 4u * 1024 * 1024);
+  assert_int_equal(C->grown[id], 0);
+  session_set_backlog(S->s, SESSION_BACKLOG_MAX - 1);
+  C->rec[id].tx_goal += 4u * 1024 * 1024;
+  pump_all();
+  assert_true(C->grown[id] > 0);
+  expect_good_stream(id);
+}
+
 /* Bytes in flight may be acknowledged, exactly, and no more. */
 static void test_window_overflow_after_spending(void **state) {
   uint8_t buf[64];
@@ -2883,6 +2901,7 @@ int main(void) {
       T(test_window_grows_when_window_bound),
       T(test_window_no_growth_for_slow_reader),
       T(test_window_grow_invalid),
+      T(test_window_no_growth_while_behind),
       T(test_window_overflow_cumulative),
       T(test_data_after_fin),
       T(test_data_before_open_ok),
