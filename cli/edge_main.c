@@ -7,6 +7,7 @@
 
 #include "cli/args.h"
 #include "cli/log.h"
+#include "cli/rlimit.h"
 #include "proxy/edge.h"
 #include "proxy/identity.h"
 #include "proxy/metrics_server.h"
@@ -240,6 +241,8 @@ int main(int argc, char **argv) {
   log_msg(&log, LOG_INFO, "state: %zu SSH identities, %zu SSH switches (%s)",
           state->nidentities, state->nssh, platform->state_file);
   signal(SIGPIPE, SIG_IGN);
+  log_msg(&log, LOG_INFO, "open files limit: %ld (one per stream)",
+          rlimit_raise_nofile());
   uv_loop_t loop;
   uv_loop_init(&loop);
   app_t app = {.log = &log};

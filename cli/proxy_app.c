@@ -11,6 +11,7 @@
 #include "cli/api.h"
 #include "cli/exitcode.h"
 #include "cli/proxy_status.h"
+#include "cli/rlimit.h"
 #include "cli/status_line.h"
 #include "proxy/listener.h"
 #include "proxy/relay.h"
@@ -675,6 +676,7 @@ static int proxy_start(proxy_t *p) {
 
 int proxy_app_run(const proxy_opts_t *o) {
   signal(SIGPIPE, SIG_IGN);
+  rlimit_raise_nofile(); /* one socket per stream */
   uv_loop_t loop;
   uv_loop_init(&loop);
   proxy_t p = {.o = o, .loop = &loop};

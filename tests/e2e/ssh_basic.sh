@@ -7,6 +7,8 @@
 #  - the remote exit status (7) comes back as ssh's exit status;
 #  - SIGTERM makes the proxy exit 0 within a few seconds (no sanitizer
 #    report), and its port stops accepting connections.
+#  - started under a soft open-files limit of 512, the proxy and the edge
+#    raise it to the hard limit (a stream costs a socket on each side).
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -14,8 +16,20 @@ gen_keys
 gen_cert
 start_sshd
 write_edge_config
+# A low soft limit, as on many desktops (1024): both programs raise it.
+HARD_NOFILE=$(ulimit -Hn)
+[[ $HARD_NOFILE == unlimited || $HARD_NOFILE -gt 512 ]] && ulimit -Sn 512
 start_edge
 start_proxy "$E2E_SSH_SERVICE"
+soft_nofile() { awk '/^Max open files/ {print $4}' "/proc/$1/limits"; }
+hard_nofile() { awk '/^Max open files/ {print $5}' "/proc/$1/limits"; }
+for pid in "$EDGE_PID" "$PROXY_PID"; do
+  want=$(hard_nofile "$pid") # raised to the hard limit, at most 2^20
+  [[ $want == unlimited || $want -gt 1048576 ]] && want=1048576
+  [[ $(soft_nofile "$pid") == "$want" ]] ||
+    fail "pid $pid has a soft open-files limit of $(soft_nofile "$pid"), not $want"
+done
+log "open-files limit raised to $(soft_nofile "$PROXY_PID") in the proxy and the edge"
 
 [[ $PROXY_ADDR == 127.0.0.1 ]] ||
   fail "proxy address is $PROXY_ADDR, want 127.0.0.1 (--address 127.0.0.1)"
