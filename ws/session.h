@@ -43,7 +43,7 @@
  * pair (two epoll_ctl calls) per message in bulk transfers. */
 #define SESSION_SENDQ_RESUME (SESSION_SENDQ_MAX / 2)
 /* Most DATA bytes one stream puts in a message before others get a turn. */
-#define SESSION_QUANTUM (16u * 1024u)
+#define SESSION_QUANTUM (32u * 1024u)
 /* Size of a built message (frames included). */
 #define SESSION_MSG_MAX (64u * 1024u)
 /* Control frames queued for a peer that does not read; beyond this the

@@ -867,7 +867,7 @@ static void test_message_packing(void **state) {
   establish(&id, 1);
   srec_t *r = &C->rec[id];
   for (int i = 0; i < 4; i++)
-    app_write(C, r, SESSION_QUANTUM);
+    app_write(C, r, SESSION_MSG_MAX / 4);
   size_t n = take_msg(C, msg1);
   assert_true(n <= SESSION_MSG_MAX);
   assert_int_equal(n, SESSION_MSG_MAX);
@@ -876,7 +876,7 @@ static void test_message_packing(void **state) {
   /* The header took room: its size in bytes goes next time. */
   assert_int_equal(session_stream_queued(r->st), FRAME_HEADER_LEN);
   pump_all();
-  assert_int_equal(S->rec[id].rx, 4 * SESSION_QUANTUM);
+  assert_int_equal(S->rec[id].rx, SESSION_MSG_MAX);
 
   /* Two streams with data: turns alternate, each at most a quantum. */
   uint32_t id2;
@@ -899,7 +899,7 @@ static void test_message_packing(void **state) {
   assert_true(seen[0] >= 1 && seen[1] >= 1);
   assert_int_equal(give(S, msg1, n, 0), 0);
   pump_all();
-  assert_int_equal(S->rec[id].rx, 8 * SESSION_QUANTUM);
+  assert_int_equal(S->rec[id].rx, SESSION_MSG_MAX + 4 * SESSION_QUANTUM);
   assert_int_equal(S->rec[id2].rx, 4 * SESSION_QUANTUM);
 
   /* A small cap is respected too. */
@@ -909,7 +909,7 @@ static void test_message_packing(void **state) {
   inspect(C, msg1, m);
   assert_int_equal(give(S, msg1, m, 0), 0);
   pump_all();
-  assert_int_equal(S->rec[id].rx, 8 * SESSION_QUANTUM + 5000);
+  assert_int_equal(S->rec[id].rx, SESSION_MSG_MAX + 4 * SESSION_QUANTUM + 5000);
 }
 
 /* ---- flow control ------------------------------------------------------- */
