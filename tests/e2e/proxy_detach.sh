@@ -83,13 +83,15 @@ json_field() {
   sed -nE "s/^ *\"$1\": \"?([^\",]*)\"?,?\$/\1/p" "$2" | head -n 1
 }
 
-# gone PID: the process has exited (a zombie waiting for init counts: the
-# background proxy's parent exited long ago).
+# gone PID: the process has exited, every thread of it. A zombie waiting
+# for init counts (the background proxy's parent exited long ago), but only
+# once it is its last thread: after SIGKILL the main thread can be a zombie
+# while the proxy's other threads are still exiting, holding its open files
+# (and the pidfile's lock) for a while longer.
 gone() {
   local s
-  s=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
-  s=${s##*) }
-  [[ ${s:0:1} == Z ]]
+  s=$(cat "/proc/$1/status" 2>/dev/null) || return 0
+  [[ $s == *$'\nState:\tZ'* && $s == *$'\nThreads:\t1\n'* ]]
 }
 
 # --- a background proxy -----------------------------------------------------
@@ -135,6 +137,13 @@ out=$(timeout 60 ssh "${SSH_OPTS[@]}" -p "$PORT" "$U@$A" 'echo via-bg') ||
 start_session s1 "$PORT" "$A"
 session_send s1 'head -c 100000 /dev/zero | tr "\0" x; echo; echo sent-100k'
 session_expect s1 sent-100k 30
+# The first ssh has exited, but its stream ends in the proxy only once the
+# edge has closed its side too (after sshd hung up): wait for that.
+_one_stream() {
+  wsmux proxy list --output json >"$T/list.json" &&
+    [[ $(json_field streams "$T/list.json") == 1 ]]
+}
+wait_until 20 "one open stream in proxy list" _one_stream
 wsmux proxy list >"$T/list.out" 2>"$T/list.err" || fail "proxy list failed"
 head -n 1 "$T/list.out" | grep -Eq \
   '^PROJECT +SERVICE +ENDPOINT +PID +UPTIME +STREAMS +UP +DOWN +LINK$' ||
@@ -143,7 +152,7 @@ row=$(grep -E "^$P +$S " "$T/list.out") || fail "no row: $(cat "$T/list.out")"
 read -r _ _ ep pid up streams tx tx_u rx rx_u link <<<"$row"
 [[ $ep == "$A:$PORT" && $pid == "$PID" && $streams == 1 &&
   $link == connected ]] || fail "proxy list row: '$row'"
-[[ $up =~ ^[0-9]+s$ ]] || fail "uptime '$up'"
+[[ $up =~ ^[0-9]+(m[0-9]{2})?s$ ]] || fail "uptime '$up'"
 [[ $tx != 0 && $rx_u == kB ]] ||
   fail "proxy list bytes up '$tx $tx_u' down '$rx $rx_u' (want > 0, ~100 kB)"
 wsmux proxy list --output json >"$T/list.json" || fail "list json failed"
@@ -169,7 +178,7 @@ wsmux proxy list >"$T/list-stopped.out" || rc=$?
 wsmux proxy list --output json >"$T/list-stopped.json" || rc=$?
 kill -CONT "$PID"
 ((rc == 0)) || fail "proxy list of a stopped proxy exited $rc"
-grep -Eq "^$P +$S +$A:$PORT +$PID +[0-9]+s +- +- +- +-$" \
+grep -Eq "^$P +$S +$A:$PORT +$PID +[0-9]+(m[0-9]{2})?s +- +- +- +-$" \
   "$T/list-stopped.out" || fail "stopped proxy row: $(cat "$T/list-stopped.out")"
 [[ $(json_field link "$T/list-stopped.json") == null &&
   $(json_field bytesUp "$T/list-stopped.json") == null &&
