@@ -49,7 +49,7 @@ static const char usage[] =
     "  --address A     loopback address to listen on (default: derived from\n"
     "                  project and service, stable across runs)\n"
     "  --port N        port to listen on (default: derived; 0 = any)\n"
-    "  --window BYTES  per-stream receive window (default 262144)\n"
+    "  --window BYTES  per-stream receive window (default 131072)\n"
     "  --dead-timeout MS  a link silent this long (despite PINGs) is dead\n"
     "                  and is reconnected (default 15000)\n"
     "  --log-level L   error, warn (default; info with --detach), info or\n"
@@ -93,16 +93,15 @@ static int parse_opts(int argc, char **argv, ssh_opts_t *o) {
   char err[256];
   if (args_parse(argc, argv, opts, o->rest, MAX_REST, &o->nrest, &o->dashdash,
                  err, sizeof(err))) {
-    fprintf(stderr, "wsmux: error: %s\n", err);
+    log_print("wsmux", LOG_ERROR, "%s", err);
     return -1;
   }
   if (o->nrest > 0 && o->dashdash != 0 && strcmp(o->rest[0], "-h") == 0) {
     o->help = 1;
   } else if (o->nrest > 0 && o->dashdash != 0) {
-    fprintf(stderr,
-            "wsmux: error: unexpected argument '%s' (arguments for ssh go "
-            "after --)\n",
-            o->rest[0]);
+    log_print("wsmux", LOG_ERROR,
+              "unexpected argument '%s' (arguments for ssh go after --)",
+              o->rest[0]);
     return -1;
   }
   return 0;
@@ -111,13 +110,12 @@ static int parse_opts(int argc, char **argv, ssh_opts_t *o) {
 /* Numbers and ids; 0 or an exit code after printing why. */
 static int check_values(const ssh_opts_t *o, proxy_opts_t *po) {
   if (!platform_id_valid(o->project) || !platform_id_valid(o->service)) {
-    fprintf(stderr,
-            "wsmux: error: ids are 1-128 characters of [A-Za-z0-9._-]\n");
+    log_print("wsmux", LOG_ERROR, "ids are 1-128 characters of [A-Za-z0-9._-]");
     return EXIT_USAGE;
   }
   long v = SESSION_WINDOW_DEFAULT, port = -1, dead = 15000;
   if (o->dead && args_parse_long(o->dead, 1000, 300000, &dead) != 0) {
-    fprintf(stderr, "wsmux: error: --dead-timeout must be 1000..300000 ms\n");
+    log_print("wsmux", LOG_ERROR, "--dead-timeout must be 1000..300000 ms");
     return EXIT_USAGE;
   }
   /* Three PINGs fit in the timeout before a quiet link is declared dead. */
@@ -125,17 +123,17 @@ static int check_values(const ssh_opts_t *o, proxy_opts_t *po) {
   po->ping_ms = (uint32_t)dead / 3;
   if (o->window && args_parse_long(o->window, SESSION_WINDOW_MIN,
                                    SESSION_WINDOW_MAX, &v) != 0) {
-    fprintf(stderr, "wsmux: error: --window must be %u..%u bytes\n",
-            SESSION_WINDOW_MIN, SESSION_WINDOW_MAX);
+    log_print("wsmux", LOG_ERROR, "--window must be %u..%u bytes",
+              SESSION_WINDOW_MIN, SESSION_WINDOW_MAX);
     return EXIT_USAGE;
   }
   if (o->port && args_parse_long(o->port, 0, 65535, &port) != 0) {
-    fprintf(stderr, "wsmux: error: --port must be 0..65535\n");
+    log_print("wsmux", LOG_ERROR, "--port must be 0..65535");
     return EXIT_USAGE;
   }
   int lvl = log_level_parse(o->level ? o->level : "warn");
   if (lvl < 0) {
-    fprintf(stderr, "wsmux: error: unknown --log-level '%s'\n", o->level);
+    log_print("wsmux", LOG_ERROR, "unknown --log-level '%s'", o->level);
     return EXIT_USAGE;
   }
   po->window = (uint32_t)v;
@@ -294,8 +292,7 @@ int cmd_ssh_service(int argc, char **argv) {
     return EXIT_OK;
   }
   if (o.proxy_only && o.stdio) {
-    fprintf(stderr, "wsmux: error: --proxyOnly and --stdio exclude each "
-                    "other\n");
+    log_print("wsmux", LOG_ERROR, "--proxyOnly and --stdio exclude each other");
     return EXIT_USAGE;
   }
   if (o.detach && !o.proxy_only) {
@@ -338,8 +335,9 @@ int cmd_ssh_service(int argc, char **argv) {
     po.nssh_args = o.nrest - o.dashdash;
   }
   if (po.nssh_args > 0 && po.mode != PROXY_MODE_SSH) {
-    fprintf(stderr, "wsmux: error: arguments after -- are for ssh, which "
-                    "only runs without --proxyOnly/--stdio\n");
+    log_print("wsmux", LOG_ERROR,
+              "arguments after -- are for ssh, which only runs without "
+              "--proxyOnly/--stdio");
     cmd_ssh_target_free(&target);
     return EXIT_USAGE;
   }
@@ -371,12 +369,11 @@ int cmd_ssh_config(int argc, char **argv) {
                         : !o.service ? "--serviceId"
                                      : NULL;
   if (missing != NULL) {
-    fprintf(stderr, "wsmux: error: %s is required\n", missing);
+    log_print("wsmux", LOG_ERROR, "%s is required", missing);
     return EXIT_USAGE;
   }
   if (!platform_id_valid(o.project) || !platform_id_valid(o.service)) {
-    fprintf(stderr,
-            "wsmux: error: ids are 1-128 characters of [A-Za-z0-9._-]\n");
+    log_print("wsmux", LOG_ERROR, "ids are 1-128 characters of [A-Za-z0-9._-]");
     return EXIT_USAGE;
   }
   endpoint_t ep;

@@ -110,10 +110,9 @@ static int child_code(pid_t pid, const char *log_path) {
     ;
   if (WIFEXITED(st))
     return WEXITSTATUS(st);
-  fprintf(stderr,
-          "wsmux: error: the background proxy died during start-up "
-          "(signal %d); see %s\n",
-          WIFSIGNALED(st) ? WTERMSIG(st) : 0, log_path);
+  log_print("wsmux", LOG_ERROR,
+            "the background proxy died during start-up (signal %d); see %s",
+            WIFSIGNALED(st) ? WTERMSIG(st) : 0, log_path);
   return EXIT_USAGE;
 }
 
@@ -181,14 +180,14 @@ int detach_start(const char *log_path, detach_t *d, int *is_child) {
   int log_fd = open(
       log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (log_fd < 0) {
-    fprintf(stderr, "wsmux: error: cannot open the log file %s: %s\n", log_path,
-            strerror(errno));
+    log_print("wsmux", LOG_ERROR, "cannot open the log file %s: %s", log_path,
+              strerror(errno));
     return -1;
   }
   int p[2];
   if (pipe(p) != 0 || fcntl(p[0], F_SETFD, FD_CLOEXEC) != 0 ||
       fcntl(p[1], F_SETFD, FD_CLOEXEC) != 0) {
-    fprintf(stderr, "wsmux: error: pipe: %s\n", strerror(errno));
+    log_print("wsmux", LOG_ERROR, "pipe: %s", strerror(errno));
     close(log_fd);
     return -1;
   }
@@ -197,7 +196,7 @@ int detach_start(const char *log_path, detach_t *d, int *is_child) {
   fflush(stderr);
   pid_t pid = fork();
   if (pid < 0) {
-    fprintf(stderr, "wsmux: error: fork: %s\n", strerror(errno));
+    log_print("wsmux", LOG_ERROR, "fork: %s", strerror(errno));
     close(log_fd);
     close(p[0]);
     close(p[1]);
@@ -213,7 +212,7 @@ int detach_start(const char *log_path, detach_t *d, int *is_child) {
   close(p[0]);
   if (become_daemon(log_fd, p[1]) != 0) {
     /* Only the log can tell: the parent sees EOF and a failure. */
-    fprintf(stderr, "wsmux: error: cannot detach: %s\n", strerror(errno));
+    log_print("wsmux", LOG_ERROR, "cannot detach: %s", strerror(errno));
     _exit(EXIT_USAGE);
   }
   d->fd = CHILD_PIPE_FD;

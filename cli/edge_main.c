@@ -77,13 +77,13 @@ static int keys_print(const platform_service_t *svc, const state_t *st) {
   int ok;
 
   if (text == NULL) {
-    fprintf(stderr, "wsmux-edge: error: out of memory\n");
+    log_print("wsmux-edge", LOG_ERROR, "out of memory");
     return EXIT_ERROR;
   }
   ok = fwrite(text, 1, len, stdout) == len && fflush(stdout) == 0;
   free(text);
   if (!ok) {
-    fprintf(stderr, "wsmux-edge: error: cannot write the keys to stdout\n");
+    log_print("wsmux-edge", LOG_ERROR, "cannot write the keys to stdout");
     return EXIT_ERROR;
   }
   return EXIT_OK;
@@ -107,7 +107,8 @@ static int cmd_authorized_keys(int argc, char **argv) {
 
   if (args_parse(argc, argv, opts, rest, 4, &nrest, &dd, err, sizeof(err)) !=
       0) {
-    fprintf(stderr, "wsmux-edge: error: %s\n%s", err, usage);
+    log_print("wsmux-edge", LOG_ERROR, "%s", err);
+    fputs(usage, stderr);
     return EXIT_ERROR;
   }
   if (help) {
@@ -115,25 +116,25 @@ static int cmd_authorized_keys(int argc, char **argv) {
     return EXIT_OK;
   }
   if (config == NULL || service == NULL || nrest > 0) {
-    fprintf(stderr, "wsmux-edge: error: %s\n%s",
-            config == NULL    ? "--config is required"
-            : service == NULL ? "--service is required"
-                              : "unexpected argument",
-            usage);
+    log_print("wsmux-edge", LOG_ERROR, "%s",
+              config == NULL    ? "--config is required"
+              : service == NULL ? "--service is required"
+                                : "unexpected argument");
+    fputs(usage, stderr);
     return EXIT_ERROR;
   }
   if (platform_load(config, &platform, err, sizeof(err)) != 0) {
-    fprintf(stderr, "wsmux-edge: error: %s\n", err);
+    log_print("wsmux-edge", LOG_ERROR, "%s", err);
     return EXIT_ERROR;
   }
   svc = find_service(platform, project, service, err, sizeof(err));
   if (svc == NULL) {
-    fprintf(stderr, "wsmux-edge: error: %s\n", err);
+    log_print("wsmux-edge", LOG_ERROR, "%s", err);
     platform_free(platform);
     return EXIT_ERROR;
   }
   if (state_load(platform->state_file, &state, err, sizeof(err)) != 0) {
-    fprintf(stderr, "wsmux-edge: error: %s\n", err);
+    log_print("wsmux-edge", LOG_ERROR, "%s", err);
     platform_free(platform);
     return EXIT_ERROR;
   }
@@ -203,7 +204,8 @@ int main(int argc, char **argv) {
                        {0}};
   if (args_parse(argc - 1, argv + 1, opts, rest, 4, &nrest, &dd, err,
                  sizeof(err)) != 0) {
-    fprintf(stderr, "wsmux-edge: error: %s\n%s", err, usage);
+    log_print("wsmux-edge", LOG_ERROR, "%s", err);
+    fputs(usage, stderr);
     return 1;
   }
   if (help || (nrest > 0 && strcmp(rest[0], "-h") == 0)) {
@@ -216,25 +218,25 @@ int main(int argc, char **argv) {
   }
   int lvl = log_level_parse(level);
   if (config == NULL || nrest > 0 || lvl < 0) {
-    fprintf(stderr, "wsmux-edge: error: %s\n%s",
-            lvl < 0          ? "unknown --log-level"
-            : config == NULL ? "--config is required"
-                             : "unexpected argument",
-            usage);
+    log_print("wsmux-edge", LOG_ERROR, "%s",
+              lvl < 0          ? "unknown --log-level"
+              : config == NULL ? "--config is required"
+                               : "unexpected argument");
+    fputs(usage, stderr);
     return 1;
   }
   log_t log = {.prog = "wsmux-edge", .level = (log_level_t)lvl};
 
   platform_t *platform;
   if (platform_load(config, &platform, err, sizeof(err)) != 0) {
-    fprintf(stderr, "wsmux-edge: error: %s\n", err);
+    log_print("wsmux-edge", LOG_ERROR, "%s", err);
     return 1;
   }
   /* A state file that does not parse is refused, not replaced: starting
    * empty would drop every identity at the next write. */
   state_t *state;
   if (state_load(platform->state_file, &state, err, sizeof(err)) != 0) {
-    fprintf(stderr, "wsmux-edge: error: %s\n", err);
+    log_print("wsmux-edge", LOG_ERROR, "%s", err);
     platform_free(platform);
     return 1;
   }
@@ -248,14 +250,14 @@ int main(int argc, char **argv) {
   app_t app = {.log = &log};
   app.edge = edge_start(&loop, platform, state, &log, err, sizeof(err));
   if (app.edge == NULL) {
-    fprintf(stderr, "wsmux-edge: error: %s\n", err);
+    log_print("wsmux-edge", LOG_ERROR, "%s", err);
     uv_loop_close(&loop);
     platform_free(platform);
     return 1;
   }
   edge_on_halt(app.edge, on_edge_halt, &app);
   if (metrics_start(&loop, platform, &app, err, sizeof(err)) != 0) {
-    fprintf(stderr, "wsmux-edge: error: %s\n", err);
+    log_print("wsmux-edge", LOG_ERROR, "%s", err);
     edge_stop(app.edge); /* nothing open yet: stops at once */
     uv_run(&loop, UV_RUN_DEFAULT);
     edge_destroy(app.edge);

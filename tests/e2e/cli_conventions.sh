@@ -269,13 +269,14 @@ log "exit codes 0-7 provoked, errors on stderr only"
 # --- colour: only on a terminal, never with NO_COLOR or TERM=dumb ----------
 
 ESC=$'\033'
-# on_tty NAME CMD...: run CMD (wsmux with its args) in a pseudo-terminal
-# (script(1)), its stdout and stderr both the terminal unless CMD
-# redirects one; the terminal's bytes are in $T/NAME.tty.
+# on_tty NAME CMD...: run CMD (wsmux with its args; $TTY_BIN instead of
+# wsmux when set) in a pseudo-terminal (script(1)), its stdout and stderr
+# both the terminal unless CMD redirects one; the terminal's bytes are in
+# $T/NAME.tty.
 on_tty() {
   local name=$1 cmd
   shift
-  printf -v cmd '%q ' env "${E2E_SAN_ENV[@]}" "$WSMUX_BIN" "$@"
+  printf -v cmd '%q ' env "${E2E_SAN_ENV[@]}" "${TTY_BIN:-$WSMUX_BIN}" "$@"
   TTY_RC=0
   timeout -k 5 30 script -qefc "$cmd $TTY_REDIR" /dev/null \
     </dev/null >"$T/$name.tty" 2>&1 || TTY_RC=$?
@@ -309,6 +310,23 @@ TERM=xterm NO_COLOR=yes on_tty err_nocolor service list
 grep -qF "wsmux: error: --projectId is required" "$T/err_nocolor.tty" ||
   fail "NO_COLOR: error line: $(cat "$T/err_nocolor.tty")"
 ! grep -qF "$ESC" "$T/err_nocolor.tty" || fail "NO_COLOR: escape sequences in the error"
+# The same for the errors of ssh service, of --detach and of wsmux-edge.
+# red_error NAME PROG TEXT: $T/NAME.tty has "PROG: error: TEXT", error: red.
+red_error() {
+  grep -qF "$2: ${ESC}[1;31merror:${ESC}[0m $3" "$T/$1.tty" ||
+    fail "$1: no red error: $(od -c "$T/$1.tty" | head)"
+}
+TERM=xterm on_tty err_ssh ssh service --projectId p1 --serviceId s \
+  --proxyOnly --stdio
+red_error err_ssh wsmux "--proxyOnly and --stdio exclude each other"
+# The log file cannot be opened: a directory is in its place.
+mkdir -p "$XDG_RUNTIME_DIR/wsmux/p1.s.log"
+TERM=xterm on_tty err_detach ssh service --projectId p1 --serviceId s \
+  --proxyOnly --detach --address 127.0.0.1 --port 0 "${CONN[@]}"
+((TTY_RC == 1)) || fail "err_detach: exit $TTY_RC"
+red_error err_detach wsmux "cannot open the log file"
+TERM=xterm TTY_BIN=$WSMUX_EDGE_BIN on_tty err_edge --no-such-option
+red_error err_edge wsmux-edge "unknown option"
 # stdout on the terminal, stderr to a file: the file gets no colour.
 TTY_REDIR="2>$(printf %q "$T/err_file.err")"
 TERM=xterm on_tty err_file service list
