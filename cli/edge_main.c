@@ -111,7 +111,8 @@ static int cmd_authorized_keys(int argc, char **argv) {
     fputs(usage, stderr);
     return EXIT_ERROR;
   }
-  if (help) {
+  /* -h like every other command (the parser takes it for an argument). */
+  if (help || (nrest == 1 && dd < 0 && strcmp(rest[0], "-h") == 0)) {
     fputs(usage, stdout);
     return EXIT_OK;
   }

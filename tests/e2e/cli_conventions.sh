@@ -114,7 +114,6 @@ log "--help, -h and unknown options: ${#DISPATCHERS[@]} dispatchers, ${#LEAVES[@
 for args in "" "authorized-keys"; do
   read -ra words <<<"$args"
   for h in --help -h; do
-    [[ -n $args && $h == -h ]] && continue # authorized-keys: --help only
     run edge_help wsmux-edge "${words[@]}" "$h"
     expect_ok "wsmux-edge $args $h"
     grep -q '^usage: wsmux-edge' "$RUN_OUT" || fail "wsmux-edge $args $h: no usage"
