@@ -28,7 +28,7 @@
 /* Values echoed in messages are cut here so one error stays one line. */
 #define ECHO_MAX 64
 
-#define WINDOW_DEFAULT 262144
+#define WINDOW_DEFAULT 131072
 #define WINDOW_MIN 16384
 #define WINDOW_MAX 16777216
 #define STREAMS_DEFAULT 1024

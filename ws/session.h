@@ -21,7 +21,7 @@
 
 #include "ws/buf.h"
 
-#define SESSION_WINDOW_DEFAULT (256u * 1024u)
+#define SESSION_WINDOW_DEFAULT (128u * 1024u)
 #define SESSION_WINDOW_MIN (16u * 1024u)
 #define SESSION_WINDOW_MAX (16u * 1024u * 1024u)
 /* Receive-window auto-tuning (docs/PROTOCOL.md section 4): a stream whose

@@ -27,7 +27,8 @@
 #   E2E_EDGE_LOG_LEVEL  --log-level of wsmux-edge (default info)
 #   E2E_KEEP=1        keep $T after the test (its path is printed)
 #   E2E_DEADLINE      seconds, see above
-#   E2E_WINDOW_BYTES  windowBytes of the edge config (default 262144)
+#   E2E_WINDOW_BYTES  windowBytes of the edge config (default 131072, the
+#                     edge's own default)
 #   E2E_EDGE_EXTRA_JSON  extra top-level members of the edge config, written
 #                     verbatim (e.g. '"resumeGraceMs": 3000'; default none)
 #   E2E_EDGE_URL_OVERRIDE  --edge URL start_proxy gives wsmux instead of
@@ -67,7 +68,7 @@ WSMUX_REPO=$(cd "$E2E_DIR/../.." && pwd)
 : "${WSMUX_EDGE_HOST:=127.0.0.1}"
 : "${E2E_DEADLINE:=540}"
 : "${E2E_EDGE_LOG_LEVEL:=info}"
-: "${E2E_WINDOW_BYTES:=262144}"
+: "${E2E_WINDOW_BYTES:=131072}"
 # SIGTERM makes the edge drain open streams this long: short, so cleanup
 # stays within its bound (a test of draining sets its own).
 : "${E2E_DRAIN_MS:=2000}"

@@ -163,7 +163,7 @@ static void test_defaults(void **state) {
   assert_int_equal(p->plain_ws, 1);
   assert_null(p->tls_cert);
   assert_null(p->tls_key);
-  assert_int_equal(p->window, 262144);
+  assert_int_equal(p->window, 131072);
   assert_int_equal(p->max_streams, 1024);
   assert_int_equal(p->connect_timeout_ms, 10000);
   assert_int_equal(p->max_conns_per_token, 64);
