@@ -97,6 +97,7 @@ typedef struct {
   int fin_called; /* session_stream_fin called */
   int full;       /* session_stream_write said stop */
   size_t unconsumed;
+  uint64_t grown;      /* WINDOW_GROW increments we sent */
   uint64_t tx_written; /* pattern bytes handed to session_stream_write */
   /* what went out on the wire */
   uint64_t wire_off;
@@ -340,7 +341,10 @@ static void cb_data(void *ctx, session_stream_t *st, const uint8_t *data,
   CHECK(z->cfg.role == SESSION_ROLE_SERVER || r->open_ok);
   (void)data[len - 1];
   r->unconsumed += len;
-  CHECK(r->unconsumed <= z->cfg.window);
+  /* The window may have grown (the frame saying so can still be queued):
+   * never beyond SESSION_WINDOW_GROW_MAX, checked on the wire too. */
+  CHECK(r->unconsumed <= z->cfg.window ||
+        r->unconsumed <= SESSION_WINDOW_GROW_MAX);
   switch (decide(&z->in) % 8) {
   case 0:
   case 1:
@@ -501,6 +505,10 @@ static void check_frame(fz_t *z, const frame_t *f) {
   case FRAME_WINDOW:
     CHECK(r != NULL);
     CHECK(f->window > 0 && f->window <= SESSION_WINDOW_MAX);
+    if (f->flags & FRAME_WINDOW_GROW) {
+      r->grown += f->window;
+      CHECK(z->cfg.window + r->grown <= SESSION_WINDOW_GROW_MAX);
+    }
     break;
   default:
     break;
