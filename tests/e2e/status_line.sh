@@ -82,18 +82,26 @@ wait_until 10 "a '1 stream' status line" _status tty '^connected \| 1 stream \|'
 # Throughput shows while bytes flow: 20 MB to the terminal of the session.
 session_send s1 'head -c 20000000 /dev/zero | tr "\0" x; echo; echo big-done'
 session_expect s1 big-done 60
-_status tty '↓ [0-9.]+ (kB|MB|GB)/s' ||
-  fail "no download rate in the status lines: $(texts tty | tail -n 5)"
-wait_until 5 "a status line with the 20 MB total" _status tty \
+# The tick that shows the rate can come after the session's last line (a
+# fast transfer fits between two ticks), and script(1) relays it later still.
+wait_until 10 "a download rate in the status lines" _status tty \
+  '↓ [0-9.]+ (kB|MB|GB)/s'
+wait_until 10 "a status line with the 20 MB total" _status tty \
   '^connected \| 1 stream \| .* \| total ↑ [0-9.]+ kB ↓ 2[0-9.]* MB$'
 log "status line: connected, streams, rates, totals"
 
-# At most two updates a second: count the redraws over 3 s of quiet.
+# At most two updates a second: count the redraws over 3 s of quiet. The
+# window is measured, not assumed: on a busy machine the sleep and the two
+# reads take longer, and the redraws in that time count too.
+_now_ms
+t0=$_NOW_MS
 before=$(texts tty | wc -l)
 sleep 3
 after=$(texts tty | wc -l)
-((after - before >= 3 && after - before <= 7)) ||
-  fail "$((after - before)) status updates in 3 s, want about 6"
+_now_ms
+most=$(((_NOW_MS - t0) / 500 + 1))
+((after - before >= 3 && after - before <= most)) ||
+  fail "$((after - before)) status updates in $((_NOW_MS - t0)) ms, want 3..$most"
 
 # The link drops: "reconnecting in N s" with the real backoff.
 fault cut
