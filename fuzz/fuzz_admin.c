@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz/check.h"
 #include "proxy/admin.h"
 #include "proxy/identity.h"
 #include "proxy/platform.h"
@@ -49,14 +50,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 state_save_result_t __wrap_state_save(const state_t *s, const char *path,
                                       char *err, size_t errlen);
 int __wrap_identity_id_generate(char out[IDENTITY_ID_SIZE]);
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      abort();                                                                 \
-    }                                                                          \
-  } while (0)
 
 #define TOKEN "secret"
 #define SECRET_HEX                                                             \
