@@ -45,11 +45,8 @@ struct transport_conn {
   int peer_close_code; /* received in the peer's close frame, 0: none */
   char close_reason[512];
   uv_timer_t *close_timer; /* separately allocated: outlives a server conn */
-  int http_status;         /* client: non-101 answer */
-  char http_error[256];
-  uv_getaddrinfo_t gai; /* client: resolving the edge */
-  int client_owned;     /* client conns are ours to free, server ones lws's */
-  const char *http_method; /* client: a plain HTTP call, not a WebSocket */
+  uv_getaddrinfo_t gai;    /* client: resolving the edge */
+  const char *http_method; /* lws client: the HTTP call's method */
   wsclient_t *wsc;         /* client WebSocket (ws/wsclient), not lws */
   int linked;              /* in t->conns */
 };
@@ -276,16 +273,10 @@ static int on_established(transport_conn_t *c, struct lws *wsi) {
   return c->t->h.on_open(c->t->hctx, c) == 0 ? 0 : -1;
 }
 
-static void client_error(transport_conn_t *c, struct lws *wsi, const char *in);
-
+/* An HTTP call's Authorization header (WebSockets: ws/wsclient). */
 static int add_auth_header(transport_t *t, struct lws *wsi, void *in,
                            size_t len) {
   unsigned char **p = in;
-  if (t->resume_header[0] != '\0' &&
-      lws_add_http_header_by_name(wsi, (unsigned char *)"x-wsmux-resume:",
-                                  (unsigned char *)t->resume_header,
-                                  (int)strlen(t->resume_header), p, *p + len))
-    return -1;
   if (t->auth_header[0] == '\0')
     return 0;
   return lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_AUTHORIZATION,
@@ -325,13 +316,10 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
                : 0;
   }
   case LWS_CALLBACK_ESTABLISHED:
-  case LWS_CALLBACK_CLIENT_ESTABLISHED:
     return on_established(c, wsi);
   case LWS_CALLBACK_RECEIVE:
-  case LWS_CALLBACK_CLIENT_RECEIVE:
     return c && c->open ? on_receive(c, in, len) : -1;
   case LWS_CALLBACK_SERVER_WRITEABLE:
-  case LWS_CALLBACK_CLIENT_WRITEABLE:
     return c && c->open ? on_writeable(c) : 0;
   case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
     if (c != NULL) {
@@ -347,29 +335,6 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
   case LWS_CALLBACK_CLOSED:
     if (c != NULL && c->open)
       conn_closed(c, "connection closed");
-    return 0;
-  case LWS_CALLBACK_CLIENT_CLOSED:
-    if (c != NULL) {
-      conn_closed(c, "connection closed");
-      free(c);
-    }
-    return 0;
-  case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
-    return add_auth_header(t, wsi, in, len);
-  case LWS_CALLBACK_ESTABLISHED_CLIENT_HTTP:
-    /* Last moment the response headers of a refused upgrade exist. */
-    if (c != NULL) {
-      c->http_status = (int)lws_http_client_http_response(wsi);
-      if (lws_hdr_custom_copy(wsi, c->http_error, sizeof(c->http_error),
-                              "x-wsmux-error:", 14) < 0)
-        c->http_error[0] = '\0';
-    }
-    return 0;
-  case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-    if (c != NULL) {
-      client_error(c, wsi, in);
-      free(c);
-    }
     return 0;
   default:
     return 0;
@@ -804,12 +769,7 @@ static void client_error(transport_conn_t *c, struct lws *wsi, const char *in) {
   transport_close_t why = {.kind = TRANSPORT_END_NETWORK};
   SSL *ssl = t->tls ? lws_get_ssl(wsi) : NULL;
   long v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
-  if (c->http_status != 0 && c->http_status != 101) {
-    why.kind = TRANSPORT_END_HTTP;
-    why.http_status = c->http_status;
-    snprintf(why.message, sizeof(why.message), "%s",
-             c->http_error[0] ? c->http_error : "the edge refused the request");
-  } else if (v != X509_V_OK) {
+  if (v != X509_V_OK) {
     why.kind = TRANSPORT_END_TLS;
     snprintf(why.message, sizeof(why.message),
              "TLS certificate of %s not accepted: %s (pass --ca FILE to "
@@ -826,17 +786,11 @@ static void client_error(transport_conn_t *c, struct lws *wsi, const char *in) {
   conn_end(c, &why);
 }
 
-static void conn_release(transport_conn_t *c) {
-  if (c->http_method == NULL) /* an HTTP call's conn is its caller's */
-    free(c);
-}
-
 static void client_fail_now(transport_conn_t *c, const char *fmt,
                             const char *arg) {
   transport_close_t why = {.kind = TRANSPORT_END_NETWORK};
   snprintf(why.message, sizeof(why.message), fmt, c->t->host, arg);
-  conn_end(c, &why);
-  conn_release(c);
+  conn_end(c, &why); /* an HTTP call's conn is its caller's: not freed */
 }
 
 static void client_dial(transport_conn_t *c, const char *numeric) {
@@ -849,13 +803,8 @@ static void client_dial(transport_conn_t *c, const char *numeric) {
   i.path = t->path;
   i.host = t->host;
   i.origin = t->host;
-  if (c->http_method != NULL) {
-    i.method = c->http_method;
-    i.local_protocol_name = "http";
-  } else {
-    i.protocol = TRANSPORT_SUBPROTOCOL;
-    i.local_protocol_name = TRANSPORT_SUBPROTOCOL;
-  }
+  i.method = c->http_method;
+  i.local_protocol_name = "http";
   i.alpn = "http/1.1";
   i.userdata = c;
   i.pwsi = &c->wsi;
@@ -867,7 +816,7 @@ static void client_dial(transport_conn_t *c, const char *numeric) {
                           LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK;
   }
   /* An immediate failure may or may not have run CONNECTION_ERROR (which
-   * frees c); c->wsi tells which. */
+   * ends c); c->wsi tells which. */
   c->wsi = (struct lws *)1;
   struct lws *wsi = lws_client_connect_via_info(&i);
   if (wsi == NULL && c->wsi != NULL)
@@ -895,7 +844,6 @@ static void on_resolved(uv_getaddrinfo_t *req, int status,
  * the error text, so we resolve ourselves. */
 static int client_start(transport_conn_t *c, char *err, size_t errlen) {
   transport_t *t = c->t;
-  c->client_owned = 1;
   c->gai.data = c;
   struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM};
   int rc = uv_getaddrinfo(t->loop, &c->gai, on_resolved, t->host, NULL, &hints);
@@ -943,7 +891,6 @@ transport_conn_t *transport_client_connect(transport_t *t, void *user,
   }
   c->t = t;
   c->user = user;
-  c->client_owned = 1;
   char headers[sizeof(t->auth_header) + sizeof(t->resume_header) + 64] = "";
   if (t->auth_header[0] != '\0')
     snprintf(headers, sizeof(headers), "Authorization: %s\r\n", t->auth_header);
