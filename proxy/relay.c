@@ -301,6 +301,12 @@ static int stream_write_tcp(relay_stream_t *rs, const uint8_t *data,
 
 /* --- session callbacks ------------------------------------------------- */
 
+/* How far behind this side is on the WebSocket (PROTOCOL.md 4). */
+static size_t cb_input_backlog(void *ctx) {
+  relay_t *r = ctx;
+  return r->conn != NULL ? transport_conn_backlog(r->conn) : 0;
+}
+
 static void cb_want_write(void *ctx) {
   relay_t *r = ctx;
   if (r->conn != NULL)
@@ -442,6 +448,7 @@ relay_t *relay_new(uv_loop_t *loop, transport_conn_t *conn,
       .goaway = cb_goaway,
       .hello = cb_hello,
       .stream_refused = cb_refused,
+      .input_backlog = cb_input_backlog,
   };
   r->cfg = *cfg;
   r->attaches = conn != NULL;
@@ -490,9 +497,6 @@ int relay_on_rx(relay_t *r, const uint8_t *data, size_t len, int eom, char *msg,
                 size_t msglen) {
   r->last_rx = uv_now(r->loop);
   int rc = session_feed(r->session, data, len, eom);
-  /* Behind on input: the session holds back credit (PROTOCOL.md 4). */
-  if (eom && r->conn != NULL)
-    session_set_backlog(r->session, transport_conn_backlog(r->conn));
   if (r->need_fresh)
     relay_renew_session(r);
   if (rc == 0)

@@ -62,8 +62,8 @@ struct session {
   session_stream_t **table; /* open streams by id, chained */
   size_t table_size;        /* power of two */
   size_t nstreams;
-  uint64_t grown;        /* sum of the streams' window growth */
-  size_t backlog;        /* session_set_backlog */
+  uint64_t grown; /* sum of the streams' window growth */
+
   uint32_t next_id;      /* client: next id to open */
   uint32_t last_peer_id; /* server: highest id the peer opened */
   int goaway_sent;
@@ -493,7 +493,8 @@ static void stream_maybe_grow(session_stream_t *st) {
   session_t *s = st->s;
   uint64_t held = st->recv_total - st->granted_total - st->recv_unacked;
   if (st->recv_credit >= st->window / 4 || held >= st->window / 4 ||
-      s->backlog >= SESSION_BACKLOG_MAX)
+      (s->cb->input_backlog != NULL &&
+       s->cb->input_backlog(s->ctx) >= SESSION_BACKLOG_MAX))
     return;
   uint64_t inc = st->window;
   if (inc > SESSION_WINDOW_GROW_MAX - st->window)
@@ -529,10 +530,6 @@ void session_stream_consumed(session_stream_t *st, size_t n) {
     return; /* the peer sends nothing more: no credit to give */
   st->recv_unacked += (uint32_t)n;
   stream_grant(st);
-}
-
-void session_set_backlog(session_t *s, size_t bytes) {
-  s->backlog = bytes;
 }
 
 uint32_t session_stream_id(const session_stream_t *st) {

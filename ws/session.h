@@ -31,7 +31,7 @@
 #define SESSION_WINDOW_GROW_MAX (8u * 1024u * 1024u)
 #define SESSION_GROW_BUDGET (64u * 1024u * 1024u)
 /* A receiver whose input backlog (bytes waiting in its socket, see
- * session_set_backlog) is this big is behind: its windows do not grow, as
+ * input_backlog) is this big is behind: its windows do not grow, as
  * more credit would only lengthen the queue ahead of a keystroke. */
 #define SESSION_BACKLOG_MAX (256u * 1024u)
 /* Largest credit a WINDOW may raise a sender to (HTTP/2's limit). */
@@ -92,6 +92,10 @@ typedef struct {
    * itself (GOAWAY sent: SHUTDOWN; max_streams reached: LIMIT; a bad
    * window; out of memory), without a stream or stream_incoming. */
   void (*stream_refused)(void *ctx, uint32_t stream_id, uint16_t code);
+  /* Optional: bytes received by the kernel and not yet fed (e.g. FIONREAD
+   * on the socket). Asked only when a window would grow; none grows while
+   * it is at least SESSION_BACKLOG_MAX. */
+  size_t (*input_backlog)(void *ctx);
 } session_callbacks_t;
 
 typedef struct {
@@ -176,10 +180,6 @@ void session_stream_reset(session_stream_t *st, uint16_t code,
                           const char *reason);
 /* n received bytes were written to the TCP side: grant credit. */
 void session_stream_consumed(session_stream_t *st, size_t n);
-/* The transport's input backlog: bytes received by the kernel and not yet
- * fed (e.g. FIONREAD on the socket); no window grows while it is at least
- * SESSION_BACKLOG_MAX. */
-void session_set_backlog(session_t *s, size_t bytes);
 
 uint32_t session_stream_id(const session_stream_t *st);
 void *session_stream_user(const session_stream_t *st);
