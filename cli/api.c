@@ -8,8 +8,8 @@
 
 #include "cli/exitcode.h"
 #include "cli/output.h"
-#include "cli/log.h"
-#include "ws/transport_lws.h"
+#include "base/log.h"
+#include "ws/transport.h"
 
 #define KEY_FILE_MAX (1024 * 1024)
 

@@ -8,8 +8,8 @@
 #include "cli/args.h"
 #include "cli/cmd_ssh.h"
 #include "cli/exitcode.h"
-#include "cli/log.h"
-#include "proxy/identity.h"
+#include "base/log.h"
+#include "edge/identity.h"
 
 static const char usage[] =
     "usage: wsmux ssh doctor --projectId P --serviceId S [--key-file F]\n"

@@ -4,7 +4,7 @@
 #include "cli/api.h"
 #include "cli/commands.h"
 #include "cli/exitcode.h"
-#include "cli/log.h"
+#include "base/log.h"
 
 #define MAX_KEYS 64
 #define MAX_KEY_FILES 64

@@ -7,7 +7,7 @@
 #include "cli/api.h"
 #include "cli/commands.h"
 #include "cli/exitcode.h"
-#include "cli/log.h"
+#include "base/log.h"
 
 static const char usage[] =
     "usage: wsmux login --edge URL --token T [--ca FILE] [--insecure]\n"

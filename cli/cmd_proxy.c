@@ -13,7 +13,7 @@
 
 #include "cli/commands.h"
 #include "cli/exitcode.h"
-#include "cli/log.h"
+#include "base/log.h"
 #include "cli/proxy_status.h"
 #include "cli/rundir.h"
 #include "cli/status_line.h"

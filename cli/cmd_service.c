@@ -3,7 +3,7 @@
 
 #include "cli/commands.h"
 #include "cli/exitcode.h"
-#include "cli/log.h"
+#include "base/log.h"
 
 static const char usage[] =
     "usage: wsmux service <command>\n"

@@ -11,12 +11,12 @@
 
 #include "cli/args.h"
 #include "cli/exitcode.h"
-#include "cli/log.h"
+#include "base/log.h"
 #include "cli/proxy_app.h"
 #include "cli/proxy_status.h"
 #include "cli/rundir.h"
 #include "proxy/endpoint.h"
-#include "proxy/platform.h"
+#include "edge/platform.h"
 #include "ws/session.h"
 
 static const char usage[] =

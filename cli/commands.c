@@ -5,8 +5,8 @@
 
 #include "cli/api.h"
 #include "cli/exitcode.h"
-#include "cli/log.h"
-#include "proxy/platform.h"
+#include "base/log.h"
+#include "edge/platform.h"
 
 static int is_help(const char *s) {
   return strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0;

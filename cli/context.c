@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "cli/exitcode.h"
-#include "cli/log.h"
+#include "base/log.h"
 
 #define CONFIG_MAX (1024 * 1024)
 #define TOKEN_MAX 4096

@@ -18,7 +18,7 @@
 
 #include <sys/types.h>
 
-#include "cli/log.h"
+#include "base/log.h"
 
 typedef struct {
   int fd; /* the pipe to the parent; -1 once done */

@@ -6,13 +6,13 @@
 #include <uv.h>
 
 #include "cli/args.h"
-#include "cli/log.h"
-#include "cli/rlimit.h"
-#include "proxy/edge.h"
-#include "proxy/identity.h"
-#include "proxy/metrics_server.h"
-#include "proxy/platform.h"
-#include "proxy/state.h"
+#include "base/log.h"
+#include "base/rlimit.h"
+#include "edge/edge.h"
+#include "edge/identity.h"
+#include "edge/metrics_server.h"
+#include "edge/platform.h"
+#include "edge/state.h"
 
 enum { EXIT_OK = 0, EXIT_ERROR = 1 };
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/color.h"
+#include "base/color.h"
 
 #define COLUMN_GAP 3
 #define LABEL_WIDTH 16
@@ -104,7 +104,7 @@ void output_table_print(const output_table_t *t, FILE *f) {
       size_t w = text_width(t->cells[r * (size_t)t->ncols + (size_t)c]);
       width[c] = w > width[c] ? w : width[c];
     }
-  /* The header row is bold on a colour terminal (cli/color.h). */
+  /* The header row is bold on a colour terminal (base/color.h). */
   int bold = color_enabled(f);
   for (size_t r = 0; r < t->nrows; r++) {
     char *const *row = t->cells + r * (size_t)t->ncols;

@@ -25,7 +25,7 @@ int output_format_parse(const char *s, output_format_t *out);
 void output_printable(char *buf, size_t len, const char *s);
 
 /* Columns of text, printed aligned: a header row (bold on a colour
- * terminal, cli/color.h), then the rows, the columns separated by three
+ * terminal, base/color.h), then the rows, the columns separated by three
  * spaces, no trailing blanks. Owns copies of its cells. */
 typedef struct output_table output_table_t;
 

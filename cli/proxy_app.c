@@ -11,7 +11,7 @@
 #include "cli/api.h"
 #include "cli/exitcode.h"
 #include "cli/proxy_status.h"
-#include "cli/rlimit.h"
+#include "base/rlimit.h"
 #include "cli/status_line.h"
 #include "proxy/listener.h"
 #include "proxy/relay.h"

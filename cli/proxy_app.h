@@ -11,9 +11,9 @@
 #include <stdint.h>
 
 #include "cli/detach.h"
-#include "cli/log.h"
+#include "base/log.h"
 #include "cli/rundir.h"
-#include "ws/transport_lws.h"
+#include "ws/transport.h"
 
 typedef enum {
   PROXY_MODE_LISTEN = 0, /* print the ready-made commands, serve until ^C */

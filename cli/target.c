@@ -8,8 +8,8 @@
 #include "cli/api.h"
 #include "cli/cmd_ssh.h"
 #include "cli/exitcode.h"
-#include "cli/log.h"
-#include "proxy/platform.h"
+#include "base/log.h"
+#include "edge/platform.h"
 
 #define CHOICE_MAX 256
 

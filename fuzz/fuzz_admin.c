@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for the admin API router (proxy/admin.c, with
+ * libFuzzer target for the admin API router (edge/admin.c, with
  * identity.c, state.c and platform.c compiled in): admin_handle() over a
  * fixed platform and state, requests taken from the input. This exercises
  * routing, identity JSON parsing and validation (identity_apply_json) and
@@ -40,10 +40,10 @@
 #include <string.h>
 
 #include "fuzz/check.h"
-#include "proxy/admin.h"
-#include "proxy/identity.h"
-#include "proxy/platform.h"
-#include "proxy/state.h"
+#include "edge/admin.h"
+#include "edge/identity.h"
+#include "edge/platform.h"
+#include "edge/state.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,7 +1,7 @@
 /*
  * libFuzzer target for the two files the edge reads at start-up: the edge
- * config (platform_parse, proxy/platform.c) and the state file
- * (state_parse, proxy/state.c, with identity.c's JSON and key checks).
+ * config (platform_parse, edge/platform.c) and the state file
+ * (state_parse, edge/state.c, with identity.c's JSON and key checks).
  * Both parsers work from memory, so nothing touches the disk.
  *
  * Input layout: the whole input is one document, given to both parsers
@@ -33,9 +33,9 @@
 #include <string.h>
 
 #include "fuzz/check.h"
-#include "proxy/identity.h"
-#include "proxy/platform.h"
-#include "proxy/state.h"
+#include "edge/identity.h"
+#include "edge/platform.h"
+#include "edge/state.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -67,7 +67,7 @@
 #include <string.h>
 
 #include "fuzz/check.h"
-#include "ws/buf.h"
+#include "base/buf.h"
 #include "ws/frame.h"
 #include "ws/session.h"
 

@@ -20,9 +20,9 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "cli/log.h"
+#include "base/log.h"
 #include "ws/session.h"
-#include "ws/transport_lws.h"
+#include "ws/transport.h"
 
 typedef struct relay relay_t;
 typedef struct relay_stream relay_stream_t;

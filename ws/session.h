@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ws/buf.h"
+#include "base/buf.h"
 
 #define SESSION_WINDOW_DEFAULT (128u * 1024u)
 #define SESSION_WINDOW_MIN (16u * 1024u)

@@ -1,7 +1,7 @@
 /*
  * A WebSocket client (RFC 6455) over TLS on a libuv TCP handle: OpenSSL
  * with memory BIOs, framing by ws/rfc6455. The transport's client side
- * (ws/transport_lws.c) runs its connections on it; lws keeps the server and
+ * (ws/transport_server.c) runs its connections on it; lws keeps the server and
  * the one-shot HTTP calls. Why not lws here: docs/PERFORMANCE.md.
  *
  * Writes follow the transport's model: the application asks with
@@ -22,7 +22,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "ws/transport_lws.h"
+#include "ws/transport.h"
 
 #define WSCLIENT_OUT_MAX (128 * 1024)
 

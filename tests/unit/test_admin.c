@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "proxy/admin.h"
+#include "edge/admin.h"
 
 #define TOKEN "secret" /* sha256 below */
 #define SECRET_HEX                                                             \

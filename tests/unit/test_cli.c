@@ -26,7 +26,7 @@
 #include "cli/context.h"
 #include "cli/exitcode.h"
 #include "cli/output.h"
-#include "proxy/platform.h"
+#include "edge/platform.h"
 
 /* ---- helpers -------------------------------------------------------- */
 

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/identity.h"
+#include "edge/identity.h"
 
 /*
  * Real public keys. The plain ones were made with ssh-keygen (-t ed25519,

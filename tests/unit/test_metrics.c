@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/metrics.h"
+#include "edge/metrics.h"
 
 /* Every sample line of a snapshot, in order, for distinct values. */
 static const char expected_samples[] =

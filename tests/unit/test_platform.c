@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "proxy/platform.h"
+#include "edge/platform.h"
 
 /* sha256("secret") and sha256("other") */
 #define SECRET_HEX                                                             \

@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "proxy/state.h"
+#include "edge/state.h"
 
 #define KEY1                                                                   \
   "ssh-ed25519 "                                                               \

@@ -1,5 +1,5 @@
 /* Edge state: parse, serialize, atomic save, edits. See state.h. */
-#include "proxy/state.h"
+#include "edge/state.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-#include "proxy/metrics_server.h"
+#include "edge/metrics_server.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -68,9 +68,9 @@ typedef struct {
   /* On SIGTERM, how long open streams may finish before they are reset; 0
    * resets them at once. */
   uint32_t drain_timeout_ms;
-  char *state_file; /* identities and SSH switches (proxy/state.h); never
+  char *state_file; /* identities and SSH switches (edge/state.h); never
                        NULL after a successful parse */
-  /* Where GET /metrics is served (proxy/metrics_server.h): a numeric
+  /* Where GET /metrics is served (edge/metrics_server.h): a numeric
    * address, never the WebSocket listener's; NULL when not configured. */
   char *metrics_host;
   uint16_t metrics_port; /* 0: the kernel picks */

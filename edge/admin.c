@@ -1,5 +1,5 @@
 /* The admin API router. See admin.h and docs/ADMIN_API.md. */
-#include "proxy/admin.h"
+#include "edge/admin.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "proxy/identity.h"
+#include "edge/identity.h"
 
 /* "/v1/projects/{p}/services/{s}/authorized-keys" has 6 segments. */
 #define SEG_MAX 6

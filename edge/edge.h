@@ -14,10 +14,10 @@
 #include <stddef.h>
 #include <uv.h>
 
-#include "cli/log.h"
-#include "proxy/metrics.h"
-#include "proxy/platform.h"
-#include "proxy/state.h"
+#include "base/log.h"
+#include "edge/metrics.h"
+#include "edge/platform.h"
+#include "edge/state.h"
 
 typedef struct edge edge_t;
 
@@ -32,7 +32,7 @@ int edge_port(const edge_t *e);
 int edge_parse_path(const char *path, char *project, char *service,
                     size_t idlen);
 /* The metrics now: the counters, and the gauges and byte totals summed
- * over the open sessions (proxy/metrics.h). */
+ * over the open sessions (edge/metrics.h). */
 void edge_metrics(const edge_t *e, metrics_t *out);
 /* cb(ctx) once the edge has stopped serving (after edge_stop, when every
  * stream finished or the drain timeout passed): the moment to close what

@@ -1,4 +1,4 @@
-#include "cli/rlimit.h"
+#include "base/rlimit.h"
 
 #include <sys/resource.h>
 

@@ -1,4 +1,4 @@
-#include "proxy/metrics.h"
+#include "edge/metrics.h"
 
 #include <inttypes.h>
 #include <stdarg.h>

@@ -11,7 +11,7 @@
  * - on a foreign loop, lws_context_destroy() must be called again after the
  *   loop has run dry (transport_destroy).
  */
-#include "ws/transport_lws.h"
+#include "ws/transport.h"
 
 #include <libwebsockets.h>
 #include <openssl/ssl.h>

@@ -4,7 +4,7 @@
  * out. No sockets here, so every route is unit-tested; the edge calls
  * admin_handle() from the transport's on_http handler.
  *
- * Changes go copy-then-swap (proxy/state.h): the new state is written to
+ * Changes go copy-then-swap (edge/state.h): the new state is written to
  * the state file first and replaces the old one in memory only when that
  * worked, so a failed write (500) changes nothing.
  *
@@ -17,8 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "proxy/platform.h"
-#include "proxy/state.h"
+#include "edge/platform.h"
+#include "edge/state.h"
 
 /* Request bodies beyond this are refused with 413. */
 #define ADMIN_BODY_MAX (64 * 1024)

@@ -1,8 +1,8 @@
 /* SSH identities: key validation, matching, JSON, authorized_keys. See
  * identity.h and docs/ADMIN_API.md. */
-#include "proxy/identity.h"
+#include "edge/identity.h"
 
-#include "proxy/platform.h"
+#include "edge/platform.h"
 
 #include <ctype.h>
 #include <openssl/rand.h>

@@ -1,5 +1,5 @@
-/* Terminal emphasis (cli/color.h). */
-#include "cli/color.h"
+/* Terminal emphasis (base/color.h). */
+#include "base/color.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -22,8 +22,8 @@
 
 #include <stddef.h>
 
-#include "proxy/identity.h"
-#include "proxy/platform.h"
+#include "edge/identity.h"
+#include "edge/platform.h"
 
 #define STATE_VERSION 1
 

@@ -1,7 +1,7 @@
 /*
  * The edge's metrics: a snapshot of its gauges and counters, and its
  * rendering in the Prometheus text exposition format 0.0.4. Pure data and
- * formatting, no I/O (the HTTP listener is proxy/metrics_server.h).
+ * formatting, no I/O (the HTTP listener is edge/metrics_server.h).
  *
  * Counters only ever grow (the edge increments them and never resets
  * them); gauges are sampled when the snapshot is taken.

@@ -1,8 +1,8 @@
 /* Platform model: config parsing and access checks. See platform.h and
  * docs/EDGE_CONFIG.md. */
-#include "proxy/platform.h"
+#include "edge/platform.h"
 
-#include "proxy/identity.h"
+#include "edge/identity.h"
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>

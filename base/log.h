@@ -1,7 +1,7 @@
 /*
  * Leveled logging to stderr: "PROG: error: ...", "PROG: warning: ...",
  * "PROG: ..." (info), "PROG: debug: ...", one line each. On a colour
- * terminal the "error:" / "warning:" tags are red / yellow (cli/color.h:
+ * terminal the "error:" / "warning:" tags are red / yellow (base/color.h:
  * never with NO_COLOR set, TERM=dumb or stderr not a terminal). A log_t is
  * created in main and passed down; there is no global logger.
  */

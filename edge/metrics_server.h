@@ -2,7 +2,7 @@
  * The edge's metrics endpoint: a minimal HTTP/1.1 server on its own listen
  * address (metricsListen), on the process's libuv loop, answering
  * `GET /metrics` with a fresh snapshot in Prometheus text format
- * (proxy/metrics.h). Anything else gets 404 (another path), 405 (another
+ * (edge/metrics.h). Anything else gets 404 (another path), 405 (another
  * method), 400 / 505 (not HTTP/1.x) or 431 (request head over
  * METRICS_SERVER_HEAD_MAX). One request per connection: every response
  * says `Connection: close`.
@@ -25,8 +25,8 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "cli/log.h"
-#include "proxy/metrics.h"
+#include "base/log.h"
+#include "edge/metrics.h"
 
 #define METRICS_SERVER_HEAD_MAX (8 * 1024)
 #define METRICS_SERVER_CONNS_MAX 16

@@ -1,4 +1,4 @@
-#include "ws/buf.h"
+#include "base/buf.h"
 
 #include <stdlib.h>
 #include <string.h>

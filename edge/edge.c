@@ -1,4 +1,4 @@
-#include "proxy/edge.h"
+#include "edge/edge.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,12 +6,12 @@
 
 #include <openssl/rand.h>
 
-#include "proxy/admin.h"
-#include "proxy/identity.h"
+#include "edge/admin.h"
+#include "edge/identity.h"
 #include "proxy/relay.h"
 #include "proxy/upstream.h"
 #include "ws/frame.h"
-#include "ws/transport_lws.h"
+#include "ws/transport.h"
 
 #define ID_MAX 129
 /* RFC 6455 "policy violation": the service no longer allows SSH. */

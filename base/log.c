@@ -1,4 +1,4 @@
-#include "cli/log.h"
+#include "base/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli/color.h"
+#include "base/color.h"
 
 int log_level_parse(const char *s) {
   static const char *names[] = {"error", "warn", "info", "debug"};
@@ -17,7 +17,7 @@ int log_level_parse(const char *s) {
 }
 
 /* "PROG: TAG: MESSAGE\n" on stderr, the tag emphasised on a colour
- * terminal (cli/color.h). One fprintf per line keeps lines whole when
+ * terminal (base/color.h). One fprintf per line keeps lines whole when
  * stderr is shared. */
 static void log_vprint(const log_t *log, const char *prog, log_level_t level,
                        const char *fmt, va_list ap) {
