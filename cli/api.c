@@ -9,7 +9,7 @@
 #include "cli/exitcode.h"
 #include "cli/output.h"
 #include "base/log.h"
-#include "ws/transport.h"
+#include "ws/http_client.h"
 
 #define KEY_FILE_MAX (1024 * 1024)
 
@@ -63,7 +63,7 @@ void api_error_message(int status, const char *body, char *buf, size_t len) {
 }
 
 /* The outcome of an answer: 0 with *out on 2xx, else the exit code. */
-static int api_answer(const transport_http_result_t *r, cJSON **out) {
+static int api_answer(const http_client_result_t *r, cJSON **out) {
   if (r->status < 200 || r->status > 299) {
     char msg[1024];
     api_error_message(r->status, r->body, msg, sizeof(msg));
@@ -92,7 +92,7 @@ int api_call(const cli_context_t *ctx, const char *method, const char *path,
     log_print("wsmux", LOG_ERROR, "out of memory");
     return EXIT_USAGE;
   }
-  transport_http_call_t call = {.url = ctx->edge,
+  http_client_request_t call = {.url = ctx->edge,
                                 .ca_file = ctx->ca,
                                 .insecure = ctx->insecure,
                                 .token = ctx->token,
@@ -100,8 +100,8 @@ int api_call(const cli_context_t *ctx, const char *method, const char *path,
                                 .path = path,
                                 .body = text,
                                 .body_len = text ? strlen(text) : 0};
-  transport_http_result_t r = {0};
-  int rc = transport_http_call(&call, &r);
+  http_client_result_t r = {0};
+  int rc = http_client_call(&call, &r);
   free(text);
   if (rc != 0) {
     log_print("wsmux", LOG_ERROR, "%s",
@@ -110,7 +110,7 @@ int api_call(const cli_context_t *ctx, const char *method, const char *path,
   } else {
     rc = api_answer(&r, out);
   }
-  transport_http_result_free(&r);
+  http_client_result_free(&r);
   return rc;
 }
 

@@ -1,6 +1,6 @@
 /*
  * The client side of the edge's admin API (docs/ADMIN_API.md): one
- * synchronous call per request over transport_http_call(), the mapping of
+ * synchronous call per request over http_client_call(), the mapping of
  * HTTP statuses to exit codes, and the request bodies of SSH identities.
  */
 #ifndef WSMUX_API_H

@@ -3,7 +3,7 @@
 #define WSMUX_CMD_SSH_H
 
 #include "cli/context.h"
-#include "ws/transport.h"
+#include "ws/transport_client.h"
 
 /* `wsmux ssh service ARGS`: argv holds the words after "service".
  * Returns the process exit code (cli/exitcode.h). */

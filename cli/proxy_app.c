@@ -35,7 +35,7 @@ typedef struct {
   const proxy_opts_t *o;
   uv_loop_t *loop;
   log_t log;
-  transport_t *transport;
+  transport_client_t *transport;
   transport_conn_t *conn; /* the current WebSocket (or attempt), or NULL */
   relay_t *relay;         /* the current session; NULL when none */
   relay_t *old;           /* a session finishing on an edge that said GOAWAY */
@@ -208,7 +208,8 @@ static void on_stop_timer(uv_timer_t *t) {
   }
   listener_close(p->listener);
   p->listener = NULL;
-  transport_free(p->transport); /* transport_destroy() follows uv_run */
+  transport_client_close(
+      p->transport); /* transport_client_free() follows uv_run */
 }
 
 /* Tear down from a safe place (a timer, not an lws callback), after
@@ -711,7 +712,7 @@ int proxy_app_run(const proxy_opts_t *o) {
   if (rc != EXIT_OK)
     proxy_stop(&p, rc);
   uv_run(&loop, UV_RUN_DEFAULT);
-  transport_destroy(p.transport);
+  transport_client_free(p.transport);
   if (uv_loop_close(&loop) != 0)
     log_msg(&p.log, LOG_DEBUG, "loop not empty at exit");
   return p.exit_code;

@@ -13,7 +13,7 @@
 #include "cli/detach.h"
 #include "base/log.h"
 #include "cli/rundir.h"
-#include "ws/transport.h"
+#include "ws/transport_client.h"
 
 typedef enum {
   PROXY_MODE_LISTEN = 0, /* print the ready-made commands, serve until ^C */

@@ -11,7 +11,7 @@
 #include "proxy/relay.h"
 #include "proxy/upstream.h"
 #include "ws/frame.h"
-#include "ws/transport.h"
+#include "ws/transport_server.h"
 
 #define ID_MAX 129
 /* RFC 6455 "policy violation": the service no longer allows SSH. */
@@ -23,7 +23,7 @@ struct edge {
   uv_loop_t *loop;
   platform_t *platform;
   const log_t *log;
-  transport_t *transport;
+  transport_server_t *transport;
   transport_handlers_t handlers;
   relay_hooks_t hooks;
   admin_t
@@ -626,7 +626,8 @@ static void edge_halt(edge_t *e) {
     e->drain_timer = e->drain_check = NULL;
   }
   end_detached(e, "edge stopped"); /* no on_close will come for them */
-  transport_free(e->transport);    /* closes the rest; on_close ends them */
+  transport_server_close(
+      e->transport); /* closes the rest; on_close ends them */
   if (e->on_halt != NULL)
     e->on_halt(e->on_halt_ctx);
 }
@@ -679,6 +680,6 @@ void edge_stop(edge_t *e) {
 }
 
 void edge_destroy(edge_t *e) {
-  transport_destroy(e->transport);
+  transport_server_free(e->transport);
   edge_free(e);
 }

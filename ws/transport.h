@@ -1,23 +1,22 @@
 /*
- * WebSocket transport on libwebsockets, running on the caller's libuv loop.
- * The only module that knows lws. It moves opaque message bytes: received
- * chunks go to on_rx, and when the socket can take a message on_writable
- * fills one. It never buffers more than one outgoing message per connection.
+ * What the two WebSocket transports have in common: a connection that
+ * moves opaque message bytes for the application. Received chunks go to
+ * on_rx; when the socket can take a message, on_writable fills one. A
+ * transport never buffers more than one outgoing message per connection.
  *
- * Ownership: a transport_t owns its lws context and every transport_conn_t.
- * A conn is valid from the call that returns (client) or on_open (server)
- * until on_close returns. Teardown is two steps because lws on a foreign
- * loop needs its handles closed before it can finish: transport_free()
- * (safe anywhere, also inside a loop callback) closes every connection, each
- * getting on_close; once uv_run() has returned, transport_destroy() finishes
- * and frees the transport, after which uv_loop_close() succeeds.
+ * The server (ws/transport_server.h) runs on libwebsockets, the client
+ * (ws/transport_client.h) on ws/wsclient; both on the caller's libuv loop.
+ * The relay (proxy/relay.h) only sees this header.
+ *
+ * Ownership: a connection belongs to its transport. It is valid from the
+ * call that returns it (client) or on_open (server) until on_close
+ * returns; the application's pointer (transport_conn_user) is borrowed.
  */
-#ifndef WSMUX_TRANSPORT_LWS_H
-#define WSMUX_TRANSPORT_LWS_H
+#ifndef WSMUX_TRANSPORT_H
+#define WSMUX_TRANSPORT_H
 
 #include <stddef.h>
 #include <stdint.h>
-#include <uv.h>
 
 #define TRANSPORT_SUBPROTOCOL "wsmux.v1"
 #define TRANSPORT_MSG_MAX (64 * 1024)
@@ -28,7 +27,6 @@
 #define TRANSPORT_CLOSE_PROTOCOL 1002
 #define TRANSPORT_CLOSE_INTERNAL 1011
 
-typedef struct transport transport_t;
 typedef struct transport_conn transport_conn_t;
 
 typedef enum {
@@ -101,81 +99,6 @@ typedef struct {
    * handshake timeout (TLS handshake included). */
   void (*on_handshake_timeout)(void *ctx);
 } transport_handlers_t;
-
-typedef struct {
-  const char *host; /* listen address, numeric */
-  int port;         /* 0: the kernel picks */
-  const char *cert; /* PEM paths, NULL with plain */
-  const char *key;
-  int plain;                    /* serve ws:// without TLS */
-  unsigned handshake_timeout_s; /* drop connections not upgraded by then */
-} transport_server_opts_t;
-
-typedef struct {
-  const char *url;     /* wss://host[:port] or ws://host[:port] (base) */
-  const char *path;    /* request path */
-  const char *token;   /* sent as Authorization: Bearer */
-  const char *ca_file; /* extra trusted CA (PEM), or NULL */
-  int insecure;        /* skip certificate verification */
-} transport_client_opts_t;
-
-/* NULL with a message in err on failure. */
-transport_t *transport_server_new(uv_loop_t *loop,
-                                  const transport_server_opts_t *opts,
-                                  const transport_handlers_t *h, void *ctx,
-                                  char *err, size_t errlen);
-/* The port the server listens on. */
-int transport_server_port(const transport_t *t);
-
-transport_t *transport_client_new(uv_loop_t *loop,
-                                  const transport_client_opts_t *opts,
-                                  const transport_handlers_t *h, void *ctx,
-                                  char *err, size_t errlen);
-/* The session to resume on the next connection (X-Wsmux-Resume: hex id),
- * or NULL for a new one. */
-void transport_client_set_resume(transport_t *t, const char *hex_id);
-/* Start one connection. NULL with err on an immediate failure. */
-transport_conn_t *transport_client_connect(transport_t *t, void *user,
-                                           char *err, size_t errlen);
-
-/*
- * One HTTP(S) request from a client, for the CLI's admin commands: runs a
- * private libuv loop until the answer is complete (the CLI has nothing else
- * to do meanwhile). The base URL is the edge URL (wss:// means https, ws://
- * http); TLS is verified as for the WebSocket (system store, ca_file,
- * insecure).
- */
-typedef struct {
-  const char *url;     /* wss://host[:port][/prefix] or ws://... */
-  const char *ca_file; /* or NULL */
-  int insecure;
-  const char *token; /* Authorization: Bearer, or NULL */
-  const char *method;
-  const char *path; /* appended to the URL's prefix */
-  const char *body; /* JSON, or NULL */
-  size_t body_len;
-  unsigned timeout_ms; /* whole request; 0 = 30 s */
-} transport_http_call_t;
-
-typedef struct {
-  int status; /* HTTP status, 0 when no answer */
-  char *
-      body; /* NUL-terminated, malloc'd; free with transport_http_result_free */
-  size_t body_len;
-  int tls_error;   /* the failure was the certificate */
-  char error[512]; /* why there is no answer */
-} transport_http_result_t;
-
-/* 0 with r->status and r->body, or -1 with r->error (network, TLS,
- * timeout). */
-int transport_http_call(const transport_http_call_t *call,
-                        transport_http_result_t *r);
-void transport_http_result_free(transport_http_result_t *r);
-
-void transport_free(transport_t *t);
-/* After uv_run() returned: finish lws and free t (calls transport_free
- * first if needed). */
-void transport_destroy(transport_t *t);
 
 /* Server: the bytes authorize() stored. */
 const void *transport_conn_auth(const transport_conn_t *c);
