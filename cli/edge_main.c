@@ -164,7 +164,7 @@ static void metrics_snapshot(void *ctx, metrics_t *out) {
  * drains), and uv_run can return. */
 static void on_edge_halt(void *ctx) {
   app_t *app = ctx;
-  metrics_server_stop(app->metrics);
+  metrics_server_close(app->metrics);
   app->metrics = NULL;
 }
 
@@ -261,7 +261,7 @@ int main(int argc, char **argv) {
     log_print("wsmux-edge", LOG_ERROR, "%s", err);
     edge_stop(app.edge); /* nothing open yet: stops at once */
     uv_run(&loop, UV_RUN_DEFAULT);
-    edge_destroy(app.edge);
+    edge_free(app.edge);
     uv_loop_close(&loop);
     platform_free(platform);
     return 1;
@@ -282,7 +282,7 @@ int main(int argc, char **argv) {
   uv_signal_start(&app.sigterm, on_signal, SIGTERM);
 
   uv_run(&loop, UV_RUN_DEFAULT);
-  edge_destroy(app.edge);
+  edge_free(app.edge);
   int rc = uv_loop_close(&loop);
   if (rc != 0)
     log_msg(&log, LOG_WARN, "loop not empty at exit: %s", uv_strerror(rc));

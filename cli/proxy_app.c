@@ -82,14 +82,14 @@ static void totals_add(relay_totals_t *sum, const relay_t *r) {
   sum->streams_total += t.streams_total;
 }
 
-/* Free a relay, keeping what it carried in the proxy's totals. */
-static void proxy_free_relay(proxy_t *p, relay_t *r, const char *reason) {
+/* Close a relay, keeping what it carried in the proxy's totals. */
+static void proxy_close_relay(proxy_t *p, relay_t *r, const char *reason) {
   relay_totals_t t = {0};
   totals_add(&t, r);
   p->done.bytes_up += t.bytes_up;
   p->done.bytes_down += t.bytes_down;
   p->done.streams_total += t.streams_total;
-  relay_free(r, reason);
+  relay_close(r, reason);
 }
 
 static void proxy_totals(const proxy_t *p, relay_totals_t *t) {
@@ -199,7 +199,7 @@ static void on_stop_timer(uv_timer_t *t) {
   proxy_status_server_close(p->status_server);
   p->status_server = NULL;
   if (p->relay != NULL && p->conn == NULL) {
-    proxy_free_relay(p, p->relay, "proxy stopped"); /* detached: no on_close */
+    proxy_close_relay(p, p->relay, "proxy stopped"); /* detached: no on_close */
     p->relay = NULL;
   }
   if (!uv_is_closing((uv_handle_t *)&p->sigint)) {
@@ -585,7 +585,7 @@ static void on_close(void *ctx, transport_conn_t *c,
   proxy_t *p = ctx;
   relay_t *r = transport_conn_user(c);
   if (r != NULL && r == p->old) {
-    proxy_free_relay(p, p->old, "the edge went away");
+    proxy_close_relay(p, p->old, "the edge went away");
     p->old = NULL;
     p->old_conn = NULL;
     return;
@@ -595,7 +595,7 @@ static void on_close(void *ctx, transport_conn_t *c,
   p->conn = NULL;
   if (p->stopping) {
     if (p->relay != NULL) {
-      proxy_free_relay(p, p->relay, "connection to the edge closed");
+      proxy_close_relay(p, p->relay, "connection to the edge closed");
       p->relay = NULL;
     }
     proxy_stop(p, p->exit_code); /* the close handshake finished */
@@ -603,7 +603,7 @@ static void on_close(void *ctx, transport_conn_t *c,
   }
   if (!p->ever_open || permanent(why) || p->o->mode == PROXY_MODE_STDIO) {
     if (p->relay != NULL) {
-      proxy_free_relay(p, p->relay, "connection to the edge closed");
+      proxy_close_relay(p, p->relay, "connection to the edge closed");
       p->relay = NULL;
     }
     report_close(p, why);

@@ -384,7 +384,7 @@ static void session_end(edge_conn_t *ec, const char *reason) {
   *ec->all_pprev = ec->all_next;
   if (ec->all_next != NULL)
     ec->all_next->all_pprev = ec->all_pprev;
-  relay_free(ec->relay, reason);
+  relay_close(ec->relay, reason);
   free(ec);
 }
 
@@ -505,7 +505,7 @@ static void on_handshake_timeout(void *ctx) {
           e->platform->handshake_timeout_ms);
 }
 
-static void edge_free(edge_t *e) {
+static void edge_release(edge_t *e) {
   admin_free(e->admin);
   free(e->by_service);
   free(e->conns_per_token);
@@ -530,7 +530,7 @@ edge_t *edge_start(uv_loop_t *loop, platform_t *platform, state_t *state,
   if (e->conns_per_token == NULL) {
     snprintf(err, errlen, "out of memory");
     state_free(state);
-    edge_free(e);
+    edge_release(e);
     return NULL;
   }
   admin_hooks_t ah = {
@@ -538,7 +538,7 @@ edge_t *edge_start(uv_loop_t *loop, platform_t *platform, state_t *state,
   e->admin = admin_new(platform, state, &ah);
   if (e->admin == NULL) {
     snprintf(err, errlen, "out of memory");
-    edge_free(e);
+    edge_release(e);
     return NULL;
   }
   e->handlers =
@@ -562,7 +562,7 @@ edge_t *edge_start(uv_loop_t *loop, platform_t *platform, state_t *state,
       .handshake_timeout_s = (platform->handshake_timeout_ms + 999) / 1000};
   e->transport = transport_server_new(loop, &o, &e->handlers, e, err, errlen);
   if (e->transport == NULL) {
-    edge_free(e);
+    edge_release(e);
     return NULL;
   }
   return e;
@@ -679,7 +679,7 @@ void edge_stop(edge_t *e) {
   edge_maybe_drained(e);
 }
 
-void edge_destroy(edge_t *e) {
+void edge_free(edge_t *e) {
   transport_server_free(e->transport);
-  edge_free(e);
+  edge_release(e);
 }

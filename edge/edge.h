@@ -42,7 +42,7 @@ void edge_on_halt(edge_t *e, void (*cb)(void *ctx), void *ctx);
  * streams are done (drainTimeoutMs at most); a second call stops at once.
  * Safe inside loop callbacks. */
 void edge_stop(edge_t *e);
-/* After uv_run() has returned: release everything. */
-void edge_destroy(edge_t *e);
+/* After uv_run() has returned: free everything now. */
+void edge_free(edge_t *e);
 
 #endif

@@ -448,7 +448,7 @@ int metrics_server_port(const metrics_server_t *s) {
   return s->port;
 }
 
-void metrics_server_stop(metrics_server_t *s) {
+void metrics_server_close(metrics_server_t *s) {
   if (s == NULL || s->stopping)
     return;
   s->stopping = 1;

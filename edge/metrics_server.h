@@ -14,9 +14,9 @@
  * to finish closing.
  *
  * Ownership: the server owns its listener and connections, and frees
- * itself once metrics_server_stop() has closed them all (keep the loop
+ * itself once metrics_server_close() has closed them all (keep the loop
  * running). The snapshot callback's ctx is borrowed: it must stay valid
- * until metrics_server_stop().
+ * until metrics_server_close().
  */
 #ifndef WSMUX_METRICS_SERVER_H
 #define WSMUX_METRICS_SERVER_H
@@ -54,6 +54,6 @@ metrics_server_t *metrics_server_start(uv_loop_t *loop,
 int metrics_server_port(const metrics_server_t *s);
 /* Stop listening and close every connection; safe inside loop callbacks
  * and with NULL. s is invalid on return. */
-void metrics_server_stop(metrics_server_t *s);
+void metrics_server_close(metrics_server_t *s);
 
 #endif

@@ -464,7 +464,7 @@ static void on_timer_closed(uv_handle_t *h) {
   relay_unref(h->data);
 }
 
-void relay_free(relay_t *r, const char *reason) {
+void relay_close(relay_t *r, const char *reason) {
   if (r == NULL)
     return;
   r->conn = NULL;

@@ -10,9 +10,10 @@
  * calls relay_stream_accept() or relay_stream_refuse().
  *
  * Ownership: the relay owns its session and relay streams. A relay stream
- * owns its TCP handle and frees itself once that handle is closed. The
- * relay is freed by relay_free() once the transport connection is gone;
- * memory of streams still closing is released by their close callbacks.
+ * owns its TCP handle and frees itself once that handle is closed. Once
+ * the transport connection is gone, relay_close() starts the teardown: the
+ * relay's memory is released when the last of its handles (stream sockets,
+ * the liveness timer) has closed, so keep the loop running.
  */
 #ifndef WSMUX_RELAY_H
 #define WSMUX_RELAY_H
@@ -63,9 +64,10 @@ typedef struct {
 relay_t *relay_new(uv_loop_t *loop, transport_conn_t *conn,
                    const session_config_t *cfg, const relay_hooks_t *hooks,
                    void *ctx, const log_t *log);
-/* The WebSocket is gone: close every stream's TCP socket, free the session
- * and, once the last stream handle is closed, the relay. */
-void relay_free(relay_t *r, const char *reason);
+/* The WebSocket is gone: close every stream's TCP socket and free the
+ * session now; the relay itself follows once the last handle has closed.
+ * r is invalid on return. */
+void relay_close(relay_t *r, const char *reason);
 
 /* The WebSocket under the relay dropped; streams stay, waiting for
  * relay_attach() (docs/PROTOCOL.md section 8). */
