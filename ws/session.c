@@ -1,5 +1,6 @@
 #include "ws/session.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,27 @@ struct session {
   char error[ERR_MAX];
 };
 
+/* --- invariants -------------------------------------------------------- */
+
+/* What must hold for every stream between calls into the session; the
+ * unit tests and fuzz_session run with assertions on, so a bookkeeping
+ * slip stops there instead of corrupting a transfer. */
+static void stream_check(const session_stream_t *st) {
+  const session_t *s = st->s;
+  (void)s;
+  assert(st->acked_total <= st->sent_total);
+  /* sendq holds the unacknowledged sent bytes, then the unsent ones. */
+  assert(st->sendq.bytes == (st->sent_total - st->acked_total) + st->unsent);
+  assert((st->cur == NULL) == (st->unsent == 0));
+  assert(st->send_credit == (int64_t)st->peer_window -
+                                (int64_t)(st->sent_total - st->acked_total));
+  assert(st->window >= s->cfg.window);
+  assert(st->granted_total + st->recv_unacked <= st->recv_total);
+  assert((uint64_t)st->recv_credit + (st->recv_total - st->granted_total) ==
+         st->window);
+  assert(!st->fin_sent || st->local_fin);
+}
+
 /* --- stream table ------------------------------------------------------ */
 
 static size_t table_slot(const session_t *s, uint32_t id) {
@@ -120,9 +142,12 @@ static int table_insert(session_t *s, session_stream_t *st) {
 
 static void table_remove(session_t *s, session_stream_t *st) {
   session_stream_t **pp = &s->table[table_slot(s, st->id)];
-  while (*pp != st)
+  while (*pp != st) {
+    assert(*pp != NULL); /* st is in the table */
     pp = &(*pp)->hnext;
+  }
   *pp = st->hnext;
+  assert(s->nstreams > 0);
   s->nstreams--;
 }
 
@@ -153,6 +178,7 @@ session_t *session_new(const session_config_t *cfg,
 
 static void stream_free(session_stream_t *st) {
   session_t *s = st->s;
+  assert(s->grown >= st->window - s->cfg.window);
   s->grown -= st->window - s->cfg.window;
   sched_remove(&st->node);
   table_remove(s, st);
@@ -164,6 +190,7 @@ static void stream_free(session_stream_t *st) {
 static void stream_end(session_stream_t *st, uint16_t code, const char *reason,
                        size_t reason_len) {
   session_t *s = st->s;
+  assert(s->grown >= st->window - s->cfg.window);
   s->grown -= st->window - s->cfg.window;
   sched_remove(&st->node);
   table_remove(s, st);
@@ -245,7 +272,8 @@ static int link_synced(const session_t *s) {
 static void queue_control(session_t *s, const frame_t *f) {
   uint8_t tmp[FRAME_CONTROL_MAX];
   size_t n = frame_encode(tmp, sizeof(tmp), f);
-  buf_chunk_t *c = n ? buf_chunk_copy(tmp, n) : NULL;
+  assert(n > 0); /* every control frame fits FRAME_CONTROL_MAX */
+  buf_chunk_t *c = buf_chunk_copy(tmp, n);
   if (c == NULL) {
     s->failed = 1;
     snprintf(s->error, sizeof(s->error), "out of memory");
@@ -311,7 +339,9 @@ static size_t put_control(buf_queue_t *q, uint8_t *out, size_t cap) {
 /* Copy n unsent bytes from the cursor to out and move the cursor; the
  * bytes stay queued until acknowledged. */
 static void stream_take(session_stream_t *st, uint8_t *out, size_t n) {
+  assert(n <= st->unsent);
   while (n > 0) {
+    assert(st->cur != NULL);
     size_t k = st->cur->len - st->cur_off;
     if (k > n)
       k = n;
@@ -330,6 +360,7 @@ static void stream_take(session_stream_t *st, uint8_t *out, size_t n) {
 /* The peer acknowledged n more bytes: they need not be kept any more. The
  * cursor is past them, in a chunk that survives. */
 static void stream_ack(session_stream_t *st, uint64_t n) {
+  assert(n <= st->sent_total - st->acked_total); /* only sent bytes */
   buf_queue_drop(&st->sendq, (size_t)n);
   st->acked_total += n;
   st->send_credit += (int64_t)n;
@@ -338,6 +369,7 @@ static void stream_ack(session_stream_t *st, uint64_t n) {
 /* Put the cursor back at absolute offset `to` (acked_total <= to <=
  * sent_total): what follows is sent again. */
 static void stream_rewind(session_stream_t *st, uint64_t to) {
+  assert(st->acked_total <= to && to <= st->sent_total);
   size_t skip = (size_t)(to - st->acked_total);
   buf_chunk_t *c = st->sendq.head;
   while (c != NULL && skip >= c->len - c->off) {
@@ -370,11 +402,14 @@ static size_t put_stream_turn(session_stream_t *st, uint8_t *out, size_t room,
     used += n;
     st->send_credit -= (int64_t)n;
     st->sent_total += n;
+    assert(st->send_credit >= 0);
   }
   if (st->local_fin && st->unsent == 0 && room - used >= FRAME_HEADER_LEN) {
     used += frame_encode_header(out + used, FRAME_FIN, st->id, 0);
     st->fin_sent = 1;
   }
+  assert(used <= room);
+  stream_check(st);
   return used;
 }
 
@@ -412,6 +447,7 @@ size_t session_build_message(session_t *s, uint8_t *out, size_t cap) {
     used += put_stream_turn(st, out + used, cap - used, sched_empty(&s->ready));
     after_turn(st);
   }
+  assert(used <= cap);
   return used;
 }
 
@@ -506,6 +542,7 @@ static void stream_maybe_grow(session_stream_t *st) {
   st->window += (uint32_t)inc;
   st->recv_credit += (uint32_t)inc;
   s->grown += inc;
+  assert(s->grown <= SESSION_GROW_BUDGET);
   frame_t f = {.type = FRAME_WINDOW,
                .flags = FRAME_WINDOW_GROW,
                .stream_id = st->id,
@@ -528,6 +565,8 @@ static void stream_grant(session_stream_t *st) {
 void session_stream_consumed(session_stream_t *st, size_t n) {
   if (st->fin_recv)
     return; /* the peer sends nothing more: no credit to give */
+  /* Only bytes that were delivered can have been written out. */
+  assert(n <= st->recv_total - st->granted_total - st->recv_unacked);
   st->recv_unacked += (uint32_t)n;
   stream_grant(st);
 }
@@ -642,6 +681,7 @@ static void on_data(session_stream_t *st, const frame_t *f) {
   else {
     st->recv_credit -= f->length;
     st->recv_total += f->length;
+    stream_check(st);
     s->cb->stream_data(s->ctx, st, f->payload, f->length);
   }
 }
@@ -671,6 +711,7 @@ static void on_window(session_stream_t *st, const frame_t *f) {
     return;
   }
   stream_ack(st, f->window);
+  stream_check(st);
   stream_update_sched(st);
 }
 
@@ -805,6 +846,7 @@ static int resume_stream(session_t *s, session_stream_t *st) {
   }
   stream_ack(st, e->granted - st->acked_total);
   stream_rewind(st, e->received);
+  stream_check(st);
   if (st->fin_sent && !(e->flags & FRAME_RESUME_FIN_RECEIVED))
     st->fin_sent = 0; /* our FIN was lost: send it again after the data */
   stream_update_sched(st);
