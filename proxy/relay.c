@@ -1,5 +1,6 @@
 #include "proxy/relay.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,7 @@ static void stream_close_tcp(relay_stream_t *rs, int reset);
 /* --- TCP side ---------------------------------------------------------- */
 
 static void relay_unref(relay_t *r) {
+  assert(r->live > 0);
   if (--r->live == 0 && r->dying) {
     free(r->spare);
     free(r);
@@ -84,8 +86,10 @@ static void relay_unref(relay_t *r) {
 static void on_tcp_closed(uv_handle_t *h) {
   relay_stream_t *rs = h->data;
   relay_t *r = rs->r;
+  assert(rs->handles > 0);
   if (--rs->handles > 0)
     return;
+  assert(rs->writes_pending == 0); /* uv_close cancelled and ran them */
   free(rs->reading_into);
   free(rs->io);
   free(rs);
@@ -141,6 +145,7 @@ static void stream_abort(relay_stream_t *rs, uint16_t code,
 /* Both directions done and flushed: an orderly close. */
 static void stream_maybe_done(relay_stream_t *rs) {
   if (rs->eof_read && rs->shut_done && rs->st == NULL && !rs->closing) {
+    assert(rs->writes_pending == 0);
     stream_finish(rs, rs->end_code, NULL);
     stream_close_tcp(rs, 0);
   }
@@ -156,6 +161,7 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
 }
 
 static void stream_maybe_shutdown(relay_stream_t *rs) {
+  /* Never a half-close before every byte of the peer was handed to TCP. */
   if (!rs->peer_fin || rs->writes_pending > 0 || rs->shutting || rs->closing)
     return;
   rs->shutting = 1;
@@ -182,6 +188,7 @@ static void stream_maybe_shutdown(relay_stream_t *rs) {
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   relay_stream_t *rs = h->data;
   relay_t *r = rs->r;
+  assert(rs->reading_into == NULL); /* one read at a time per stream */
   buf_chunk_t *c = r->spare != NULL ? r->spare : buf_chunk_new(READ_CHUNK);
   r->spare = NULL;
   rs->reading_into = c;
@@ -256,6 +263,7 @@ static void on_written(uv_write_t *req, int status) {
   relay_stream_t *rs = w->rs;
   size_t len = w->len;
   free(w);
+  assert(rs->writes_pending >= len);
   rs->writes_pending -= len;
   if (rs->closing)
     return;
@@ -467,6 +475,7 @@ static void on_timer_closed(uv_handle_t *h) {
 void relay_close(relay_t *r, const char *reason) {
   if (r == NULL)
     return;
+  assert(!r->dying); /* closed once */
   r->conn = NULL;
   session_abort(r->session, FRAME_CODE_SHUTDOWN, reason);
   session_free(r->session);
