@@ -1,8 +1,8 @@
 /*
  * A WebSocket client (RFC 6455) over TLS on a libuv TCP handle: OpenSSL
- * with memory BIOs, framing by ws/rfc6455. The transport's client side
- * (ws/transport_server.c) runs its connections on it; lws keeps the server and
- * the one-shot HTTP calls. Why not lws here: docs/PERFORMANCE.md.
+ * with our own BIO, framing by ws/rfc6455. The client transport
+ * (ws/transport_client.c) runs its connections on it; lws keeps the server
+ * and the one-shot HTTP calls. Why not lws here: docs/PERFORMANCE.md.
  *
  * Writes follow the transport's model: the application asks with
  * wsclient_want_write() and is called back (on_writable) outside its own
