@@ -16,12 +16,7 @@
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-gen_keys
-gen_cert
-start_sshd
-write_edge_config "$(service_json job1 127.0.0.1:1 job)" \
-  "$(service_json nossh "127.0.0.1:$SSHD_PORT" service false)"
-start_edge
+start_stack "job1 127.0.0.1:1 job" "nossh sshd service false"
 
 # run_wsmux NAME [VAR=VALUE...] -- WSMUX_ARGS...: run `wsmux ssh service`
 # with WSMUX_TOKEN unset unless given, bounded by timeout; RUN_RC, RUN_ERR.

@@ -36,11 +36,7 @@ source "$(dirname "$0")/lib.sh"
 E2E_WINDOW_BYTES=16384
 PING=frame\ PING\ 0\ 0102030405060708
 
-gen_keys
-gen_cert
-start_sshd
-write_edge_config
-start_edge
+start_stack
 start_proxy "$E2E_SSH_SERVICE"
 PROXY1_PID=$PROXY_PID PROXY1_ERR=$PROXY_ERR
 P1_ADDR=$PROXY_ADDR P1_PORT=$PROXY_PORT

@@ -15,12 +15,7 @@
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-gen_keys
-gen_cert
-start_sshd
-write_edge_config "$(service_json job1 127.0.0.1:1 job)" \
-  "$(service_json web "127.0.0.1:$SSHD_PORT" service true)"
-start_edge
+start_stack "job1 127.0.0.1:1 job" "web sshd service true"
 
 export XDG_CONFIG_HOME=$T/xdg
 CONFIG=$XDG_CONFIG_HOME/wsmux/config.json

@@ -225,9 +225,7 @@ log "man pages and completion cover every command, option, exit code and config 
 
 # --- exit codes 0-7 for real ----------------------------------------------
 
-gen_cert
-write_edge_config "$(service_json nossh 127.0.0.1:1 service false)"
-start_edge
+start_stack --no-keys --upstream none "nossh 127.0.0.1:1 service false"
 CONN=(--edge "$EDGE_URL" --ca "$EDGE_CERT")
 export WSMUX_TOKEN=$EDGE_TOKEN
 

@@ -11,11 +11,7 @@ source "$(dirname "$0")/lib.sh"
 
 N=32
 
-gen_keys
-gen_cert
-start_sshd
-write_edge_config
-start_edge
+start_stack
 start_proxy "$E2E_SSH_SERVICE"
 
 declare -A client=()

@@ -11,12 +11,7 @@
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-E2E_EDGE_EXTRA_JSON='"pingIntervalMs": 1000, "deadTimeoutMs": 3000'
-gen_keys
-gen_cert
-start_sshd
-write_edge_config
-start_edge
+start_stack --edge-json '"pingIntervalMs": 1000, "deadTimeoutMs": 3000'
 start_faultrelay "$EDGE_PORT"
 start_proxy_via_fault "$E2E_SSH_SERVICE" --log-level info --dead-timeout 3000
 

@@ -17,11 +17,7 @@
 source "$(dirname "$0")/lib.sh"
 E2E_PROJECT=p-editor
 
-gen_keys
-gen_cert
-start_sshd
-write_edge_config
-start_edge
+start_stack
 
 wsmux_env=(env "${E2E_SAN_ENV[@]}" WSMUX_TOKEN="$EDGE_TOKEN")
 E2E_SAN_LOGS+=("$T/direct.err" "$T/stdio.err" "$T/config.err")

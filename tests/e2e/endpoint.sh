@@ -9,11 +9,7 @@
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-gen_keys
-gen_cert
-start_sshd
-write_edge_config
-start_edge
+start_stack
 
 E2E_DERIVED_ENDPOINT=1 start_proxy "$E2E_SSH_SERVICE"
 A1=$PROXY_ADDR P1=$PROXY_PORT PID1=$PROXY_PID ERR1=$PROXY_ERR

@@ -44,7 +44,9 @@
 # Helpers: log, fail, track, untrack, wait_until, wait_port, wait_exit,
 # stop_pid, stop_proxy, check_sanitizers, assert_alive, gen_keys, gen_cert,
 # start_sshd, service_json, write_edge_config, start_edge, start_proxy,
-# start_testsrv, rss_kb; the array SSH_OPTS (set by gen_keys).
+# start_testsrv, rss_kb; the array SSH_OPTS (set by gen_keys). The usual
+# start-up in one call: start_stack (keys, cert, upstream, config, edge),
+# prepare_stack (the same without the edge).
 # Fault injection (see the end of this file): start_faultrelay, fault,
 # fault_stats, start_proxy_via_fault, assert_proxy_alive; long-lived ssh
 # sessions: start_session, session_send, session_expect, session_end.
@@ -553,6 +555,69 @@ start_testsrv() {
   wait_until 10 "wsmux-testsrv to listen" _testsrv_ready
   TESTSRV_PORT=$(awk '/^listening /{print $2; exit}' "$T/testsrv.out")
   log "wsmux-testsrv pid $TESTSRV_PID on 127.0.0.1:$TESTSRV_PORT"
+}
+
+# prepare_stack [--no-keys] [--upstream sshd|testsrv|none] [--edge-json JSON]
+# [SERVICE...]: everything start_stack does but start the edge, for a test
+# that changes the config or its own limits first.
+# shellcheck disable=SC2120 # the options and services are optional
+prepare_stack() {
+  local keys=1 upstream=sshd extra=${E2E_EDGE_EXTRA_JSON:-}
+  while (($#)); do
+    case $1 in
+      --no-keys) keys=0 ;;
+      --upstream)
+        upstream=$2
+        shift
+        ;;
+      --edge-json)
+        extra=$2
+        shift
+        ;;
+      --*) fail "prepare_stack: unknown option $1" ;;
+      *) break ;;
+    esac
+    shift
+  done
+  if ((keys)); then
+    gen_keys
+  fi
+  gen_cert
+  case $upstream in
+    sshd) start_sshd ;;
+    testsrv) start_testsrv ;;
+    none) ;;
+    *) fail "prepare_stack: unknown upstream $upstream" ;;
+  esac
+  # The upstreams' ports are known only now, hence the names in the specs.
+  local spec words services=()
+  for spec in "$@"; do
+    read -ra words <<<"$spec"
+    case ${words[1]} in
+      sshd) words[1]=127.0.0.1:$SSHD_PORT ;;
+      testsrv) words[1]=127.0.0.1:$TESTSRV_PORT ;;
+      closed)
+        CLOSED_PORT=$(_freeport)
+        words[1]=127.0.0.1:$CLOSED_PORT
+        ;;
+    esac
+    services+=("$(service_json "${words[@]}")")
+  done
+  E2E_EDGE_EXTRA_JSON=$extra write_edge_config "${services[@]}"
+}
+
+# start_stack [--no-keys] [--upstream sshd|testsrv|none] [--edge-json JSON]
+# [SERVICE...]: gen_keys (unless --no-keys), gen_cert, an upstream (default
+# start_sshd, the upstream of $E2E_SSH_SERVICE; or start_testsrv; or none),
+# write_edge_config with the extra SERVICEs (--edge-json: the
+# E2E_EDGE_EXTRA_JSON of this config), start_edge. A SERVICE is
+# service_json's arguments in one word, "ID UPSTREAM [KIND] [SSH_ENABLED]",
+# UPSTREAM `sshd` or `testsrv` for the one started here, `closed` for a
+# free port nothing listens on (sets CLOSED_PORT).
+# shellcheck disable=SC2120 # the options and services are optional
+start_stack() {
+  prepare_stack "$@"
+  start_edge
 }
 
 # rss_kb PID: resident set size of PID in KiB (VmRSS).

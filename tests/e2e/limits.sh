@@ -28,11 +28,7 @@ source "$(dirname "$0")/lib.sh"
 PING=frame\ PING\ 0\ 0102030405060708
 OPEN_WINDOW=00010000
 
-gen_keys
-gen_cert
-start_sshd
-E2E_EDGE_EXTRA_JSON='"maxStreams": 4, "maxConnectionsPerToken": 2, "handshakeTimeoutMs": 2000'
-write_edge_config
+prepare_stack --edge-json '"maxStreams": 4, "maxConnectionsPerToken": 2, "handshakeTimeoutMs": 2000'
 # A second token, added to lib.sh's config.
 TOKEN2=wsmux-e2e-other-$(openssl rand -hex 16)
 SHA2=$(printf '%s' "$TOKEN2" | sha256sum | cut -d' ' -f1)

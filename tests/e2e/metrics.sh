@@ -40,14 +40,9 @@ source "$(dirname "$0")/lib.sh"
 CRLF=$'\r\n'
 OPEN_WINDOW=00010000
 
-gen_keys
-gen_cert
-start_sshd
-CLOSED_PORT=$(_freeport) # nothing listens there: connections are refused
-E2E_EDGE_EXTRA_JSON='"metricsListen": "127.0.0.1:0", "maxStreams": 2, "maxConnectionsPerToken": 2, "handshakeTimeoutMs": 2000, "resumeGraceMs": 5000'
-write_edge_config "$(service_json nossh "127.0.0.1:$SSHD_PORT" service false)" \
-  "$(service_json closed "127.0.0.1:$CLOSED_PORT")"
-start_edge
+# Service "closed": nothing listens on its upstream, connections are refused.
+start_stack --edge-json '"metricsListen": "127.0.0.1:0", "maxStreams": 2, "maxConnectionsPerToken": 2, "handshakeTimeoutMs": 2000, "resumeGraceMs": 5000' \
+  "nossh sshd service false" "closed closed"
 
 re='wsmux-edge: metrics on http://127\.0\.0\.1:([0-9]+)/metrics[[:space:]]*$'
 line=$(grep -Em1 "$re" "$EDGE_ERR") ||

@@ -19,11 +19,7 @@
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-gen_keys
-gen_cert
-start_sshd
-write_edge_config "$(service_json ssh2 "127.0.0.1:$SSHD_PORT")"
-start_edge
+start_stack "ssh2 sshd"
 
 RUN=$XDG_RUNTIME_DIR/wsmux
 P=$E2E_PROJECT S=$E2E_SSH_SERVICE U=$LOGIN_USER

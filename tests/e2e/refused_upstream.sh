@@ -15,13 +15,7 @@ source "$(dirname "$0")/lib.sh"
 
 ECHO_BYTES=$((128 << 20))
 
-gen_keys
-gen_cert
-start_testsrv
-DEAD_PORT=$(_freeport) # nothing listens there
-write_edge_config "$(service_json bulk "127.0.0.1:$TESTSRV_PORT")" \
-  "$(service_json dead "127.0.0.1:$DEAD_PORT")"
-start_edge
+start_stack --upstream testsrv "bulk testsrv" "dead closed"
 
 # --- 1. upstream starts refusing while a stream is running ---------------
 start_proxy bulk

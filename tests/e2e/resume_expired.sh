@@ -20,12 +20,7 @@ source "$(dirname "$0")/lib.sh"
 GRACE_MS=3000
 OUTAGE_S=8
 
-gen_keys
-gen_cert
-start_sshd
-E2E_EDGE_EXTRA_JSON="\"resumeGraceMs\": $GRACE_MS"
-write_edge_config
-start_edge
+start_stack --edge-json "\"resumeGraceMs\": $GRACE_MS"
 start_faultrelay "$EDGE_PORT"
 start_proxy_via_fault "$E2E_SSH_SERVICE" --log-level info
 U=$LOGIN_USER A=$PROXY_ADDR P=$PROXY_PORT

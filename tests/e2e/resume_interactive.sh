@@ -19,11 +19,7 @@ source "$(dirname "$0")/lib.sh"
 OUTAGE_S=5
 ANSWER_S=30
 
-gen_keys
-gen_cert
-start_sshd
-write_edge_config
-start_edge
+start_stack
 start_faultrelay "$EDGE_PORT"
 start_proxy_via_fault "$E2E_SSH_SERVICE" --log-level info
 

@@ -20,11 +20,7 @@ SIZE=$((256 << 20))
 CUT_AT=$((64 << 20))
 OUTAGE_S=5
 
-gen_keys
-gen_cert
-start_sshd
-write_edge_config
-start_edge
+start_stack
 start_faultrelay "$EDGE_PORT"
 start_proxy_via_fault "$E2E_SSH_SERVICE" --log-level info
 U=$LOGIN_USER A=$PROXY_ADDR P=$PROXY_PORT

@@ -19,11 +19,7 @@ source "$(dirname "$0")/lib.sh"
 SIZE=$((64 << 20))
 PROBE_S=10
 
-gen_keys
-gen_cert
-start_sshd
-write_edge_config
-start_edge
+start_stack
 start_faultrelay "$EDGE_PORT"
 start_proxy_via_fault "$E2E_SSH_SERVICE" --log-level info
 U=$LOGIN_USER A=$PROXY_ADDR P=$PROXY_PORT

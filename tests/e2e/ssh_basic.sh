@@ -12,10 +12,7 @@
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-gen_keys
-gen_cert
-start_sshd
-write_edge_config
+prepare_stack
 # A low soft limit, as on many desktops (1024): both programs raise it.
 HARD_NOFILE=$(ulimit -Hn)
 [[ $HARD_NOFILE == unlimited || $HARD_NOFILE -gt 512 ]] && ulimit -Sn 512

@@ -16,10 +16,7 @@ ECHO_BYTES=67108864
 RSS_GROWTH_MAX_KB=$((32 * 1024))
 RSS_MAX_KB=$((400 * 1024))
 
-gen_cert
-start_testsrv
-write_edge_config "$(service_json bulk "127.0.0.1:$TESTSRV_PORT")"
-start_edge
+start_stack --no-keys --upstream testsrv "bulk testsrv"
 start_proxy bulk
 A=$PROXY_ADDR P=$PROXY_PORT
 

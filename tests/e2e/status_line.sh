@@ -13,11 +13,7 @@
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-gen_keys
-gen_cert
-start_sshd
-write_edge_config
-start_edge
+start_stack
 start_faultrelay "$EDGE_PORT"
 
 U=$LOGIN_USER

@@ -10,11 +10,7 @@
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-gen_keys
-gen_cert
-start_sshd
-write_edge_config
-start_edge
+start_stack
 start_proxy "$E2E_SSH_SERVICE"
 U=$LOGIN_USER A=$PROXY_ADDR P=$PROXY_PORT
 R=$T/remote
