@@ -36,8 +36,7 @@ source "$(dirname "$0")/lib.sh"
 E2E_WINDOW_BYTES=16384
 PING=frame\ PING\ 0\ 0102030405060708
 
-start_stack
-start_proxy "$E2E_SSH_SERVICE"
+start_stack_with_proxy
 PROXY1_PID=$PROXY_PID PROXY1_ERR=$PROXY_ERR
 P1_ADDR=$PROXY_ADDR P1_PORT=$PROXY_PORT
 WS_PATH=/v1/projects/$E2E_PROJECT/services/$E2E_SSH_SERVICE/ssh

@@ -11,8 +11,7 @@ source "$(dirname "$0")/lib.sh"
 
 N=32
 
-start_stack
-start_proxy "$E2E_SSH_SERVICE"
+start_stack_with_proxy
 
 declare -A client=()
 for ((i = 1; i <= N; i++)); do

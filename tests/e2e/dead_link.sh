@@ -11,9 +11,9 @@
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-start_stack --edge-json '"pingIntervalMs": 1000, "deadTimeoutMs": 3000'
-start_faultrelay "$EDGE_PORT"
-start_proxy_via_fault "$E2E_SSH_SERVICE" --log-level info --dead-timeout 3000
+start_stack_with_proxy --via-fault \
+  --edge-json '"pingIntervalMs": 1000, "deadTimeoutMs": 3000' \
+  -- --log-level info --dead-timeout 3000
 
 start_session s1
 session_send s1 'echo one'

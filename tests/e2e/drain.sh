@@ -17,9 +17,7 @@ source "$(dirname "$0")/lib.sh"
 
 E2E_DRAIN_MS=30000
 
-start_stack
-start_faultrelay "$EDGE_PORT"
-start_proxy_via_fault "$E2E_SSH_SERVICE" --log-level info
+start_stack_with_proxy --via-fault -- --log-level info
 U=$LOGIN_USER A=$PROXY_ADDR P=$PROXY_PORT
 
 start_session old

@@ -18,9 +18,7 @@ source "$(dirname "$0")/lib.sh"
 
 NEW_SSH_S=60
 
-start_stack
-start_faultrelay "$EDGE_PORT"
-start_proxy_via_fault "$E2E_SSH_SERVICE" --log-level info
+start_stack_with_proxy --via-fault -- --log-level info
 U=$LOGIN_USER A=$PROXY_ADDR P=$PROXY_PORT
 
 out=$(timeout 60 ssh "${SSH_OPTS[@]}" -p "$P" "$U@$A" 'echo before') ||

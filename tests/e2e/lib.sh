@@ -46,7 +46,8 @@
 # start_sshd, service_json, write_edge_config, start_edge, start_proxy,
 # start_testsrv, rss_kb; the array SSH_OPTS (set by gen_keys). The usual
 # start-up in one call: start_stack (keys, cert, upstream, config, edge),
-# prepare_stack (the same without the edge).
+# prepare_stack (the same without the edge), start_stack_with_proxy (and a
+# proxy, optionally through a fault relay).
 # Fault injection (see the end of this file): start_faultrelay, fault,
 # fault_stats, start_proxy_via_fault, assert_proxy_alive; long-lived ssh
 # sessions: start_session, session_send, session_expect, session_end.
@@ -710,6 +711,36 @@ assert_proxy_alive() {
   untrack "$PROXY_PID"
   fail "the proxy (pid $PROXY_PID) exited with status $rc $1; it must keep running (reconnect) instead. Its stderr ends with:
 $(tail -n 30 "$PROXY_ERR")"
+}
+
+# start_stack_with_proxy [--via-fault] [START_STACK_ARGS...] [-- PROXY_ARGS...]:
+# start_stack, then start_proxy for $E2E_SSH_SERVICE with PROXY_ARGS; with
+# --via-fault, start_faultrelay in front of the edge first and
+# start_proxy_via_fault instead.
+# shellcheck disable=SC2120 # the arguments are optional
+start_stack_with_proxy() {
+  local via_fault=0 stack=()
+  while (($#)) && [[ $1 != -- ]]; do
+    case $1 in
+      --via-fault) via_fault=1 ;;
+      --edge-json | --upstream)
+        stack+=("$1" "$2")
+        shift
+        ;;
+      *) stack+=("$1") ;;
+    esac
+    shift
+  done
+  if (($#)); then
+    shift
+  fi
+  start_stack "${stack[@]}"
+  if ((via_fault)); then
+    start_faultrelay "$EDGE_PORT"
+    start_proxy_via_fault "$E2E_SSH_SERVICE" "$@"
+  else
+    start_proxy "$E2E_SSH_SERVICE" "$@"
+  fi
 }
 
 # --------------------------------------------------------------------------

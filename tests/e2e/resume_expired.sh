@@ -20,9 +20,8 @@ source "$(dirname "$0")/lib.sh"
 GRACE_MS=3000
 OUTAGE_S=8
 
-start_stack --edge-json "\"resumeGraceMs\": $GRACE_MS"
-start_faultrelay "$EDGE_PORT"
-start_proxy_via_fault "$E2E_SSH_SERVICE" --log-level info
+start_stack_with_proxy --via-fault --edge-json "\"resumeGraceMs\": $GRACE_MS" \
+  -- --log-level info
 U=$LOGIN_USER A=$PROXY_ADDR P=$PROXY_PORT
 
 start_session s1

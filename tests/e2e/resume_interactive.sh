@@ -19,9 +19,7 @@ source "$(dirname "$0")/lib.sh"
 OUTAGE_S=5
 ANSWER_S=30
 
-start_stack
-start_faultrelay "$EDGE_PORT"
-start_proxy_via_fault "$E2E_SSH_SERVICE" --log-level info
+start_stack_with_proxy --via-fault -- --log-level info
 
 start_session s1
 session_send s1 'echo one'

@@ -20,9 +20,7 @@ SIZE=$((256 << 20))
 CUT_AT=$((64 << 20))
 OUTAGE_S=5
 
-start_stack
-start_faultrelay "$EDGE_PORT"
-start_proxy_via_fault "$E2E_SSH_SERVICE" --log-level info
+start_stack_with_proxy --via-fault -- --log-level info
 U=$LOGIN_USER A=$PROXY_ADDR P=$PROXY_PORT
 R=$T/remote
 mkdir -p "$R"

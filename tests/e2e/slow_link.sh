@@ -19,9 +19,7 @@ source "$(dirname "$0")/lib.sh"
 SIZE=$((64 << 20))
 PROBE_S=10
 
-start_stack
-start_faultrelay "$EDGE_PORT"
-start_proxy_via_fault "$E2E_SSH_SERVICE" --log-level info
+start_stack_with_proxy --via-fault -- --log-level info
 U=$LOGIN_USER A=$PROXY_ADDR P=$PROXY_PORT
 R=$T/remote
 mkdir -p "$R"

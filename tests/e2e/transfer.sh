@@ -10,8 +10,7 @@
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-start_stack
-start_proxy "$E2E_SSH_SERVICE"
+start_stack_with_proxy
 U=$LOGIN_USER A=$PROXY_ADDR P=$PROXY_PORT
 R=$T/remote
 mkdir -p "$R"
