@@ -59,13 +59,8 @@ exit 3'
   >"$T/session.out" 2>"$T/run-session.err" &
 BYSTANDER_PID=$!
 track "$BYSTANDER_PID" "ssh session"
-_session_up() {
-  grep -qx 'got 0' "$T/session.out" && return 0
-  kill -0 "$BYSTANDER_PID" 2>/dev/null ||
-    fail "the ssh session ended early: $(cat "$T/run-session.err")"
-  return 1
-}
-wait_until 60 "the ssh session's first echoed line" _session_up
+wait_output 60 "the ssh session's first echoed line" "$BYSTANDER_PID" \
+  "the ssh session ended early" "$T/run-session.err" -x 'got 0' "$T/session.out"
 log "ssh session running (pid $BYSTANDER_PID)"
 
 # raw NAME: run wsmux-wsraw with the script on stdin against the edge (TLS,

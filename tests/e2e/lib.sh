@@ -41,8 +41,8 @@
 # wsmux started here (pidfiles, control sockets, logs: `wsmux proxy`) stay in
 # the test's directory, apart from the user's and from other tests.
 #
-# Helpers: log, fail, track, untrack, wait_until, wait_port, wait_exit,
-# stop_pid, stop_proxy, check_sanitizers, assert_alive, gen_keys, gen_cert,
+# Helpers: log, fail, track, untrack, wait_until, wait_output, wait_port,
+# wait_exit, stop_pid, stop_proxy, check_sanitizers, assert_alive, gen_keys, gen_cert,
 # start_sshd, service_json, write_edge_config, start_edge, start_proxy,
 # start_testsrv, rss_kb; the array SSH_OPTS (set by gen_keys). The usual
 # start-up in one call: start_stack (keys, cert, upstream, config, edge),
@@ -162,6 +162,21 @@ wait_until() {
     fi
     sleep 0.1
   done
+}
+
+# wait_output SECONDS WHAT PID DIED ERRFILE GREP_ARGS...: wait_until (WHAT
+# names it) `grep -q GREP_ARGS` matches; fail with "DIED: " and ERRFILE's
+# content as soon as PID has exited without it matching.
+wait_output() {
+  wait_until "$1" "$2" _output_or_exit "${@:3}"
+}
+
+_output_or_exit() {
+  local pid=$1 died=$2 err=$3
+  shift 3
+  grep -q "$@" 2>/dev/null && return 0
+  kill -0 "$pid" 2>/dev/null || fail "$died: $(cat "$err")"
+  return 1
 }
 
 # wait_port HOST PORT SECONDS [PID]: returns 0 once HOST:PORT accepts a TCP
@@ -537,13 +552,6 @@ start_proxy() {
   log "proxy for $service pid $PROXY_PID on $PROXY_ADDR:$PROXY_PORT"
 }
 
-_testsrv_ready() {
-  grep -q '^listening [0-9]' "$T/testsrv.out" 2>/dev/null && return 0
-  kill -0 "$TESTSRV_PID" 2>/dev/null ||
-    fail "wsmux-testsrv exited at start: $(cat "$T/testsrv.err")"
-  return 1
-}
-
 # start_testsrv: wsmux-testsrv on 127.0.0.1, kernel-chosen port. Sets
 # TESTSRV_PID, TESTSRV_PORT; its stdout (per-connection lines) is
 # $T/testsrv.out.
@@ -553,7 +561,9 @@ start_testsrv() {
     </dev/null >"$T/testsrv.out" 2>"$T/testsrv.err" &
   TESTSRV_PID=$!
   track "$TESTSRV_PID" wsmux-testsrv
-  wait_until 10 "wsmux-testsrv to listen" _testsrv_ready
+  wait_output 10 "wsmux-testsrv to listen" "$TESTSRV_PID" \
+    "wsmux-testsrv exited at start" "$T/testsrv.err" \
+    '^listening [0-9]' "$T/testsrv.out"
   TESTSRV_PORT=$(awk '/^listening /{print $2; exit}' "$T/testsrv.out")
   log "wsmux-testsrv pid $TESTSRV_PID on 127.0.0.1:$TESTSRV_PORT"
 }
@@ -638,13 +648,6 @@ rss_kb() {
 # tests/tools/faultrelay.c for the commands (cut, reset, stall, delay MS PCT,
 # throttle BPS, restore, retarget PORT, stats).
 
-_faultrelay_ready() {
-  grep -q '^listening [0-9]' "$T/faultrelay.out" 2>/dev/null && return 0
-  kill -0 "$FAULT_PID" 2>/dev/null ||
-    fail "wsmux-faultrelay exited at start: $(cat "$T/faultrelay.err")"
-  return 1
-}
-
 # start_faultrelay TO_PORT: wsmux-faultrelay on 127.0.0.1 (kernel-chosen
 # port) forwarding every connection to 127.0.0.1:TO_PORT, controlled through
 # the UNIX socket $FAULT_CTL; its log is $T/faultrelay.err (shown when the
@@ -661,7 +664,9 @@ start_faultrelay() {
     </dev/null >"$T/faultrelay.out" 2>"$T/faultrelay.err" &
   FAULT_PID=$!
   track "$FAULT_PID" wsmux-faultrelay
-  wait_until 10 "wsmux-faultrelay to listen" _faultrelay_ready
+  wait_output 10 "wsmux-faultrelay to listen" "$FAULT_PID" \
+    "wsmux-faultrelay exited at start" "$T/faultrelay.err" \
+    '^listening [0-9]' "$T/faultrelay.out"
   FAULT_PORT=$(awk '/^listening /{print $2; exit}' "$T/faultrelay.out")
   FAULT_URL="${EDGE_SCHEME:-wss}://$WSMUX_EDGE_HOST:$FAULT_PORT"
   log "wsmux-faultrelay pid $FAULT_PID on 127.0.0.1:$FAULT_PORT -> 127.0.0.1:$to"

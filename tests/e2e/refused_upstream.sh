@@ -26,13 +26,9 @@ A=$PROXY_ADDR P=$PROXY_PORT
   --rate 16M --timeout 200 </dev/null >"$T/echo.out" 2>"$T/echo.err" &
 ECHO_PID=$!
 track "$ECHO_PID" "testcli echo"
-_echo_upstream() {
-  grep -Eq '^conn [0-9]+ ECHO$' "$T/testsrv.out" && return 0
-  kill -0 "$ECHO_PID" 2>/dev/null ||
-    fail "the echo client exited early: $(cat "$T/echo.err")"
-  return 1
-}
-wait_until 30 "the echo stream to reach wsmux-testsrv" _echo_upstream
+wait_output 30 "the echo stream to reach wsmux-testsrv" "$ECHO_PID" \
+  "the echo client exited early" "$T/echo.err" \
+  -E '^conn [0-9]+ ECHO$' "$T/testsrv.out"
 
 kill -USR1 "$TESTSRV_PID"
 wait_until 10 "wsmux-testsrv to close its listener" \

@@ -24,13 +24,8 @@ A=$PROXY_ADDR P=$PROXY_PORT
   </dev/null >"$T/stall.out" 2>"$T/stall.err" &
 STALL_PID=$!
 track "$STALL_PID" "testcli stall"
-_stalled() {
-  grep -qx stalled "$T/stall.out" && return 0
-  kill -0 "$STALL_PID" 2>/dev/null ||
-    fail "testcli --mode stall exited: $(cat "$T/stall.err")"
-  return 1
-}
-wait_until 30 "the stalled reader to get its first bytes" _stalled
+wait_output 30 "the stalled reader to get its first bytes" "$STALL_PID" \
+  "testcli --mode stall exited" "$T/stall.err" -x stalled "$T/stall.out"
 sleep 1 # let the stalled stream fill every buffer it can
 log "stalled reader in place; proxy RSS $(rss_kb "$PROXY_PID") KiB," \
   "edge RSS $(rss_kb "$EDGE_PID") KiB"
