@@ -16,8 +16,7 @@ start_stack_with_proxy --via-fault \
   -- --log-level info --dead-timeout 3000
 
 start_session s1
-session_send s1 'echo one'
-session_expect s1 one 30
+session_echo s1 one 30
 
 fault stall
 _proxy_dead() { grep -q 'the link is dead' "$PROXY_ERR"; }
@@ -27,11 +26,8 @@ wait_until 8 "the edge to declare the stalled link dead" _edge_dead
 log "both sides noticed the stalled link"
 fault restore
 
-session_send s1 'echo two'
-session_expect s1 two 30
-session_send s1 'exit'
-session_end s1
-wait_exit "${SESSION_PID[s1]}" 30 || fail "ssh did not exit"
+session_echo s1 two 30
+session_exit s1 30 || fail "ssh did not exit"
 ((WAIT_RC == 0)) || fail "ssh exited $WAIT_RC after the stall"
 grep -q 'session resumed' "$PROXY_ERR" ||
   fail "the proxy did not resume: $(tail -n 15 "$PROXY_ERR")"

@@ -21,8 +21,7 @@ start_stack_with_proxy --via-fault -- --log-level info
 U=$LOGIN_USER A=$PROXY_ADDR P=$PROXY_PORT
 
 start_session old
-session_send old 'echo one'
-session_expect old one 30
+session_echo old one 30
 
 EDGE_A_PID=$EDGE_PID EDGE_A_ERR=$EDGE_ERR
 kill -TERM "$EDGE_A_PID"
@@ -46,11 +45,8 @@ grep -q 'connection open' "$EDGE_ERR" || fail "edge B saw no connection"
 log "GOAWAY: new connections went to edge B over a new WebSocket"
 
 # The old session finishes on A.
-session_send old 'echo two'
-session_expect old two 30
-session_send old 'exit'
-session_end old
-wait_exit "${SESSION_PID[old]}" 30 || fail "old ssh did not exit"
+session_echo old two 30
+session_exit old 30 || fail "old ssh did not exit"
 ((WAIT_RC == 0)) || fail "old ssh exited $WAIT_RC during the drain"
 wait_exit "$EDGE_A_PID" 20 || fail "edge A did not exit once drained"
 untrack "$EDGE_A_PID"

@@ -50,7 +50,8 @@
 # proxy, optionally through a fault relay).
 # Fault injection (see the end of this file): start_faultrelay, fault,
 # fault_stats, start_proxy_via_fault, assert_proxy_alive; long-lived ssh
-# sessions: start_session, session_send, session_expect, session_end.
+# sessions: start_session, session_send, session_expect, session_echo,
+# session_end, session_exit.
 #
 # Output-format assumptions (the contract with the programs):
 #   wsmux-edge prints "wsmux-edge: listening on wss://HOST:PORT" on stderr.
@@ -769,8 +770,7 @@ start_session() {
     <"$T/$name.in" >"$T/run-$name.out" 2>"$T/run-$name.err" {fd}>&- &
   SESSION_PID[$name]=$!
   track "${SESSION_PID[$name]}" "ssh session $name"
-  session_send "$name" "echo ready-$name"
-  session_expect "$name" "ready-$name" 30
+  session_echo "$name" "ready-$name" 30
   log "ssh session $name (pid ${SESSION_PID[$name]}) ready"
 }
 
@@ -798,6 +798,13 @@ session_expect() {
   wait_until "$3" "the line '$2' from ssh session $1" _session_has "$1" "$2"
 }
 
+# session_echo NAME WORD SECONDS: the remote shell runs `echo WORD`; wait
+# for that line as session_expect does.
+session_echo() {
+  session_send "$1" "echo $2"
+  session_expect "$1" "$2" "$3"
+}
+
 # session_end NAME: close this shell's end of the session's stdin (the
 # remote shell then reads EOF). Wait for it with wait_exit.
 session_end() {
@@ -805,4 +812,13 @@ session_end() {
   [[ -n $fd ]] || return 0
   exec {fd}>&-
   SESSION_FD[$1]=
+}
+
+# session_exit NAME SECONDS: the remote shell runs `exit`, then session_end
+# and wait_exit SECONDS for ssh: returns 1 if it still runs, else 0 with
+# its status in WAIT_RC.
+session_exit() {
+  session_send "$1" exit
+  session_end "$1"
+  wait_exit "${SESSION_PID[$1]}" "$2"
 }

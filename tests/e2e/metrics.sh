@@ -280,8 +280,7 @@ log "limit rejections counted: streams, connections_per_token, handshake_timeout
 start_session s2
 fault reset
 wait_until 30 "resumes{ok} 1" metric_is 'wsmux_edge_resumes_total{result="ok"}' 1
-session_send s2 'echo after-resume'
-session_expect s2 after-resume 30
+session_echo s2 after-resume 30
 expect 'wsmux_edge_resumes_total{result="expired"}' 0
 session_end s2
 wait_exit "${SESSION_PID[s2]}" 30 || fail "ssh session s2 did not end"

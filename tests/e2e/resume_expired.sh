@@ -25,8 +25,7 @@ start_stack_with_proxy --via-fault --edge-json "\"resumeGraceMs\": $GRACE_MS" \
 U=$LOGIN_USER A=$PROXY_ADDR P=$PROXY_PORT
 
 start_session s1
-session_send s1 'echo one'
-session_expect s1 one 30
+session_echo s1 one 30
 
 # What the proxy logs from the cut on explains the end of the session
 # (it may end it during the outage, once the grace is over, or after the

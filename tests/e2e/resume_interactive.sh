@@ -22,8 +22,7 @@ ANSWER_S=30
 start_stack_with_proxy --via-fault -- --log-level info
 
 start_session s1
-session_send s1 'echo one'
-session_expect s1 one 30
+session_echo s1 one 30
 log "session answers before the outage"
 
 fault cut
@@ -37,15 +36,11 @@ fault restore
 _now_ms
 t0=$_NOW_MS
 
-session_send s1 'echo two'
-session_expect s1 two "$ANSWER_S"
+session_echo s1 two "$ANSWER_S"
 _now_ms
 log "'echo two' answered $((_NOW_MS - t0)) ms after the network came back"
 
-session_send s1 'exit'
-session_end s1
-wait_exit "${SESSION_PID[s1]}" 30 ||
-  fail "ssh did not exit within 30 s of 'exit'"
+session_exit s1 30 || fail "ssh did not exit within 30 s of 'exit'"
 ((WAIT_RC == 0)) || fail "ssh exited with status $WAIT_RC after 'exit'," \
   "want 0; its stderr:
 $(tail -n 10 "$T/run-s1.err")"

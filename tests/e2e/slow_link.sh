@@ -46,8 +46,7 @@ while :; do
   n=$((n + 1))
   _now_ms
   p0=$_NOW_MS
-  session_send s1 "echo probe-$n"
-  session_expect s1 "probe-$n" "$PROBE_S"
+  session_echo s1 "probe-$n" "$PROBE_S"
   _now_ms
   ((_NOW_MS - p0 <= worst)) || worst=$((_NOW_MS - p0))
   kill -0 "$UP_PID" 2>/dev/null || kill -0 "$DOWN_PID" 2>/dev/null || break
@@ -80,11 +79,8 @@ fault restore
     "relay, want 1: a slow link must not be taken for a dead one"
 log "relay held ${FAULT_STATS[held]} chunks; one connection throughout"
 
-session_send s1 'echo last'
-session_expect s1 last 30
-session_send s1 'exit'
-session_end s1
-wait_exit "${SESSION_PID[s1]}" 30 || fail "ssh did not exit within 30 s"
+session_echo s1 last 30
+session_exit s1 30 || fail "ssh did not exit within 30 s"
 ((WAIT_RC == 0)) || fail "the session's ssh exited with status $WAIT_RC"
 
 assert_proxy_alive "at the end"

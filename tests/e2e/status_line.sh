@@ -105,8 +105,7 @@ _backoff() { (($(grep -c 'reconnecting in [0-9]* ms' "$T/tty.tty") >= 4)); }
 wait_until 20 "four reconnect attempts" _backoff
 fault restore
 wait_until 20 "'connected' again" _status tty '^connected \| 1 stream'
-session_send s1 'echo after-cut'
-session_expect s1 after-cut 30
+session_echo s1 after-cut 30
 # Each attempt's delay D (ms, logged) against the seconds the next status
 # line showed (drawn within one 500 ms tick): between ceil((D - 600) / 1000)
 # and ceil(D / 1000).
@@ -138,9 +137,7 @@ perl -0777 -ne '
   }' "$T/tty.tty" || fail "a log line was mixed into the status line"
 log "status line: reconnecting countdown, log lines apart"
 
-session_send s1 'exit'
-session_end s1
-wait_exit "${SESSION_PID[s1]}" 30 || fail "ssh did not exit"
+session_exit s1 30 || fail "ssh did not exit"
 _last() { texts tty | tail -n 1 | grep -Eq "$1"; }
 wait_until 10 "a last status line with 0 streams" _last '^connected \| 0 streams'
 stop_tty tty
