@@ -118,10 +118,7 @@ done
 # The edge is unharmed and a good proxy works.
 assert_alive "$EDGE_PID" wsmux-edge
 start_proxy "$E2E_SSH_SERVICE"
-out=$(timeout 60 ssh "${SSH_OPTS[@]}" -p "$PROXY_PORT" \
-  "$LOGIN_USER@$PROXY_ADDR" 'echo still-works') ||
-  fail "ssh through a good proxy after the error cases failed"
-[[ $out == still-works ]] || fail "ssh printed '$out'"
+ssh_echo still-works "ssh through a good proxy after the error cases failed"
 stop_proxy "$PROXY_PID" "$PROXY_ERR"
 
 # --insecure: this is the one test that needs it, to check the flag itself.
@@ -136,10 +133,7 @@ expect wrong_ca 4 "certificate"
 EDGE_CERT=$T/other.crt start_proxy "$E2E_SSH_SERVICE" --insecure
 grep -q "warning: --insecure" "$PROXY_ERR" ||
   fail "--insecure printed no warning: $(cat "$PROXY_ERR")"
-out=$(timeout 60 ssh "${SSH_OPTS[@]}" -p "$PROXY_PORT" \
-  "$LOGIN_USER@$PROXY_ADDR" 'echo insecure-works') ||
-  fail "ssh through an --insecure proxy failed"
-[[ $out == insecure-works ]] || fail "ssh printed '$out'"
+ssh_echo insecure-works "ssh through an --insecure proxy failed"
 stop_proxy "$PROXY_PID" "$PROXY_ERR"
 
 if grep -qF "$EDGE_TOKEN" "$EDGE_ERR" "$T/edge.out" "$PROXY_ERR" "$PROXY_OUT"; then

@@ -242,15 +242,10 @@ diff <(seq 0 "$last" | sed 's/^/got /'; echo 'got END') "$T/session.out" \
 $(head -n 20 "$T/session.diff")"
 log "the ssh session echoed lines 0..$last in order and ended cleanly"
 
-out=$(timeout 60 ssh "${SSH_OPTS[@]}" -p "$P1_PORT" \
-  "$LOGIN_USER@$P1_ADDR" 'echo old-proxy-works') ||
-  fail "ssh through the first proxy failed after the bad input"
-[[ $out == old-proxy-works ]] || fail "ssh printed '$out'"
+ssh_echo old-proxy-works \
+  "ssh through the first proxy failed after the bad input" "$P1_PORT" "$P1_ADDR"
 start_proxy "$E2E_SSH_SERVICE"
-out=$(timeout 60 ssh "${SSH_OPTS[@]}" -p "$PROXY_PORT" \
-  "$LOGIN_USER@$PROXY_ADDR" 'echo new-proxy-works') ||
-  fail "ssh through a new proxy failed after the bad input"
-[[ $out == new-proxy-works ]] || fail "ssh printed '$out'"
+ssh_echo new-proxy-works "ssh through a new proxy failed after the bad input"
 stop_proxy "$PROXY_PID" "$PROXY_ERR"
 stop_proxy "$PROXY1_PID" "$PROXY1_ERR"
 assert_alive "$EDGE_PID" wsmux-edge

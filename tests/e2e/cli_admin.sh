@@ -143,10 +143,7 @@ ok ssh_enable service ssh enable --projectId "$E2E_PROJECT" --serviceId web
 [[ $(cat "$RUN_OUT") == "SSH enabled for service web in project $E2E_PROJECT" ]] ||
   fail "ssh_enable printed: $(cat "$RUN_OUT")"
 start_proxy web
-out=$(timeout 60 ssh "${SSH_OPTS[@]}" -p "$PROXY_PORT" \
-  "$LOGIN_USER@$PROXY_ADDR" 'echo enabled-works') ||
-  fail "ssh through the proxy failed after enabling SSH"
-[[ $out == enabled-works ]] || fail "ssh printed '$out'"
+ssh_echo enabled-works "ssh through the proxy failed after enabling SSH"
 stop_proxy "$PROXY_PID" "$PROXY_ERR"
 
 ko ssh_job 5 "SSH access is available for services only" \

@@ -44,7 +44,7 @@
 # Helpers: log, fail, track, untrack, wait_until, wait_output, wait_port,
 # wait_exit, stop_pid, stop_proxy, check_sanitizers, assert_alive, gen_keys, gen_cert,
 # start_sshd, service_json, write_edge_config, start_edge, start_proxy,
-# start_testsrv, rss_kb; the array SSH_OPTS (set by gen_keys). The usual
+# ssh_echo, start_testsrv, rss_kb; the array SSH_OPTS (set by gen_keys). The usual
 # start-up in one call: start_stack (keys, cert, upstream, config, edge),
 # prepare_stack (the same without the edge), start_stack_with_proxy (and a
 # proxy, optionally through a fault relay).
@@ -551,6 +551,16 @@ start_proxy() {
   PROXY_PORT=${BASH_REMATCH[2]}
   export PROXY_ADDR PROXY_PORT PROXY_PID PROXY_OUT PROXY_ERR
   log "proxy for $service pid $PROXY_PID on $PROXY_ADDR:$PROXY_PORT"
+}
+
+# ssh_echo WORD WHAT [PORT [ADDR]]: ssh through a proxy (default
+# $PROXY_PORT on $PROXY_ADDR, 60 s bound) runs `echo WORD`; fail with WHAT
+# when ssh fails, and when it prints anything but WORD.
+ssh_echo() {
+  local word=$1 what=$2 port=${3:-$PROXY_PORT} addr=${4:-$PROXY_ADDR} out
+  out=$(timeout 60 ssh "${SSH_OPTS[@]}" -p "$port" "$LOGIN_USER@$addr" \
+    "echo $word") || fail "$what"
+  [[ $out == "$word" ]] || fail "ssh printed '$out'"
 }
 
 # start_testsrv: wsmux-testsrv on 127.0.0.1, kernel-chosen port. Sets

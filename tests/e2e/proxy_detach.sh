@@ -124,9 +124,7 @@ grep -q "\"pid\":$PID," "$RUN/$P.$S.pid" ||
   fail "its stdout is not the log: $(readlink "/proc/$PID/fd/1")"
 log "detached: pid $PID on $A:$PORT"
 
-out=$(timeout 60 ssh "${SSH_OPTS[@]}" -p "$PORT" "$U@$A" 'echo via-bg') ||
-  fail "ssh through the background proxy failed"
-[[ $out == via-bg ]] || fail "ssh printed '$out'"
+ssh_echo via-bg "ssh through the background proxy failed" "$PORT" "$A"
 
 # --- proxy list, with a session open -----------------------------------------
 
