@@ -27,9 +27,8 @@ EDGE_A_PID=$EDGE_PID EDGE_A_ERR=$EDGE_ERR
 kill -TERM "$EDGE_A_PID"
 _draining() { grep -q 'draining: 1 open stream' "$EDGE_A_ERR"; }
 wait_until 10 "edge A to start draining" _draining
-mv "$EDGE_A_ERR" "$T/edge-a.err"
+keep_edge_log a
 EDGE_A_ERR=$T/edge-a.err
-E2E_SAN_LOGS+=("$EDGE_A_ERR")
 kill -0 "$EDGE_A_PID" 2>/dev/null || fail "edge A exited with a stream open"
 
 start_edge # edge B, same config

@@ -30,8 +30,7 @@ start_session old
 OLD_EDGE_PID=$EDGE_PID
 kill -KILL "$OLD_EDGE_PID"
 wait_exit "$OLD_EDGE_PID" 10 || fail "wsmux-edge survived SIGKILL"
-mv "$T/edge.err" "$T/edge-killed.err"
-E2E_SAN_LOGS+=("$T/edge-killed.err")
+keep_edge_log killed
 log "wsmux-edge (pid $OLD_EDGE_PID) killed with SIGKILL"
 sleep 3
 assert_proxy_alive "after its edge was killed"

@@ -379,8 +379,7 @@ grep -qE '"sshEnabled":[[:space:]]*false' "$STATE" ||
   fail "no switch in $STATE"
 stop_pid "$EDGE_PID" 10 || fail "wsmux-edge needed SIGKILL"
 ((STOP_RC == 0)) || fail "wsmux-edge exited $STOP_RC on SIGTERM"
-mv "$EDGE_ERR" "$T/edge-1.err" # start_edge reuses the name
-E2E_SAN_LOGS+=("$T/edge-1.err")
+keep_edge_log 1
 start_edge
 expect_api 200 GET /v1/projects/p1/services/both
 [[ $API_BODY == *'"sshEnabled":false'* ]] || fail "after restart: $API_BODY"

@@ -43,7 +43,8 @@
 #
 # Helpers: log, fail, track, untrack, wait_until, wait_output, wait_port,
 # wait_exit, stop_pid, stop_proxy, check_sanitizers, assert_alive, gen_keys, gen_cert,
-# start_sshd, service_json, write_edge_config, start_edge, start_proxy,
+# start_sshd, service_json, write_edge_config, start_edge, keep_edge_log,
+# start_proxy,
 # ssh_echo, start_testsrv, rss_kb; the array SSH_OPTS (set by gen_keys). The usual
 # start-up in one call: start_stack (keys, cert, upstream, config, edge),
 # prepare_stack (the same without the edge), start_stack_with_proxy (and a
@@ -504,6 +505,14 @@ start_edge() {
   EDGE_PORT=${BASH_REMATCH[3]}
   EDGE_URL="$EDGE_SCHEME://$WSMUX_EDGE_HOST:$EDGE_PORT"
   log "wsmux-edge pid $EDGE_PID at $EDGE_URL"
+}
+
+# keep_edge_log NAME: move the edge's stderr to $T/edge-NAME.err, still
+# checked for sanitizer reports at exit, before start_edge runs again (it
+# reuses $EDGE_ERR).
+keep_edge_log() {
+  mv "$EDGE_ERR" "$T/edge-$1.err"
+  E2E_SAN_LOGS+=("$T/edge-$1.err")
 }
 
 _PROXY_LINE_RE='^SSH proxy started on endpoint: (.+):([0-9]+), stop with Ctrl\+C$'
