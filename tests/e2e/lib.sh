@@ -50,7 +50,8 @@
 # prepare_stack (the same without the edge), start_stack_with_proxy (and a
 # proxy, optionally through a fault relay).
 # Fault injection (see the end of this file): start_faultrelay, fault,
-# fault_stats, start_proxy_via_fault, assert_proxy_alive; long-lived ssh
+# fault_stats, assert_relay_reconnected, start_proxy_via_fault,
+# assert_proxy_alive; long-lived ssh
 # sessions: start_session, session_send, session_expect, session_echo,
 # session_end, session_exit.
 #
@@ -716,6 +717,15 @@ fault_stats() {
     # shellcheck disable=SC2034 # used by the tests
     FAULT_STATS[${kv%%=*}]=${kv#*=}
   done
+}
+
+# assert_relay_reconnected WHICH: fault_stats, and fail unless the relay
+# forwarded at least 2 connections from the proxy (WHICH names them).
+assert_relay_reconnected() {
+  fault_stats
+  ((FAULT_STATS[accepted] >= 2)) ||
+    fail "the relay saw ${FAULT_STATS[accepted]} connection(s) from the proxy," \
+      "want at least 2 ($1)"
 }
 
 # start_proxy_via_fault SERVICE [EXTRA_ARGS...]: start_proxy with the edge
