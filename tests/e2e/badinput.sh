@@ -30,7 +30,6 @@
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-: "${WSMUX_WSRAW:=$WSMUX_BUILD_DIR/tests/wsmux-wsraw}"
 [[ -x $WSMUX_WSRAW ]] || fail "wsmux-wsraw not found at $WSMUX_WSRAW"
 
 E2E_WINDOW_BYTES=16384
@@ -39,7 +38,7 @@ PING=frame\ PING\ 0\ 0102030405060708
 start_stack_with_proxy
 PROXY1_PID=$PROXY_PID PROXY1_ERR=$PROXY_ERR
 P1_ADDR=$PROXY_ADDR P1_PORT=$PROXY_PORT
-WS_PATH=/v1/projects/$E2E_PROJECT/services/$E2E_SSH_SERVICE/ssh
+WS_PATH=$(ws_path "$E2E_SSH_SERVICE")
 
 # --- the bystander: an ssh session echoing numbered lines ------------------
 # The feeder stops at $T/stop (or after 300 s), then sends END.
@@ -67,18 +66,10 @@ log "ssh session running (pid $BYSTANDER_PID)"
 # good token, the ssh service). Its stdout is in $RAW_OUT; fails the test
 # unless it got 101 and every expectation of the script held.
 raw() {
-  local name=$1 rc=0
-  RAW_OUT=$T/raw-$name.out
-  timeout -k 5 90 "$WSMUX_WSRAW" --connect "127.0.0.1:$EDGE_PORT" --tls \
-    --ca "$EDGE_CERT" --path "$WS_PATH" --token "$EDGE_TOKEN" --verbose \
-    --script - >"$RAW_OUT" 2>"$T/run-raw-$name.err" || rc=$?
-  ((rc == 0)) || fail "$name: wsmux-wsraw exited $rc:
-$(tail -n 5 "$T/run-raw-$name.err")
-output:
-$(cat "$RAW_OUT")"
+  wsraw "$1" 90 "$WS_PATH"
   [[ $(head -n 1 "$RAW_OUT") == "status 101" ]] ||
-    fail "$name: the upgrade was refused: $(cat "$RAW_OUT")"
-  log "$name: $(tail -n 1 "$RAW_OUT")"
+    fail "$1: the upgrade was refused: $(cat "$RAW_OUT")"
+  log "$1: $(tail -n 1 "$RAW_OUT")"
 }
 
 # expect_reason NAME TEXT: the close line of raw NAME mentions TEXT.

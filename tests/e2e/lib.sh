@@ -21,7 +21,7 @@
 #
 # Environment (set by ctest; the defaults fit scripts/test's ./build-asan):
 #   WSMUX_BIN, WSMUX_EDGE_BIN, WSMUX_TESTSRV, WSMUX_TESTCLI, WSMUX_FREEPORT,
-#   WSMUX_FAULTRELAY
+#   WSMUX_FAULTRELAY, WSMUX_WSRAW
 #   WSMUX_EDGE_HOST   host of the edge URL given to wsmux (default 127.0.0.1;
 #                     the throwaway cert covers localhost and 127.0.0.1)
 #   E2E_EDGE_LOG_LEVEL  --log-level of wsmux-edge (default info)
@@ -42,18 +42,17 @@
 # the test's directory, apart from the user's and from other tests.
 #
 # Helpers: log, fail, track, untrack, wait_until, wait_output, wait_port,
-# wait_exit, stop_pid, stop_proxy, check_sanitizers, assert_alive, gen_keys, gen_cert,
-# start_sshd, service_json, write_edge_config, start_edge, keep_edge_log,
-# start_proxy,
-# ssh_echo, start_testsrv, rss_kb; the array SSH_OPTS (set by gen_keys). The usual
-# start-up in one call: start_stack (keys, cert, upstream, config, edge),
-# prepare_stack (the same without the edge), start_stack_with_proxy (and a
-# proxy, optionally through a fault relay).
+# wait_exit, stop_pid, stop_proxy, check_sanitizers, assert_alive, gen_keys,
+# gen_cert, start_sshd, service_json, write_edge_config, start_edge,
+# keep_edge_log, start_proxy, ssh_echo, start_testsrv, rss_kb, ws_path,
+# wsraw; the array SSH_OPTS (set by gen_keys). The usual start-up in one
+# call: start_stack (keys, cert, upstream, config, edge), prepare_stack (the
+# same without the edge), start_stack_with_proxy (and a proxy, optionally
+# through a fault relay).
 # Fault injection (see the end of this file): start_faultrelay, fault,
 # fault_stats, assert_relay_reconnected, start_proxy_via_fault,
-# assert_proxy_alive; long-lived ssh
-# sessions: start_session, session_send, session_expect, session_echo,
-# session_end, session_exit.
+# assert_proxy_alive; long-lived ssh sessions: start_session, session_send,
+# session_expect, session_echo, session_end, session_exit.
 #
 # Output-format assumptions (the contract with the programs):
 #   wsmux-edge prints "wsmux-edge: listening on wss://HOST:PORT" on stderr.
@@ -71,6 +70,7 @@ WSMUX_REPO=$(cd "$E2E_DIR/../.." && pwd)
 : "${WSMUX_TESTCLI:=$WSMUX_BUILD_DIR/tests/wsmux-testcli}"
 : "${WSMUX_FREEPORT:=$WSMUX_BUILD_DIR/tests/wsmux-freeport}"
 : "${WSMUX_FAULTRELAY:=$WSMUX_BUILD_DIR/tests/wsmux-faultrelay}"
+: "${WSMUX_WSRAW:=$WSMUX_BUILD_DIR/tests/wsmux-wsraw}"
 : "${WSMUX_EDGE_HOST:=127.0.0.1}"
 : "${E2E_DEADLINE:=540}"
 : "${E2E_EDGE_LOG_LEVEL:=info}"
@@ -661,6 +661,30 @@ rss_kb() {
     return 1
   }
   printf '%s\n' "$v"
+}
+
+# ws_path SERVICE: the edge's WebSocket path for SERVICE of $E2E_PROJECT.
+ws_path() {
+  printf '/v1/projects/%s/services/%s/ssh' "$E2E_PROJECT" "$1"
+}
+
+# wsraw NAME SECONDS PATH [WSRAW_ARGS...]: wsmux-wsraw against the edge
+# (TLS, PATH, --verbose, token $EDGE_TOKEN unless --token is given), its
+# script on stdin, bounded by SECONDS. Sets RAW_OUT ($T/raw-NAME.out, its
+# stdout); its stderr is $T/run-raw-NAME.err. Fails the test unless it
+# exits 0 (every expectation of its script held).
+wsraw() {
+  local name=$1 secs=$2 path=$3 rc=0 auth=(--token "$EDGE_TOKEN")
+  shift 3
+  RAW_OUT=$T/raw-$name.out
+  [[ " $* " == *" --token "* ]] && auth=()
+  timeout -k 5 "$secs" "$WSMUX_WSRAW" --connect "127.0.0.1:$EDGE_PORT" --tls \
+    --ca "$EDGE_CERT" --path "$path" "${auth[@]}" --verbose --script - \
+    "$@" >"$RAW_OUT" 2>"$T/run-raw-$name.err" || rc=$?
+  ((rc == 0)) || fail "$name: wsmux-wsraw exited $rc:
+$(tail -n 5 "$T/run-raw-$name.err")
+output:
+$(cat "$RAW_OUT")"
 }
 
 # --------------------------------------------------------------------------

@@ -22,7 +22,6 @@
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-: "${WSMUX_WSRAW:=$WSMUX_BUILD_DIR/tests/wsmux-wsraw}"
 [[ -x $WSMUX_WSRAW ]] || fail "wsmux-wsraw not found at $WSMUX_WSRAW"
 
 PING=frame\ PING\ 0\ 0102030405060708
@@ -40,26 +39,15 @@ if ! grep -q '"maxConnectionsPerToken": 2' "$EDGE_CONFIG" ||
 $(cat "$EDGE_CONFIG")"
 fi
 start_edge
-WS_PATH=/v1/projects/$E2E_PROJECT/services/$E2E_SSH_SERVICE/ssh
+WS_PATH=$(ws_path "$E2E_SSH_SERVICE")
 
 # raw NAME [WSRAW_ARGS...]: run wsmux-wsraw against the edge (TLS, the ssh
 # service, token $EDGE_TOKEN unless --token is given), the script on stdin
 # when it is not a terminal. Output in $T/raw-NAME.out (RAW_OUT); fails the
 # test when wsmux-wsraw fails.
 raw() {
-  local name=$1 rc=0
-  shift
-  RAW_OUT=$T/raw-$name.out
-  local token=(--token "$EDGE_TOKEN")
-  [[ " $* " == *" --token "* ]] && token=()
-  timeout -k 5 90 "$WSMUX_WSRAW" --connect "127.0.0.1:$EDGE_PORT" --tls \
-    --ca "$EDGE_CERT" --path "$WS_PATH" "${token[@]}" --verbose \
-    --script - "$@" >"$RAW_OUT" 2>"$T/run-raw-$name.err" || rc=$?
-  ((rc == 0)) || fail "$name: wsmux-wsraw exited $rc:
-$(tail -n 5 "$T/run-raw-$name.err")
-output:
-$(cat "$RAW_OUT")"
-  log "$name: $(tr '\n' '|' <"$RAW_OUT")"
+  wsraw "$1" 90 "$WS_PATH" "${@:2}"
+  log "$1: $(tr '\n' '|' <"$RAW_OUT")"
 }
 
 # expect_refused NAME STATUS ERROR: raw NAME got STATUS and X-Wsmux-Error.

@@ -34,7 +34,6 @@
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-: "${WSMUX_WSRAW:=$WSMUX_BUILD_DIR/tests/wsmux-wsraw}"
 [[ -x $WSMUX_WSRAW ]] || fail "wsmux-wsraw not found at $WSMUX_WSRAW"
 
 CRLF=$'\r\n'
@@ -179,23 +178,9 @@ expect "${OPENS}\"ok\"}" 1
 expect wsmux_edge_connections_open 1 "the proxy stays connected"
 
 # --- 3. authentication failures --------------------------------------------
-# raw NAME PATH [WSRAW_ARGS...]: wsmux-wsraw against the edge (TLS, token
-# $EDGE_TOKEN unless --token is given), script on stdin. Output in
-# $T/raw-NAME.out (RAW_OUT).
+# raw NAME PATH [WSRAW_ARGS...]: wsraw with a 60 s bound.
 raw() {
-  local name=$1 path=$2 rc=0
-  shift 2
-  RAW_OUT=$T/raw-$name.out
-  local token=(--token "$EDGE_TOKEN")
-  [[ " $* " == *" --token "* ]] && token=()
-  timeout -k 5 60 "$WSMUX_WSRAW" --connect "127.0.0.1:$EDGE_PORT" --tls \
-    --ca "$EDGE_CERT" --path "$path" "${token[@]}" --verbose --script - \
-    "$@" >"$RAW_OUT" 2>"$T/run-raw-$name.err" || rc=$?
-  ((rc == 0)) || fail "$name: wsmux-wsraw exited $rc: $(tail -n 5 "$T/run-raw-$name.err")
-output: $(cat "$RAW_OUT")"
-}
-ws_path() {
-  printf '/v1/projects/%s/services/%s/ssh' "$E2E_PROJECT" "$1"
+  wsraw "$1" 60 "$2" "${@:3}"
 }
 expect_status() {
   [[ $(head -n 1 "$RAW_OUT") == "status $1" ]] ||
