@@ -167,9 +167,8 @@ wait_until() {
   done
 }
 
-# wait_output SECONDS WHAT PID DIED ERRFILE GREP_ARGS...: wait_until (WHAT
-# names it) `grep -q GREP_ARGS` matches; fail with "DIED: " and ERRFILE's
-# content as soon as PID has exited without it matching.
+# wait_output SECONDS WHAT PID DIED ERRFILE GREP_ARGS...: wait_until WHAT,
+# `grep -q GREP_ARGS`; once PID has exited, fail with "DIED: <ERRFILE>".
 wait_output() {
   wait_until "$1" "$2" _output_or_exit "${@:3}"
 }
@@ -508,9 +507,8 @@ start_edge() {
   log "wsmux-edge pid $EDGE_PID at $EDGE_URL"
 }
 
-# keep_edge_log NAME: move the edge's stderr to $T/edge-NAME.err, still
-# checked for sanitizer reports at exit, before start_edge runs again (it
-# reuses $EDGE_ERR).
+# keep_edge_log NAME: $EDGE_ERR becomes $T/edge-NAME.err (still checked for
+# sanitizer reports), so that start_edge can run again.
 keep_edge_log() {
   mv "$EDGE_ERR" "$T/edge-$1.err"
   E2E_SAN_LOGS+=("$T/edge-$1.err")
@@ -563,9 +561,9 @@ start_proxy() {
   log "proxy for $service pid $PROXY_PID on $PROXY_ADDR:$PROXY_PORT"
 }
 
-# ssh_echo WORD WHAT [PORT [ADDR]]: ssh through a proxy (default
-# $PROXY_PORT on $PROXY_ADDR, 60 s bound) runs `echo WORD`; fail with WHAT
-# when ssh fails, and when it prints anything but WORD.
+# ssh_echo WORD WHAT [PORT [ADDR]]: `echo WORD` over ssh through a proxy
+# (default $PROXY_PORT, $PROXY_ADDR; 60 s); fail (WHAT if ssh does) unless
+# it prints WORD.
 ssh_echo() {
   local word=$1 what=$2 port=${3:-$PROXY_PORT} addr=${4:-$PROXY_ADDR} out
   out=$(timeout 60 ssh "${SSH_OPTS[@]}" -p "$port" "$LOGIN_USER@$addr" \
@@ -589,9 +587,8 @@ start_testsrv() {
   log "wsmux-testsrv pid $TESTSRV_PID on 127.0.0.1:$TESTSRV_PORT"
 }
 
-# prepare_stack [--no-keys] [--upstream sshd|testsrv|none] [--edge-json JSON]
-# [SERVICE...]: everything start_stack does but start the edge, for a test
-# that changes the config or its own limits first.
+# prepare_stack [START_STACK_ARGS...]: start_stack without start_edge, for
+# a test that changes the config or its own limits first.
 # shellcheck disable=SC2120 # the options and services are optional
 prepare_stack() {
   local keys=1 upstream=sshd extra=${E2E_EDGE_EXTRA_JSON:-}
@@ -639,13 +636,11 @@ prepare_stack() {
 }
 
 # start_stack [--no-keys] [--upstream sshd|testsrv|none] [--edge-json JSON]
-# [SERVICE...]: gen_keys (unless --no-keys), gen_cert, an upstream (default
-# start_sshd, the upstream of $E2E_SSH_SERVICE; or start_testsrv; or none),
-# write_edge_config with the extra SERVICEs (--edge-json: the
-# E2E_EDGE_EXTRA_JSON of this config), start_edge. A SERVICE is
-# service_json's arguments in one word, "ID UPSTREAM [KIND] [SSH_ENABLED]",
-# UPSTREAM `sshd` or `testsrv` for the one started here, `closed` for a
-# free port nothing listens on (sets CLOSED_PORT).
+# [SERVICE...]: gen_keys, gen_cert, the upstream (default sshd), the edge
+# config with E2E_EDGE_EXTRA_JSON=JSON and the extra SERVICEs, start_edge.
+# SERVICE: service_json's arguments in one word, "ID UPSTREAM [KIND]
+# [SSH]", UPSTREAM `sshd`/`testsrv` (the one started) or `closed` (a port
+# nothing listens on; sets CLOSED_PORT).
 # shellcheck disable=SC2120 # the options and services are optional
 start_stack() {
   prepare_stack "$@"
@@ -669,10 +664,9 @@ ws_path() {
 }
 
 # wsraw NAME SECONDS PATH [WSRAW_ARGS...]: wsmux-wsraw against the edge
-# (TLS, PATH, --verbose, token $EDGE_TOKEN unless --token is given), its
-# script on stdin, bounded by SECONDS. Sets RAW_OUT ($T/raw-NAME.out, its
-# stdout); its stderr is $T/run-raw-NAME.err. Fails the test unless it
-# exits 0 (every expectation of its script held).
+# (TLS, --token $EDGE_TOKEN unless given), script on stdin, fail unless it
+# exits 0 within SECONDS. Sets RAW_OUT ($T/raw-NAME.out; stderr
+# $T/run-raw-NAME.err).
 wsraw() {
   local name=$1 secs=$2 path=$3 rc=0 auth=(--token "$EDGE_TOKEN")
   shift 3
@@ -743,13 +737,12 @@ fault_stats() {
   done
 }
 
-# assert_relay_reconnected WHICH: fault_stats, and fail unless the relay
-# forwarded at least 2 connections from the proxy (WHICH names them).
+# assert_relay_reconnected WHICH: fault_stats; fail unless the relay
+# forwarded 2 or more connections from the proxy (WHICH says which).
 assert_relay_reconnected() {
   fault_stats
-  ((FAULT_STATS[accepted] >= 2)) ||
-    fail "the relay saw ${FAULT_STATS[accepted]} connection(s) from the proxy," \
-      "want at least 2 ($1)"
+  ((FAULT_STATS[accepted] >= 2)) || fail "the relay saw" \
+    "${FAULT_STATS[accepted]} connection(s) from the proxy, want at least 2 ($1)"
 }
 
 # start_proxy_via_fault SERVICE [EXTRA_ARGS...]: start_proxy with the edge
@@ -772,10 +765,9 @@ assert_proxy_alive() {
 $(tail -n 30 "$PROXY_ERR")"
 }
 
-# start_stack_with_proxy [--via-fault] [START_STACK_ARGS...] [-- PROXY_ARGS...]:
-# start_stack, then start_proxy for $E2E_SSH_SERVICE with PROXY_ARGS; with
-# --via-fault, start_faultrelay in front of the edge first and
-# start_proxy_via_fault instead.
+# start_stack_with_proxy [--via-fault] [START_STACK_ARGS...] [--
+# PROXY_ARGS...]: start_stack, then start_proxy $E2E_SSH_SERVICE PROXY_ARGS
+# (--via-fault: start_faultrelay, then start_proxy_via_fault).
 # shellcheck disable=SC2120 # the arguments are optional
 start_stack_with_proxy() {
   local via_fault=0 stack=()
@@ -851,8 +843,7 @@ session_expect() {
   wait_until "$3" "the line '$2' from ssh session $1" _session_has "$1" "$2"
 }
 
-# session_echo NAME WORD SECONDS: the remote shell runs `echo WORD`; wait
-# for that line as session_expect does.
+# session_echo NAME WORD SECONDS: send `echo WORD`, session_expect WORD.
 session_echo() {
   session_send "$1" "echo $2"
   session_expect "$1" "$2" "$3"
@@ -867,9 +858,8 @@ session_end() {
   SESSION_FD[$1]=
 }
 
-# session_exit NAME SECONDS: the remote shell runs `exit`, then session_end
-# and wait_exit SECONDS for ssh: returns 1 if it still runs, else 0 with
-# its status in WAIT_RC.
+# session_exit NAME SECONDS: session_send `exit`, session_end, wait_exit
+# SECONDS for the ssh (1 if it still runs; else WAIT_RC).
 session_exit() {
   session_send "$1" exit
   session_end "$1"
