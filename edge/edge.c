@@ -472,8 +472,8 @@ static void on_admin_warn(void *ctx, const char *msg) {
   log_msg(e->log, LOG_WARN, "admin: %s", msg);
 }
 
-static void on_http(void *ctx, const transport_http_request_t *req,
-                    transport_http_response_t *resp) {
+static void on_http(void *ctx, transport_http_t *h,
+                    const transport_http_request_t *req) {
   edge_t *e = ctx;
   admin_response_t r;
   char path[IDENTITY_QUOTE_SIZE];
@@ -488,11 +488,12 @@ static void on_http(void *ctx, const transport_http_request_t *req,
           req->method, path, r.status);
   if (r.status == 401)
     count_auth_failure(e, PLATFORM_ACCESS_UNAUTHORIZED, req->bearer);
-  resp->status = r.status;
-  if (r.content_type != NULL)
-    resp->content_type = r.content_type;
-  resp->body = r.body; /* the transport frees it */
-  resp->body_len = r.body_len;
+  transport_http_response_t resp = {
+      .status = r.status,
+      .content_type = r.content_type != NULL ? r.content_type : "text/plain",
+      .body = r.body, /* the transport frees it */
+      .body_len = r.body_len};
+  transport_http_respond(h, &resp);
 }
 
 /* Anyone can connect and send nothing, so this is counted, not logged

@@ -54,14 +54,20 @@ typedef struct {
   size_t body_len; /* at most TRANSPORT_HTTP_BODY_MAX */
 } transport_http_request_t;
 
-/* on_http's answer. body is malloc'd by the handler (or NULL) and freed by
- * the transport; content_type must be a static string. */
+/* An answer to a plain HTTP request. body is malloc'd by the handler (or
+ * NULL) and taken by transport_http_respond(); content_type is a static
+ * string; headers, if not NULL, are extra header lines ("Name: value\r\n"
+ * each), copied. */
 typedef struct {
   int status;
   const char *content_type;
   char *body;
   size_t body_len;
+  const char *headers;
 } transport_http_response_t;
+
+/* A plain HTTP request waiting for its answer (see on_http). */
+typedef struct transport_http transport_http_t;
 
 #define TRANSPORT_HTTP_BODY_MAX (64 * 1024)
 
@@ -89,16 +95,23 @@ typedef struct {
   /* The connection is gone (or a client connection never opened). */
   void (*on_close)(void *ctx, transport_conn_t *c,
                    const transport_close_t *why);
-  /* Server only, optional: answer a plain HTTP request synchronously.
-   * Without it every such request gets 404. A body over
-   * TRANSPORT_HTTP_BODY_MAX is answered 413 without calling it. */
-  void (*on_http)(void *ctx, const transport_http_request_t *req,
-                  transport_http_response_t *resp);
+  /* Server only, optional: a plain HTTP request. Answer it with
+   * transport_http_respond(h, ...) exactly once, during the call or later
+   * (after a database query); req is valid during the call only. Without
+   * it every such request gets 404. A body over TRANSPORT_HTTP_BODY_MAX is
+   * answered 413 without calling it. */
+  void (*on_http)(void *ctx, transport_http_t *h,
+                  const transport_http_request_t *req);
   /* Server only, optional: a connection was dropped because it had not
    * sent a whole request head (upgrade or HTTP request) within the
    * handshake timeout (TLS handshake included). */
   void (*on_handshake_timeout)(void *ctx);
 } transport_handlers_t;
+
+/* Answer h (see on_http); takes resp->body. When the client is gone
+ * meanwhile the answer is dropped. h is invalid on return. */
+void transport_http_respond(transport_http_t *h,
+                            transport_http_response_t *resp);
 
 /* Server: the bytes authorize() stored. */
 const void *transport_conn_auth(const transport_conn_t *c);

@@ -24,6 +24,8 @@
 
 #include "ws/transport_impl.h"
 
+#include <assert.h>
+
 #define PATH_MAX_LEN 512
 #define TOKEN_MAX_LEN 1024
 /* Socket buffers sized for whole messages, instead of lws's 4 KiB default. */
@@ -354,6 +356,20 @@ static int confirm_upgrade(transport_server_t *t, struct lws *wsi,
   return status == 0 ? 0 : http_reject(wsi, (unsigned)status, msg);
 }
 
+/*
+ * A request handed to on_http and not answered yet. Allocated apart from
+ * lws's per-session data because either side may end first: the
+ * application answers (transport_http_respond) or lws closes the
+ * connection (CLOSED_HTTP clears wsi). The one that comes second frees it.
+ */
+struct transport_http {
+  struct lws *wsi; /* NULL once the connection is gone */
+  int answered;
+  int deferred; /* on_http returned without answering */
+  transport_http_response_t resp;
+  char *headers; /* resp.headers, copied */
+};
+
 /* A plain HTTP request being received (protocols[0]'s per-session data,
  * zeroed by lws; body freed on close). */
 typedef struct {
@@ -363,7 +379,13 @@ typedef struct {
   uint8_t *body;
   size_t body_len;
   int too_big;
+  transport_http_t *pending; /* on_http did not answer at once */
 } http_req_t;
+
+/* An answer lws may take this long to be given, so that a request whose
+ * answer never comes is not kept for ever (the store's own timeouts are
+ * far shorter). */
+#define HTTP_ANSWER_TIMEOUT_S 60
 
 static const struct {
   enum lws_token_indexes tok;
@@ -374,10 +396,37 @@ static const struct {
     {WSI_TOKEN_DELETE_URI, "DELETE"},
 };
 
+/* Add "Name: value\r\n" lines (NULL: none) to a response head. */
+static int add_header_lines(struct lws *wsi, const char *lines,
+                            unsigned char **p, unsigned char *end) {
+  while (lines != NULL && *lines != '\0') {
+    const char *eol = strstr(lines, "\r\n");
+    const char *colon = strchr(lines, ':');
+    if (eol == NULL || colon == NULL || colon > eol)
+      return -1;
+    char name[128];
+    size_t nlen = (size_t)(colon - lines) + 1; /* with the colon */
+    if (nlen >= sizeof(name))
+      return -1;
+    memcpy(name, lines, nlen);
+    name[nlen] = '\0';
+    const char *v = colon + 1;
+    while (*v == ' ')
+      v++;
+    if (lws_add_http_header_by_name(wsi, (const unsigned char *)name,
+                                    (const unsigned char *)v, (int)(eol - v), p,
+                                    end))
+      return -1;
+    lines = eol + 2;
+  }
+  return 0;
+}
+
 /* Write a whole response (headers and body) and finish the transaction. */
 static int http_respond(struct lws *wsi, int status, const char *ctype,
-                        const char *body, size_t len) {
-  size_t cap = LWS_PRE + 1024 + len;
+                        const char *headers, const char *body, size_t len) {
+  size_t hlen = headers != NULL ? strlen(headers) : 0;
+  size_t cap = LWS_PRE + 1024 + hlen + len;
   uint8_t *b = malloc(cap);
   if (b == NULL)
     return -1;
@@ -387,6 +436,7 @@ static int http_respond(struct lws *wsi, int status, const char *ctype,
   lws_filepos_t clen = status == 204 ? LWS_ILLEGAL_HTTP_CONTENT_LEN : len;
   if (lws_add_http_common_headers(wsi, (unsigned)status, ctype, clen, &p,
                                   end) == 0 &&
+      add_header_lines(wsi, headers, &p, end) == 0 &&
       lws_finalize_http_header(wsi, &p, end) == 0) {
     if (len > 0)
       memcpy(p, body, len);
@@ -399,26 +449,93 @@ static int http_respond(struct lws *wsi, int status, const char *ctype,
   return rc;
 }
 
+static void http_handle_free(transport_http_t *h) {
+  free(h->resp.body);
+  free(h->headers);
+  free(h);
+}
+
+/* Write h's answer on its connection and free h. */
+static int http_write_answer(transport_http_t *h) {
+  int rc =
+      http_respond(h->wsi, h->resp.status, h->resp.content_type, h->headers,
+                   h->resp.body, h->resp.body ? h->resp.body_len : 0);
+  http_handle_free(h);
+  return rc;
+}
+
+void transport_http_respond(transport_http_t *h,
+                            transport_http_response_t *resp) {
+  assert(!h->answered);
+  h->answered = 1;
+  h->resp = *resp;
+  resp->body = NULL;
+  h->headers = resp->headers != NULL ? strdup(resp->headers) : NULL;
+  if (resp->headers != NULL && h->headers == NULL)
+    h->resp.status = 500; /* out of memory: no half-headed answer */
+  h->resp.headers = NULL;
+  if (h->wsi == NULL) {
+    http_handle_free(h); /* the client went away meanwhile */
+    return;
+  }
+  if (h->deferred) {
+    /* Answered later, from outside lws: wake the connection to write. */
+    lws_rx_flow_control(h->wsi, 1);
+    lws_callback_on_writable(h->wsi);
+  }
+}
+
 static int http_dispatch(transport_server_t *t, struct lws *wsi,
                          http_req_t *r) {
   if (r->too_big) {
     static const char msg[] = "{\"error\": \"request body too large\"}\n";
-    return http_respond(wsi, 413, "application/json", msg, sizeof(msg) - 1);
+    return http_respond(wsi, 413, "application/json", NULL, msg,
+                        sizeof(msg) - 1);
   }
   if (t->h.on_http == NULL)
     return http_reject(wsi, 404, "not found: this is a wsmux edge");
+  transport_http_t *h = calloc(1, sizeof(*h));
+  if (h == NULL)
+    return -1;
+  h->wsi = wsi;
   transport_http_request_t req = {.method = r->method,
                                   .path = r->path,
                                   .bearer = r->bearer,
                                   .body = r->body,
                                   .body_len = r->body_len};
-  transport_http_response_t resp = {.status = 500,
-                                    .content_type = "text/plain"};
-  t->h.on_http(t->hctx, &req, &resp);
-  int rc = http_respond(wsi, resp.status, resp.content_type, resp.body,
-                        resp.body ? resp.body_len : 0);
-  free(resp.body);
-  return rc;
+  t->h.on_http(t->hctx, h, &req);
+  if (h->answered)
+    return http_write_answer(h);
+  /* Deferred: no reading meanwhile (lws would spin on a closed client's
+   * readable socket, and pipelined requests wait), and a bound on the
+   * wait. */
+  r->pending = h;
+  h->deferred = 1;
+  lws_rx_flow_control(wsi, 0);
+  lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, HTTP_ANSWER_TIMEOUT_S);
+  return 0;
+}
+
+/* The application answered a deferred request: write it now. */
+static int http_writeable(struct lws *wsi, http_req_t *r) {
+  transport_http_t *h = r->pending;
+  if (h == NULL || !h->answered)
+    return 0;
+  r->pending = NULL;
+  lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+  return http_write_answer(h);
+}
+
+/* The connection is gone: an answer still to come is dropped on arrival. */
+static void http_forget(struct lws *wsi, http_req_t *r) {
+  transport_http_t *h = r->pending;
+  if (h == NULL)
+    return;
+  r->pending = NULL;
+  if (h->answered)
+    http_handle_free(h);
+  else
+    h->wsi = NULL;
 }
 
 /* Headers are in: note method, path and token; wait for a body if any. */
@@ -512,9 +629,12 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason,
     return r ? http_body(r, in, len) : -1;
   case LWS_CALLBACK_HTTP_BODY_COMPLETION:
     return r ? http_dispatch(t, wsi, r) : -1;
+  case LWS_CALLBACK_HTTP_WRITEABLE:
+    return r ? http_writeable(wsi, r) : 0;
   case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
   case LWS_CALLBACK_CLOSED_HTTP:
     if (r != NULL) {
+      http_forget(wsi, r);
       free(r->body);
       r->body = NULL;
     }
