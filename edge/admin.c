@@ -7,12 +7,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/text.h"
 #include "edge/identity.h"
 
 /* "/v1/projects/{p}/services/{s}/authorized-keys" has 6 segments. */
 #define SEG_MAX 6
 #define MSG_SIZE 768
-#define QUOTE_BUF IDENTITY_QUOTE_SIZE
 /* Tries at a fresh random id; a clash in 64 bits means a broken RNG. */
 #define ID_TRIES 4
 
@@ -382,7 +382,7 @@ static int respond_identity(req_t *r, int status, const identity_t *id) {
 }
 
 static int check_name_free(req_t *r, const identity_t *id, long self) {
-  char q[QUOTE_BUF];
+  char q[TEXT_QUOTE_SIZE];
   const state_t *st = r->a->state;
   long other = state_find_name(st, id->name, self);
 
@@ -393,7 +393,7 @@ static int check_name_free(req_t *r, const identity_t *id, long self) {
       other = (long)i;
   if (other < 0)
     return 0;
-  identity_quote(q, sizeof q, id->name);
+  text_quote(q, sizeof q, id->name);
   respond_error(r, HTTP_CONFLICT, "name %s is already used by SSH identity %s",
                 q, r->a->state->identities[other].id);
   return -1;
@@ -529,16 +529,16 @@ static int is(const req_t *r, size_t i, const char *word) {
 }
 
 static int not_found(req_t *r) {
-  char q[QUOTE_BUF];
+  char q[TEXT_QUOTE_SIZE];
 
-  identity_quote(q, sizeof q, r->path);
+  text_quote(q, sizeof q, r->path);
   return respond_error(r, HTTP_NOT_FOUND, "no such route: %s", q);
 }
 
 static int not_allowed(req_t *r, const char *allowed) {
-  char q[QUOTE_BUF];
+  char q[TEXT_QUOTE_SIZE];
 
-  identity_quote(q, sizeof q, r->method);
+  text_quote(q, sizeof q, r->method);
   return respond_error(r, HTTP_METHOD_NOT_ALLOWED,
                        "method %s is not allowed here (allowed: %s)", q,
                        allowed);

@@ -6,6 +6,7 @@
 
 #include <openssl/rand.h>
 
+#include "base/text.h"
 #include "edge/admin.h"
 #include "edge/identity.h"
 #include "proxy/relay.h"
@@ -476,14 +477,14 @@ static void on_http(void *ctx, transport_http_t *h,
                     const transport_http_request_t *req) {
   edge_t *e = ctx;
   admin_response_t r;
-  char path[IDENTITY_QUOTE_SIZE];
+  char path[TEXT_QUOTE_SIZE];
 
   admin_handle(e->admin, req->method, req->path, req->bearer,
                (const char *)req->body, req->body_len, &r);
   /* The path is the client's (URL-decoded, so it may hold a line break):
    * quoted and cleaned. The token is never logged; the status says whether
    * it was accepted. */
-  identity_quote(path, sizeof(path), req->path);
+  text_quote(path, sizeof(path), req->path);
   log_msg(e->log, r.status >= 500 ? LOG_WARN : LOG_INFO, "admin: %s %s: %d",
           req->method, path, r.status);
   if (r.status == 401)

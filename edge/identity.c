@@ -2,6 +2,7 @@
  * identity.h and docs/ADMIN_API.md. */
 #include "edge/identity.h"
 
+#include "base/text.h"
 #include "edge/platform.h"
 
 #include <ctype.h>
@@ -14,11 +15,10 @@
 
 /* Longest JSON path we build: "identities[N].keys[M]". */
 #define PATH_BUF 96
-/* Values echoed in messages are cut here so one error stays one line. */
-#define ECHO_MAX 64
-#define QUOTE_BUF IDENTITY_QUOTE_SIZE
-_Static_assert(IDENTITY_QUOTE_SIZE >= ECHO_MAX + 8,
-               "room for the quotes, \"...\" and NUL");
+/* Values echoed in messages are cut here (text_quote) so one error stays
+ * one line. */
+#define ECHO_MAX TEXT_QUOTE_MAX
+#define QUOTE_BUF TEXT_QUOTE_SIZE
 /* Bits of RSA modulus OpenSSH accepts (SSH_RSA_MINIMUM_MODULUS_SIZE and
  * OPENSSL_RSA_MAX_MODULUS_BITS). A key outside would be listed in
  * authorized_keys but never accepted by sshd, silently. */
@@ -54,32 +54,9 @@ static int fail_at(char *err, size_t errlen, const char *path, const char *fmt,
   return -1;
 }
 
-/* Printable ASCII only, so a hostile value cannot break a log line or an
- * HTTP header. */
-void identity_quote(char *dst, size_t n, const char *s) {
-  char clean[QUOTE_BUF];
-  size_t i = 0, o = 0;
-
-  if (n == 0)
-    return;
-  for (; s[i] != '\0' && i < ECHO_MAX; i++) {
-    unsigned char ch = (unsigned char)s[i];
-    clean[o++] = (ch >= 0x20 && ch < 0x7f && ch != '"') ? (char)ch : '?';
-  }
-  if (s[i] != '\0') {
-    memcpy(clean + o, "...", 3);
-    o += 3;
-  }
-  clean[o] = '\0';
-  /* Checking the result keeps gcc -O2 -Wformat-truncation quiet; a cut
-   * message is harmless. */
-  if (snprintf(dst, n, "\"%s\"", clean) < 0)
-    dst[0] = '\0';
-}
-
 void identity_json_describe(char *dst, size_t n, const cJSON *v) {
   if (cJSON_IsString(v) && v->valuestring != NULL)
-    identity_quote(dst, n, v->valuestring);
+    text_quote(dst, n, v->valuestring);
   else if (cJSON_IsNumber(v))
     snprintf(dst, n, "%.15g", v->valuedouble);
   else if (cJSON_IsBool(v))
@@ -93,7 +70,7 @@ void identity_json_describe(char *dst, size_t n, const cJSON *v) {
 }
 
 /* Up to ECHO_MAX + 1 bytes of s[0..n) as a C string in tmp, so that
- * identity_quote() still sees that there was more and adds "...". */
+ * text_quote() still sees that there was more and adds "...". */
 static const char *echo_bytes(char tmp[ECHO_MAX + 2], const void *s, size_t n) {
   size_t m = n < ECHO_MAX + 1 ? n : ECHO_MAX + 1;
 
@@ -213,7 +190,7 @@ int identity_json_check_object(const cJSON *obj, const char *path,
     size_t i = 0;
     while (allowed[i] != NULL && strcmp(allowed[i], m->string) != 0)
       i++;
-    identity_quote(q, sizeof q, m->string);
+    text_quote(q, sizeof q, m->string);
     if (allowed[i] == NULL)
       return fail_at(err, errlen, path, "unknown field %s", q);
     if (i < 32 && (seen & (1u << i)))
@@ -466,7 +443,7 @@ static int check_ecdsa(blob_t *b, const key_type_t *kt, char *err,
   if (blob_string(b, &curve, &ncurve) != 0 || blob_string(b, &q, &nq) != 0)
     return fail_at(err, errlen, NULL, "malformed %s key data", kt->name);
   if (!blob_equals(curve, ncurve, kt->curve)) {
-    identity_quote(got, sizeof got, echo_bytes(tmp, curve, ncurve));
+    text_quote(got, sizeof got, echo_bytes(tmp, curve, ncurve));
     return fail_at(err, errlen, NULL,
                    "key data is for curve %s, not the type's \"%s\"", got,
                    kt->curve);
@@ -489,7 +466,7 @@ static int check_blob(const uint8_t *data, size_t len, const key_type_t *kt,
   if (blob_string(&b, &s, &n) != 0)
     return fail_at(err, errlen, NULL, "malformed %s key data", kt->name);
   if (!blob_equals(s, n, kt->name)) {
-    identity_quote(got, sizeof got, echo_bytes(tmp, s, n));
+    text_quote(got, sizeof got, echo_bytes(tmp, s, n));
     return fail_at(err, errlen, NULL, "the key data is of type %s, not \"%s\"",
                    got, kt->name);
   }
@@ -549,7 +526,7 @@ static int fail_first_word(const char *w, size_t n, const char *rest,
   while ((later = next_word(&rest, end, &m)) != NULL)
     if (key_type_find(later, m) != NULL)
       goto options;
-  identity_quote(q, sizeof q, echo_bytes(tmp, w, n));
+  text_quote(q, sizeof q, echo_bytes(tmp, w, n));
   return fail_at(err, errlen, NULL, "unknown key type %s", q);
 options:
   return fail_at(err, errlen, NULL,
@@ -846,7 +823,7 @@ static int check_name(field_ctx_t *c, const char *p, const char *s,
                       char **out) {
   char q[QUOTE_BUF];
 
-  identity_quote(q, sizeof q, s);
+  text_quote(q, sizeof q, s);
   if (!identity_name_valid(s))
     return fail_at(c->err, c->errlen, p,
                    "expected 1..128 characters of [A-Za-z0-9._-], got %s", q);
@@ -885,7 +862,7 @@ static int check_project(field_ctx_t *c, const char *p, const char *s,
   char q[QUOTE_BUF];
 
   if (!identity_name_valid(s)) {
-    identity_quote(q, sizeof q, s);
+    text_quote(q, sizeof q, s);
     return fail_at(c->err, c->errlen, p,
                    "expected a project id (1..128 characters of "
                    "[A-Za-z0-9._-]), got %s",
@@ -899,7 +876,7 @@ static int check_tag(field_ctx_t *c, const char *p, const char *s, char **out) {
   char q[QUOTE_BUF];
 
   if (s[0] == '\0' || strlen(s) > IDENTITY_TAG_MAX || has_control(s)) {
-    identity_quote(q, sizeof q, s);
+    text_quote(q, sizeof q, s);
     return fail_at(c->err, c->errlen, p,
                    "expected a non-empty string of at most %d bytes without "
                    "control characters, got %s",

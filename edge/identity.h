@@ -131,12 +131,8 @@ cJSON *identity_json_parse(const char *text, size_t len, char *err,
 int identity_json_check_object(const cJSON *obj, const char *path,
                                const char *const *allowed, char *err,
                                size_t errlen);
-/* s for messages: quoted, printable ASCII only, cut to 64 characters
- * (marked "..."); IDENTITY_QUOTE_SIZE bytes always suffice. */
-#define IDENTITY_QUOTE_SIZE 72
-void identity_quote(char *dst, size_t n, const char *s);
 /* What a JSON value is, for "expected ..., got ..." messages: a quoted
- * string (identity_quote), a number, true/false/null, an array, an object. */
+ * string (text_quote), a number, true/false/null, an array, an object. */
 void identity_json_describe(char *dst, size_t n, const cJSON *v);
 /* A JSON array of the n strings v; NULL when out of memory. */
 cJSON *identity_json_strings(char *const *v, size_t n);

@@ -2,6 +2,7 @@
  * docs/EDGE_CONFIG.md. */
 #include "edge/platform.h"
 
+#include "base/text.h"
 #include "edge/identity.h"
 
 #include <arpa/inet.h>
@@ -25,8 +26,6 @@
 #define PLATFORM_HOST_MAX 253
 /* Longest JSON path we build: "services[N].tags[M]" plus a key. */
 #define PATH_BUF 96
-/* Values echoed in messages are cut here so one error stays one line. */
-#define ECHO_MAX 64
 
 #define WINDOW_DEFAULT 131072
 #define WINDOW_MIN 16384
@@ -110,24 +109,6 @@ static const char *const service_keys[] = {
 
 /* ---- messages ---------------------------------------------------------- */
 
-/* Copies s for display: printable ASCII only, so a hostile id cannot inject
- * a line break into a log line or an HTTP header. */
-static void text_clean(char *dst, size_t n, const char *s, size_t max) {
-  size_t i = 0, o = 0;
-
-  if (n == 0)
-    return;
-  for (; s[i] != '\0' && i < max && o + 1 < n; i++) {
-    unsigned char ch = (unsigned char)s[i];
-    dst[o++] = (ch >= 0x20 && ch < 0x7f && ch != '"') ? (char)ch : '?';
-  }
-  if (s[i] != '\0' && o + 4 < n) {
-    memcpy(dst + o, "...", 3);
-    o += 3;
-  }
-  dst[o] = '\0';
-}
-
 PRINTF_LIKE(3, 4)
 static int parse_fail(parse_ctx_t *c, const char *path, const char *fmt, ...) {
   va_list ap;
@@ -147,7 +128,7 @@ static int parse_fail(parse_ctx_t *c, const char *path, const char *fmt, ...) {
 
 static int fail_got(parse_ctx_t *c, const char *path, const char *expected,
                     const cJSON *v) {
-  char got[ECHO_MAX + 8];
+  char got[TEXT_QUOTE_SIZE];
 
   identity_json_describe(got, sizeof got, v);
   return parse_fail(c, path, "expected %s, got %s", expected, got);
@@ -183,7 +164,7 @@ static const cJSON *json_member(const cJSON *obj, const char *parent,
 static int check_object(parse_ctx_t *c, const cJSON *obj, const char *path,
                         const char *const *allowed) {
   uint32_t seen = 0;
-  char q[ECHO_MAX + 8];
+  char q[TEXT_QUOTE_SIZE];
 
   if (!cJSON_IsObject(obj))
     return fail_got(c, path, "an object", obj);
@@ -191,7 +172,7 @@ static int check_object(parse_ctx_t *c, const cJSON *obj, const char *path,
     size_t i = 0;
     while (allowed[i] != NULL && strcmp(allowed[i], m->string) != 0)
       i++;
-    identity_quote(q, sizeof q, m->string);
+    text_quote(q, sizeof q, m->string);
     if (allowed[i] == NULL)
       return parse_fail(c, path, "unknown key %s", q);
     if (seen & (1u << i))
@@ -247,14 +228,14 @@ static int text_valid(const char *s, size_t max) {
 
 static int get_id(parse_ctx_t *c, const cJSON *obj, const char *parent,
                   const char *key, char **out) {
-  char p[PATH_BUF], q[ECHO_MAX + 8];
+  char p[PATH_BUF], q[TEXT_QUOTE_SIZE];
   const char *s;
   const cJSON *v = json_member(obj, parent, key, p, sizeof p);
 
   if (want_string(c, p, v, "required", &s) != 0)
     return -1;
   if (!platform_id_valid(s)) {
-    identity_quote(q, sizeof q, s);
+    text_quote(q, sizeof q, s);
     return parse_fail(
         c, p, "expected 1..128 characters of [A-Za-z0-9._-], got %s", q);
   }
@@ -262,11 +243,11 @@ static int get_id(parse_ctx_t *c, const cJSON *obj, const char *parent,
 }
 
 static int want_text(parse_ctx_t *c, const char *p, const char *s, size_t max) {
-  char q[ECHO_MAX + 8];
+  char q[TEXT_QUOTE_SIZE];
 
   if (text_valid(s, max))
     return 0;
-  identity_quote(q, sizeof q, s);
+  text_quote(q, sizeof q, s);
   return parse_fail(c, p,
                     "expected a non-empty string of at most %zu bytes without "
                     "control characters, got %s",
@@ -419,7 +400,7 @@ static int hostport_split(const char *s, const char **host, size_t *hostlen,
 static int get_hostport(parse_ctx_t *c, const cJSON *obj, const char *parent,
                         const char *key, const char *missing, long min_port,
                         char **host, uint16_t *port) {
-  char p[PATH_BUF], q[ECHO_MAX + 8];
+  char p[PATH_BUF], q[TEXT_QUOTE_SIZE];
   const char *s, *h;
   size_t hlen;
   long v;
@@ -429,7 +410,7 @@ static int get_hostport(parse_ctx_t *c, const cJSON *obj, const char *parent,
     return -1;
   if (s == NULL)
     return 0;
-  identity_quote(q, sizeof q, s);
+  text_quote(q, sizeof q, s);
   if (hostport_split(s, &h, &hlen, &v) != 0)
     return parse_fail(c, p, "expected \"host:port\", got %s", q);
   if (v < min_port || v > 65535)
@@ -446,7 +427,7 @@ static int get_hostport(parse_ctx_t *c, const cJSON *obj, const char *parent,
 static int get_metrics_listen(parse_ctx_t *c, const cJSON *root,
                               platform_t *p) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "metricsListen");
-  char q[ECHO_MAX + 8];
+  char q[TEXT_QUOTE_SIZE];
   struct in6_addr a6;
   struct in_addr a4;
 
@@ -455,7 +436,7 @@ static int get_metrics_listen(parse_ctx_t *c, const cJSON *root,
     return -1;
   if (p->metrics_host == NULL)
     return 0;
-  identity_quote(q, sizeof q, v->valuestring);
+  text_quote(q, sizeof q, v->valuestring);
   if (inet_pton(AF_INET, p->metrics_host, &a4) != 1 &&
       inet_pton(AF_INET6, p->metrics_host, &a6) != 1)
     return parse_fail(c, "metricsListen",
@@ -663,7 +644,7 @@ static int hex_decode32(const char *s, uint8_t out[32]) {
 
 static int get_sha256(parse_ctx_t *c, const cJSON *obj, const char *parent,
                       uint8_t out[32]) {
-  char p[PATH_BUF], q[ECHO_MAX + 8];
+  char p[PATH_BUF], q[TEXT_QUOTE_SIZE];
   const char *s;
   const cJSON *v = json_member(obj, parent, "sha256", p, sizeof p);
 
@@ -671,7 +652,7 @@ static int get_sha256(parse_ctx_t *c, const cJSON *obj, const char *parent,
     return -1;
   if (hex_decode32(s, out) == 0)
     return 0;
-  identity_quote(q, sizeof q, s);
+  text_quote(q, sizeof q, s);
   return parse_fail(
       c, p, "expected 64 hex characters (SHA-256 of the token), got %s", q);
 }
@@ -686,14 +667,14 @@ static int parse_token(parse_ctx_t *c, const cJSON *v, const char *p,
 
 static int check_token_dups(parse_ctx_t *c, const platform_t *p,
                             sort_key_t *keys) {
-  char path[PATH_BUF], q[ECHO_MAX + 8];
+  char path[PATH_BUF], q[TEXT_QUOTE_SIZE];
   size_t dup = 0, orig = 0;
 
   for (size_t i = 0; i < p->ntokens; i++)
     keys[i] = (sort_key_t){p->tokens[i].id, NULL, i};
   if (keys_find_dup(keys, p->ntokens, str_key_cmp, &dup, &orig)) {
     snprintf(path, sizeof path, "tokens[%zu].id", dup);
-    identity_quote(q, sizeof q, p->tokens[dup].id);
+    text_quote(q, sizeof q, p->tokens[dup].id);
     return parse_fail(c, path, "duplicate id %s (also tokens[%zu])", q, orig);
   }
   /* Two ids for one secret would make the logged id depend on list order. */
@@ -743,7 +724,7 @@ static int parse_project(parse_ctx_t *c, const cJSON *v, const char *p,
 static int parse_projects(parse_ctx_t *c, const cJSON *root, platform_t *p,
                           sort_key_t **keys) {
   const cJSON *arr, *v;
-  char path[PATH_BUF], q[ECHO_MAX + 8];
+  char path[PATH_BUF], q[TEXT_QUOTE_SIZE];
   size_t i = 0, dup = 0, orig = 0;
 
   *keys = NULL;
@@ -763,7 +744,7 @@ static int parse_projects(parse_ctx_t *c, const cJSON *root, platform_t *p,
   if (!keys_find_dup(*keys, p->nprojects, str_key_cmp, &dup, &orig))
     return 0;
   snprintf(path, sizeof path, "projects[%zu].id", dup);
-  identity_quote(q, sizeof q, p->projects[dup].id);
+  text_quote(q, sizeof q, p->projects[dup].id);
   return parse_fail(c, path, "duplicate id %s (also projects[%zu])", q, orig);
 }
 
@@ -774,20 +755,20 @@ static int key_find(const void *x, const void *y) {
 static int check_project_ref(parse_ctx_t *c, const char *p,
                              const sort_key_t *projects, size_t nprojects,
                              const char *project_id) {
-  char path[PATH_BUF], q[ECHO_MAX + 8];
+  char path[PATH_BUF], q[TEXT_QUOTE_SIZE];
   sort_key_t want = {project_id, NULL, 0};
 
   if (nprojects > 0 &&
       bsearch(&want, projects, nprojects, sizeof *projects, key_find) != NULL)
     return 0;
   path_key(path, sizeof path, p, "projectId");
-  identity_quote(q, sizeof q, project_id);
+  text_quote(q, sizeof q, project_id);
   return parse_fail(c, path, "unknown project %s (not in \"projects\")", q);
 }
 
 static int get_kind(parse_ctx_t *c, const cJSON *obj, const char *parent,
                     platform_kind_t *out) {
-  char p[PATH_BUF], q[ECHO_MAX + 8];
+  char p[PATH_BUF], q[TEXT_QUOTE_SIZE];
   const char *s;
   const cJSON *v = json_member(obj, parent, "kind", p, sizeof p);
 
@@ -800,7 +781,7 @@ static int get_kind(parse_ctx_t *c, const cJSON *obj, const char *parent,
     *out = PLATFORM_KIND_JOB;
     return 0;
   }
-  identity_quote(q, sizeof q, s);
+  text_quote(q, sizeof q, s);
   return parse_fail(c, p, "expected \"service\" or \"job\", got %s", q);
 }
 
@@ -844,7 +825,7 @@ static int parse_service(parse_ctx_t *c, const cJSON *v, const char *p,
 }
 
 static int check_service_dups(parse_ctx_t *c, const platform_t *p) {
-  char path[PATH_BUF], q[ECHO_MAX + 8], pq[ECHO_MAX + 8];
+  char path[PATH_BUF], q[TEXT_QUOTE_SIZE], pq[TEXT_QUOTE_SIZE];
   sort_key_t *keys;
   size_t dup = 0, orig = 0;
   int found;
@@ -858,8 +839,8 @@ static int check_service_dups(parse_ctx_t *c, const platform_t *p) {
   if (!found)
     return 0;
   snprintf(path, sizeof path, "services[%zu].id", dup);
-  identity_quote(q, sizeof q, p->services[dup].id);
-  identity_quote(pq, sizeof pq, p->services[dup].project_id);
+  text_quote(q, sizeof q, p->services[dup].id);
+  text_quote(pq, sizeof pq, p->services[dup].project_id);
   return parse_fail(c, path,
                     "duplicate service %s in project %s (also services[%zu])",
                     q, pq, orig);

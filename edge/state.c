@@ -1,6 +1,8 @@
 /* Edge state: parse, serialize, atomic save, edits. See state.h. */
 #include "edge/state.h"
 
+#include "base/text.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -220,18 +222,18 @@ static const cJSON *get_array(const cJSON *root, const char *key, char *err,
 static int check_identity_unique(const state_t *s, size_t i, char *err,
                                  size_t errlen) {
   const identity_t *id = &s->identities[i];
-  char q[IDENTITY_QUOTE_SIZE];
+  char q[TEXT_QUOTE_SIZE];
 
   for (size_t j = 0; j < i; j++) {
     const identity_t *o = &s->identities[j];
     if (strcmp(o->id, id->id) == 0 || strcmp(o->name, id->id) == 0) {
-      identity_quote(q, sizeof q, id->id);
+      text_quote(q, sizeof q, id->id);
       return fail(err, errlen,
                   "identities[%zu].id: %s is already used by identities[%zu]",
                   i, q, j);
     }
     if (strcmp(o->name, id->name) == 0 || strcmp(o->id, id->name) == 0) {
-      identity_quote(q, sizeof q, id->name);
+      text_quote(q, sizeof q, id->name);
       return fail(err, errlen,
                   "identities[%zu].name: %s is already used by "
                   "identities[%zu]",

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/text.h"
 #include "edge/identity.h"
 
 /*
@@ -742,13 +743,13 @@ static void test_quote(void **state) {
   char q[80];
   char long_s[100];
 
-  identity_quote(q, sizeof q, "a\"b\nc");
+  text_quote(q, sizeof q, "a\"b\nc");
   assert_string_equal(q, "\"a?b?c\"");
   memset(long_s, 'x', 99);
   long_s[99] = '\0';
-  identity_quote(q, sizeof q, long_s);
+  text_quote(q, sizeof q, long_s);
   assert_int_equal(strlen(q), 64 + 3 + 2);
-  identity_quote(q, 4, "abcdef"); /* cut, never overrun */
+  text_quote(q, 4, "abcdef"); /* cut, never overrun */
   assert_int_equal(strlen(q), 3);
 }
 
