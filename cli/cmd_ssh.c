@@ -11,12 +11,12 @@
 
 #include "cli/args.h"
 #include "cli/exitcode.h"
+#include "base/id.h"
 #include "base/log.h"
 #include "cli/proxy_app.h"
 #include "cli/proxy_status.h"
 #include "cli/rundir.h"
 #include "proxy/endpoint.h"
-#include "edge/platform.h"
 #include "ws/session.h"
 
 static const char usage[] =
@@ -109,7 +109,7 @@ static int parse_opts(int argc, char **argv, ssh_opts_t *o) {
 
 /* Numbers and ids; 0 or an exit code after printing why. */
 static int check_values(const ssh_opts_t *o, proxy_opts_t *po) {
-  if (!platform_id_valid(o->project) || !platform_id_valid(o->service)) {
+  if (!id_valid(o->project) || !id_valid(o->service)) {
     log_print("wsmux", LOG_ERROR, "ids are 1-128 characters of [A-Za-z0-9._-]");
     return EXIT_USAGE;
   }
@@ -372,7 +372,7 @@ int cmd_ssh_config(int argc, char **argv) {
     log_print("wsmux", LOG_ERROR, "%s is required", missing);
     return EXIT_USAGE;
   }
-  if (!platform_id_valid(o.project) || !platform_id_valid(o.service)) {
+  if (!id_valid(o.project) || !id_valid(o.service)) {
     log_print("wsmux", LOG_ERROR, "ids are 1-128 characters of [A-Za-z0-9._-]");
     return EXIT_USAGE;
   }

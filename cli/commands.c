@@ -5,8 +5,8 @@
 
 #include "cli/api.h"
 #include "cli/exitcode.h"
+#include "base/id.h"
 #include "base/log.h"
-#include "edge/platform.h"
 
 static int is_help(const char *s) {
   return strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0;
@@ -67,7 +67,7 @@ int cmd_output_parse(const char *s, output_format_t *fmt) {
 }
 
 int cmd_id_check(const char *what, const char *id) {
-  if (platform_id_valid(id))
+  if (id_valid(id))
     return 0;
   log_print("wsmux", LOG_ERROR, "%s must be 1-128 characters of [A-Za-z0-9._-]",
             what);

@@ -8,8 +8,8 @@
 #include "cli/api.h"
 #include "cli/cmd_ssh.h"
 #include "cli/exitcode.h"
+#include "base/id.h"
 #include "base/log.h"
-#include "edge/platform.h"
 
 #define CHOICE_MAX 256
 
@@ -72,7 +72,7 @@ static int pick(cli_target_t *t, int *rc) {
     t->project =
         choose("project", cJSON_GetObjectItemCaseSensitive(doc, "projects"), 0);
     cJSON_Delete(doc);
-    if (t->project == NULL || !platform_id_valid(t->project))
+    if (t->project == NULL || !id_valid(t->project))
       return -1;
   }
   if (t->service == NULL) {

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/id.h"
 #include "base/text.h"
 #include "edge/identity.h"
 
@@ -599,7 +600,7 @@ static int route_identities(req_t *r) {
 /* Ids in paths follow the id rule; anything else cannot name a thing. */
 static int segments_valid(const req_t *r) {
   for (size_t i = 0; i < r->nseg; i++)
-    if (!identity_name_valid(r->seg[i]))
+    if (!id_valid(r->seg[i]))
       return 0;
   return 1;
 }

@@ -6,6 +6,7 @@
 
 #include <openssl/rand.h>
 
+#include "base/id.h"
 #include "base/text.h"
 #include "edge/admin.h"
 #include "edge/identity.h"
@@ -14,7 +15,6 @@
 #include "ws/frame.h"
 #include "ws/transport_server.h"
 
-#define ID_MAX 129
 /* RFC 6455 "policy violation": the service no longer allows SSH. */
 #define EDGE_CLOSE_POLICY 1008
 
@@ -166,7 +166,7 @@ static int on_authorize(void *ctx, const char *path, const char *bearer,
                         const char *resume, void *auth, char *msg,
                         size_t msglen) {
   edge_t *e = ctx;
-  char project[ID_MAX], service[ID_MAX];
+  char project[ID_MAX + 1], service[ID_MAX + 1];
   if (edge_parse_path(path, project, service, sizeof(project)) != 0) {
     snprintf(msg, msglen, "unknown path");
     e->counters.auth_failures[METRICS_AUTH_NOT_FOUND]++;
@@ -448,7 +448,7 @@ static void on_dead(void *ctx) {
 static void on_ssh_disabled(void *ctx, const platform_service_t *svc) {
   edge_t *e = ctx;
   edge_conn_t **head = &e->by_service[service_index(e, svc)];
-  char reason[ID_MAX + 40];
+  char reason[sizeof "SSH was disabled for service " + ID_MAX];
   size_t n = 0;
 
   snprintf(reason, sizeof(reason), "SSH was disabled for service %s", svc->id);

@@ -2,8 +2,8 @@
  * identity.h and docs/ADMIN_API.md. */
 #include "edge/identity.h"
 
+#include "base/id.h"
 #include "base/text.h"
-#include "edge/platform.h"
 
 #include <ctype.h>
 #include <openssl/rand.h>
@@ -202,10 +202,6 @@ int identity_json_check_object(const cJSON *obj, const char *path,
 }
 
 /* ---- small validators -------------------------------------------------- */
-
-int identity_name_valid(const char *s) {
-  return platform_id_valid(s);
-}
 
 static int has_control(const char *s) {
   for (; *s != '\0'; s++)
@@ -824,7 +820,7 @@ static int check_name(field_ctx_t *c, const char *p, const char *s,
   char q[QUOTE_BUF];
 
   text_quote(q, sizeof q, s);
-  if (!identity_name_valid(s))
+  if (!id_valid(s))
     return fail_at(c->err, c->errlen, p,
                    "expected 1..128 characters of [A-Za-z0-9._-], got %s", q);
   /* Lookups take an id or a name; a name shaped like an id would make
@@ -861,7 +857,7 @@ static int check_project(field_ctx_t *c, const char *p, const char *s,
                          char **out) {
   char q[QUOTE_BUF];
 
-  if (!identity_name_valid(s)) {
+  if (!id_valid(s)) {
     text_quote(q, sizeof q, s);
     return fail_at(c->err, c->errlen, p,
                    "expected a project id (1..128 characters of "
@@ -1059,7 +1055,7 @@ int identity_from_json(const cJSON *obj, const char *path, identity_t *out,
   v = member(&c, obj, "id", p, sizeof p);
   if (v == NULL)
     return fail_at(err, errlen, p, "required");
-  if (!cJSON_IsString(v) || !identity_name_valid(v->valuestring)) {
+  if (!cJSON_IsString(v) || !id_valid(v->valuestring)) {
     identity_json_describe(q, sizeof q, v);
     return fail_at(err, errlen, p,
                    "expected 1..128 characters of [A-Za-z0-9._-], got %s", q);

@@ -19,7 +19,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define IDENTITY_NAME_MAX 128
+#include "base/id.h"
+
+/* Names follow the id rule (base/id.h). */
+#define IDENTITY_NAME_MAX ID_MAX
 #define IDENTITY_DESCRIPTION_MAX 1024
 #define IDENTITY_TAG_MAX 256
 /* A 16384-bit RSA key is about 2.8 KB of base64; a line beyond this is not
@@ -107,8 +110,6 @@ char *identity_authorized_keys(const identity_t *ids, size_t n,
 int identity_id_generate(char out[IDENTITY_ID_SIZE]);
 /* Whether s has the form of a generated id (so it cannot be a name). */
 int identity_id_is_generated(const char *s);
-/* 1..128 characters of [A-Za-z0-9._-]: names, and ids in paths. */
-int identity_name_valid(const char *s);
 
 /* "2026-11-25T12:00:00Z". 0, or -1 for a time gmtime cannot represent. */
 int identity_time_format(int64_t t, char out[IDENTITY_TIME_SIZE]);

@@ -2,6 +2,7 @@
  * docs/EDGE_CONFIG.md. */
 #include "edge/platform.h"
 
+#include "base/id.h"
 #include "base/text.h"
 #include "edge/identity.h"
 
@@ -20,7 +21,6 @@
 #include <unistd.h>
 
 #define PLATFORM_FILE_MAX (16u << 20)
-#define PLATFORM_ID_MAX 128
 #define PLATFORM_TEXT_MAX 256
 #define PLATFORM_PATH_MAX 4096
 #define PLATFORM_HOST_MAX 253
@@ -199,20 +199,6 @@ static int dup_string(parse_ctx_t *c, const char *p, const char *s,
   return *out != NULL ? 0 : fail_oom(c, p);
 }
 
-int platform_id_valid(const char *s) {
-  size_t n = s != NULL ? strlen(s) : 0;
-
-  if (n == 0 || n > PLATFORM_ID_MAX)
-    return 0;
-  for (size_t i = 0; i < n; i++) {
-    unsigned char ch = (unsigned char)s[i];
-    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-          (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-'))
-      return 0;
-  }
-  return 1;
-}
-
 /* Free text (names, tags, paths): no control bytes, since it ends up in
  * logs and listings. UTF-8 is passed through. */
 static int text_valid(const char *s, size_t max) {
@@ -234,7 +220,7 @@ static int get_id(parse_ctx_t *c, const cJSON *obj, const char *parent,
 
   if (want_string(c, p, v, "required", &s) != 0)
     return -1;
-  if (!platform_id_valid(s)) {
+  if (!id_valid(s)) {
     text_quote(q, sizeof q, s);
     return parse_fail(
         c, p, "expected 1..128 characters of [A-Za-z0-9._-], got %s", q);
@@ -1125,7 +1111,7 @@ platform_access_t platform_check_ssh(const platform_t *p, const char *token,
   const platform_service_t *s;
   /* Ids come from the request path; cleaned because the message is also
    * sent as an HTTP header. */
-  char sid[PLATFORM_ID_MAX + 8], pid[PLATFORM_ID_MAX + 8];
+  char sid[ID_MAX + 8], pid[ID_MAX + 8];
 
   if (svc != NULL)
     *svc = NULL;
@@ -1136,8 +1122,8 @@ platform_access_t platform_check_ssh(const platform_t *p, const char *token,
                        "invalid or missing API token");
   s = platform_find_service(p, project_id, service_id);
   if (s == NULL) {
-    text_clean(sid, sizeof sid, service_id ? service_id : "", PLATFORM_ID_MAX);
-    text_clean(pid, sizeof pid, project_id ? project_id : "", PLATFORM_ID_MAX);
+    text_clean(sid, sizeof sid, service_id ? service_id : "", ID_MAX);
+    text_clean(pid, sizeof pid, project_id ? project_id : "", ID_MAX);
     return access_deny(PLATFORM_ACCESS_NOT_FOUND, msg, msglen,
                        "service %s not found in project %s", sid, pid);
   }

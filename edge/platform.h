@@ -104,10 +104,6 @@ int platform_parse(const char *text, size_t len, const char *base_dir,
 int platform_load(const char *path, platform_t **out, char *err, size_t errlen);
 void platform_free(platform_t *p);
 
-/* Project, service and token ids (and identity names): 1-128 characters of
- * [A-Za-z0-9._-], since they appear in URL paths. NULL is not valid. */
-int platform_id_valid(const char *s);
-
 /* Token whose SHA-256 matches (constant-time compare), or NULL. */
 const platform_token_t *platform_find_token(const platform_t *p,
                                             const char *token, size_t len);

@@ -1,6 +1,7 @@
 /* Edge state: parse, serialize, atomic save, edits. See state.h. */
 #include "edge/state.h"
 
+#include "base/id.h"
 #include "base/text.h"
 
 #include <errno.h>
@@ -277,9 +278,9 @@ static int parse_ssh_entry(const cJSON *v, const char *path, state_t *s,
 
   if (identity_json_check_object(v, path, ssh_fields, err, errlen) != 0)
     return -1;
-  if (!cJSON_IsString(pid) || !identity_name_valid(pid->valuestring))
+  if (!cJSON_IsString(pid) || !id_valid(pid->valuestring))
     return fail(err, errlen, "%s.projectId: expected a project id", path);
-  if (!cJSON_IsString(sid) || !identity_name_valid(sid->valuestring))
+  if (!cJSON_IsString(sid) || !id_valid(sid->valuestring))
     return fail(err, errlen, "%s.serviceId: expected a service id", path);
   if (!cJSON_IsBool(on))
     return fail(err, errlen, "%s.sshEnabled: expected true or false", path);

@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "fuzz/check.h"
+#include "base/id.h"
 #include "edge/identity.h"
 #include "edge/platform.h"
 #include "edge/state.h"
@@ -79,7 +80,7 @@ static int has_nul(const uint8_t *d, size_t n) {
 }
 
 static int id_ok(const char *s) {
-  return s != NULL && identity_name_valid(s);
+  return s != NULL && id_valid(s);
 }
 
 static void check_platform(const platform_t *p) {

@@ -1,4 +1,4 @@
-/* Unit tests for base/: cleaning and quoting text. */
+/* Unit tests for base/: cleaning and quoting text, the id rule. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/id.h"
 #include "base/text.h"
 
 /* ---- text -------------------------------------------------------------- */
@@ -61,10 +62,31 @@ static void test_text_clean(void **state) {
   assert_string_equal(b, "abcd...");
 }
 
+/* ---- ids --------------------------------------------------------------- */
+
+static void test_id_valid(void **state) {
+  char id[ID_MAX + 2];
+
+  assert_true(id_valid("p1"));
+  assert_true(id_valid("a.b_c-D9"));
+  assert_false(id_valid(NULL));
+  assert_false(id_valid(""));
+  const char *bad[] = {"a b", "a/b", "a@b", "a%2f", "a\nb", "\xc3\xa9", "a:b"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    if (id_valid(bad[i]))
+      fail_msg("accepted id \"%s\"", bad[i]);
+  memset(id, 'x', ID_MAX + 1);
+  id[ID_MAX + 1] = '\0';
+  assert_false(id_valid(id));
+  id[ID_MAX] = '\0';
+  assert_true(id_valid(id));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_text_quote),
       cmocka_unit_test(test_text_clean),
+      cmocka_unit_test(test_id_valid),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

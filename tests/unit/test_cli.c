@@ -26,7 +26,7 @@
 #include "cli/context.h"
 #include "cli/exitcode.h"
 #include "cli/output.h"
-#include "edge/platform.h"
+#include "base/id.h"
 
 /* ---- helpers -------------------------------------------------------- */
 
@@ -735,19 +735,19 @@ static void test_api_status(void **state) {
 }
 
 static void test_api_ids(void **state) {
-  assert_true(platform_id_valid("p1"));
-  assert_true(platform_id_valid("idt-3f9c.A_b"));
-  assert_false(platform_id_valid(""));
-  assert_false(platform_id_valid("../x"));
-  assert_false(platform_id_valid("a b"));
-  assert_false(platform_id_valid("a?b"));
-  assert_false(platform_id_valid("a%2f"));
+  assert_true(id_valid("p1"));
+  assert_true(id_valid("idt-3f9c.A_b"));
+  assert_false(id_valid(""));
+  assert_false(id_valid("../x"));
+  assert_false(id_valid("a b"));
+  assert_false(id_valid("a?b"));
+  assert_false(id_valid("a%2f"));
   char id[130];
   memset(id, 'x', 129);
   id[129] = '\0';
-  assert_false(platform_id_valid(id));
+  assert_false(id_valid(id));
   id[128] = '\0';
-  assert_true(platform_id_valid(id));
+  assert_true(id_valid(id));
 }
 
 static void test_api_keys_text(void **state) {

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/id.h"
 #include "base/text.h"
 #include "edge/identity.h"
 
@@ -661,7 +662,7 @@ static void test_ids(void **state) {
   assert_int_equal(strlen(a), 20);
   assert_int_equal(strncmp(a, "idt-", 4), 0);
   assert_true(identity_id_is_generated(a));
-  assert_true(identity_name_valid(a));
+  assert_true(id_valid(a));
   assert_string_not_equal(a, b);
   assert_false(identity_id_is_generated("idt-0123456789ABCDEF"));
   assert_false(identity_id_is_generated("idt-0123456789abcde"));
@@ -672,14 +673,14 @@ static void test_ids(void **state) {
   char name[130];
   memset(name, 'n', 128);
   name[128] = '\0';
-  assert_true(identity_name_valid(name));
+  assert_true(id_valid(name));
   name[128] = 'n';
   name[129] = '\0';
-  assert_false(identity_name_valid(name));
-  assert_false(identity_name_valid(""));
-  assert_false(identity_name_valid(NULL));
-  assert_true(identity_name_valid("a.b_c-D9"));
-  assert_false(identity_name_valid("a@b"));
+  assert_false(id_valid(name));
+  assert_false(id_valid(""));
+  assert_false(id_valid(NULL));
+  assert_true(id_valid("a.b_c-D9"));
+  assert_false(id_valid("a@b"));
 }
 
 static void test_times(void **state) {
