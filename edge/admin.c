@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "base/id.h"
+#include "base/json.h"
 #include "base/text.h"
 #include "edge/identity.h"
 
@@ -124,18 +125,14 @@ static int service_ssh_on(const platform_service_t *s) {
 static cJSON *service_json(const platform_service_t *s) {
   cJSON *o = cJSON_CreateObject();
 
-  if (o == NULL || identity_json_add(o, "id", cJSON_CreateString(s->id)) != 0 ||
-      identity_json_add(o, "projectId", cJSON_CreateString(s->project_id)) !=
-          0 ||
-      identity_json_add(o, "name", cJSON_CreateString(s->name)) != 0 ||
-      identity_json_add(o, "kind",
-                        cJSON_CreateString(s->kind == PLATFORM_KIND_JOB
-                                               ? "job"
-                                               : "service")) != 0 ||
-      identity_json_add(o, "tags", identity_json_strings(s->tags, s->ntags)) !=
-          0 ||
-      identity_json_add(o, "sshEnabled", cJSON_CreateBool(service_ssh_on(s))) !=
-          0) {
+  if (o == NULL || json_add(o, "id", cJSON_CreateString(s->id)) != 0 ||
+      json_add(o, "projectId", cJSON_CreateString(s->project_id)) != 0 ||
+      json_add(o, "name", cJSON_CreateString(s->name)) != 0 ||
+      json_add(o, "kind",
+               cJSON_CreateString(
+                   s->kind == PLATFORM_KIND_JOB ? "job" : "service")) != 0 ||
+      json_add(o, "tags", json_strings(s->tags, s->ntags)) != 0 ||
+      json_add(o, "sshEnabled", cJSON_CreateBool(service_ssh_on(s))) != 0) {
     cJSON_Delete(o);
     return NULL;
   }
@@ -145,8 +142,8 @@ static cJSON *service_json(const platform_service_t *s) {
 static cJSON *project_json(const platform_project_t *p) {
   cJSON *o = cJSON_CreateObject();
 
-  if (o == NULL || identity_json_add(o, "id", cJSON_CreateString(p->id)) != 0 ||
-      identity_json_add(o, "name", cJSON_CreateString(p->name)) != 0) {
+  if (o == NULL || json_add(o, "id", cJSON_CreateString(p->id)) != 0 ||
+      json_add(o, "name", cJSON_CreateString(p->name)) != 0) {
     cJSON_Delete(o);
     return NULL;
   }
@@ -275,14 +272,14 @@ static int get_service(req_t *r, const char *pid, const char *sid) {
 
 static cJSON *parse_body(req_t *r, const char *const *allowed) {
   char err[MSG_SIZE];
-  cJSON *doc = identity_json_parse(r->body, r->len, err, sizeof err);
+  cJSON *doc = json_parse_strict(r->body, r->len, err, sizeof err);
 
   if (doc == NULL) {
     respond_error(r, HTTP_BAD_REQUEST, "request body: %s", err);
     return NULL;
   }
   if (allowed != NULL &&
-      identity_json_check_object(doc, "", allowed, err, sizeof err) != 0) {
+      json_check_object(doc, "", allowed, "field", err, sizeof err) != 0) {
     cJSON_Delete(doc);
     respond_error(r, HTTP_BAD_REQUEST, "%s", err);
     return NULL;

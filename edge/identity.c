@@ -3,11 +3,10 @@
 #include "edge/identity.h"
 
 #include "base/id.h"
+#include "base/json.h"
 #include "base/text.h"
 
-#include <ctype.h>
 #include <openssl/rand.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,47 +26,7 @@
 #define ED25519_PK_LEN 32
 #define ID_RANDOM_BYTES 8
 
-#if defined(__GNUC__)
-#define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
-#else
-#define PRINTF_LIKE(f, a)
-#endif
-
 /* ---- messages ---------------------------------------------------------- */
-
-PRINTF_LIKE(4, 5)
-static int fail_at(char *err, size_t errlen, const char *path, const char *fmt,
-                   ...) {
-  va_list ap;
-  int n = 0;
-
-  if (err == NULL || errlen == 0)
-    return -1;
-  err[0] = '\0';
-  if (path != NULL && path[0] != '\0')
-    n = snprintf(err, errlen, "%s: ", path);
-  if (n < 0 || (size_t)n >= errlen)
-    return -1;
-  va_start(ap, fmt);
-  vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
-  va_end(ap);
-  return -1;
-}
-
-void identity_json_describe(char *dst, size_t n, const cJSON *v) {
-  if (cJSON_IsString(v) && v->valuestring != NULL)
-    text_quote(dst, n, v->valuestring);
-  else if (cJSON_IsNumber(v))
-    snprintf(dst, n, "%.15g", v->valuedouble);
-  else if (cJSON_IsBool(v))
-    snprintf(dst, n, "%s", cJSON_IsTrue(v) ? "true" : "false");
-  else if (cJSON_IsNull(v))
-    snprintf(dst, n, "null");
-  else if (cJSON_IsArray(v))
-    snprintf(dst, n, "an array");
-  else
-    snprintf(dst, n, "an object");
-}
 
 /* Up to ECHO_MAX + 1 bytes of s[0..n) as a C string in tmp, so that
  * text_quote() still sees that there was more and adds "...". */
@@ -77,128 +36,6 @@ static const char *echo_bytes(char tmp[ECHO_MAX + 2], const void *s, size_t n) {
   memcpy(tmp, s, m);
   tmp[m] = '\0';
   return tmp;
-}
-
-static int fail_got(char *err, size_t errlen, const char *path,
-                    const char *expected, const cJSON *v) {
-  char got[QUOTE_BUF];
-
-  identity_json_describe(got, sizeof got, v);
-  return fail_at(err, errlen, path, "expected %s, got %s", expected, got);
-}
-
-/* Paths only appear in messages, so a (theoretical) cut one is harmless. */
-static void path_key(char *dst, size_t n, const char *parent, const char *key) {
-  if (snprintf(dst, n, "%s%s%s", parent, parent[0] ? "." : "", key) < 0)
-    dst[0] = '\0';
-}
-
-static void path_index(char *dst, size_t n, const char *parent, size_t i) {
-  if (snprintf(dst, n, "%s[%zu]", parent, i) < 0)
-    dst[0] = '\0';
-}
-
-/* ---- strict JSON ------------------------------------------------------- */
-
-static int json_space(char ch) {
-  return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
-}
-
-static int hex4(const char *s) {
-  for (int k = 0; k < 4; k++)
-    if (!isxdigit((unsigned char)s[k]))
-      return 0;
-  return 1;
-}
-
-/* cJSON turns "\u0000" into a NUL that silently ends the C string, and
- * so it does a raw NUL byte and a \u escape that is not four hex digits
- * ("\u00zz": its hex parser returns 0 for them). Outside strings a
- * backslash is a syntax error anyway, so counting the backslashes before
- * "u" tells an escape from an escaped backslash. Returns the offset of the
- * NUL byte or the escape's backslash (*why says which), or len. */
-static size_t json_find_nul_escape(const char *text, size_t len,
-                                   const char **why) {
-  for (size_t i = 0; i < len; i++) {
-    size_t nbs = 0;
-    if (text[i] == '\0') {
-      *why = "NUL bytes are not allowed";
-      return i;
-    }
-    if (i == 0 || text[i] != 'u')
-      continue;
-    while (nbs < i && text[i - 1 - nbs] == '\\')
-      nbs++;
-    if (nbs % 2 == 0)
-      continue;
-    if (i + 5 > len || !hex4(text + i + 1)) {
-      *why = "\\u must be followed by 4 hex digits";
-      return i - 1;
-    }
-    if (memcmp(text + i + 1, "0000", 4) == 0) {
-      *why = "\\u0000 is not allowed";
-      return i - 1;
-    }
-  }
-  return len;
-}
-
-cJSON *identity_json_parse(const char *text, size_t len, char *err,
-                           size_t errlen) {
-  const char *end = text, *why = "";
-  size_t off;
-  cJSON *root;
-
-  if (text == NULL || len == 0) {
-    fail_at(err, errlen, NULL, "invalid JSON at byte offset 0");
-    return NULL;
-  }
-  root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-  if (root == NULL) {
-    fail_at(err, errlen, NULL, "invalid JSON at byte offset %zu",
-            (size_t)(end - text));
-    return NULL;
-  }
-  off = (size_t)(end - text);
-  while (off < len && json_space(text[off]))
-    off++;
-  if (off < len) {
-    cJSON_Delete(root);
-    fail_at(err, errlen, NULL,
-            "invalid JSON at byte offset %zu: data after the document", off);
-    return NULL;
-  }
-  off = json_find_nul_escape(text, len, &why);
-  if (off == len)
-    return root;
-  cJSON_Delete(root);
-  fail_at(err, errlen, NULL, "invalid JSON at byte offset %zu: %s", off, why);
-  return NULL;
-}
-
-/* An unknown key is nearly always a typo that would otherwise be ignored;
- * a repeated key is ambiguous (cJSON keeps the first). */
-int identity_json_check_object(const cJSON *obj, const char *path,
-                               const char *const *allowed, char *err,
-                               size_t errlen) {
-  uint32_t seen = 0;
-  char q[QUOTE_BUF];
-
-  if (!cJSON_IsObject(obj))
-    return fail_got(err, errlen, path, "an object", obj);
-  for (const cJSON *m = obj->child; m != NULL; m = m->next) {
-    size_t i = 0;
-    while (allowed[i] != NULL && strcmp(allowed[i], m->string) != 0)
-      i++;
-    text_quote(q, sizeof q, m->string);
-    if (allowed[i] == NULL)
-      return fail_at(err, errlen, path, "unknown field %s", q);
-    if (i < 32 && (seen & (1u << i)))
-      return fail_at(err, errlen, path, "duplicate field %s", q);
-    if (i < 32)
-      seen |= 1u << i;
-  }
-  return 0;
 }
 
 /* ---- small validators -------------------------------------------------- */
@@ -422,11 +259,11 @@ static int check_rsa(blob_t *b, const key_type_t *kt, char *err,
   size_t ebits, nbits;
 
   if (blob_mpint(b, &ebits) != 0 || blob_mpint(b, &nbits) != 0)
-    return fail_at(err, errlen, NULL, "malformed %s key data", kt->name);
+    return json_fail(err, errlen, NULL, "malformed %s key data", kt->name);
   if (nbits < RSA_BITS_MIN || nbits > RSA_BITS_MAX)
-    return fail_at(err, errlen, NULL,
-                   "RSA key of %zu bits, OpenSSH accepts %d..%d", nbits,
-                   RSA_BITS_MIN, RSA_BITS_MAX);
+    return json_fail(err, errlen, NULL,
+                     "RSA key of %zu bits, OpenSSH accepts %d..%d", nbits,
+                     RSA_BITS_MIN, RSA_BITS_MAX);
   return 0;
 }
 
@@ -437,17 +274,17 @@ static int check_ecdsa(blob_t *b, const key_type_t *kt, char *err,
   char got[QUOTE_BUF], tmp[ECHO_MAX + 2];
 
   if (blob_string(b, &curve, &ncurve) != 0 || blob_string(b, &q, &nq) != 0)
-    return fail_at(err, errlen, NULL, "malformed %s key data", kt->name);
+    return json_fail(err, errlen, NULL, "malformed %s key data", kt->name);
   if (!blob_equals(curve, ncurve, kt->curve)) {
     text_quote(got, sizeof got, echo_bytes(tmp, curve, ncurve));
-    return fail_at(err, errlen, NULL,
-                   "key data is for curve %s, not the type's \"%s\"", got,
-                   kt->curve);
+    return json_fail(err, errlen, NULL,
+                     "key data is for curve %s, not the type's \"%s\"", got,
+                     kt->curve);
   }
   if (nq != kt->point_len || q[0] != 0x04)
-    return fail_at(err, errlen, NULL,
-                   "malformed %s key data: not an uncompressed %s point",
-                   kt->name, kt->curve);
+    return json_fail(err, errlen, NULL,
+                     "malformed %s key data: not an uncompressed %s point",
+                     kt->name, kt->curve);
   return 0;
 }
 
@@ -460,11 +297,11 @@ static int check_blob(const uint8_t *data, size_t len, const key_type_t *kt,
   char got[QUOTE_BUF], tmp[ECHO_MAX + 2];
 
   if (blob_string(&b, &s, &n) != 0)
-    return fail_at(err, errlen, NULL, "malformed %s key data", kt->name);
+    return json_fail(err, errlen, NULL, "malformed %s key data", kt->name);
   if (!blob_equals(s, n, kt->name)) {
     text_quote(got, sizeof got, echo_bytes(tmp, s, n));
-    return fail_at(err, errlen, NULL, "the key data is of type %s, not \"%s\"",
-                   got, kt->name);
+    return json_fail(err, errlen, NULL,
+                     "the key data is of type %s, not \"%s\"", got, kt->name);
   }
   if (kt->shape == KEY_SHAPE_RSA) {
     if (check_rsa(&b, kt, err, errlen) != 0)
@@ -473,16 +310,16 @@ static int check_blob(const uint8_t *data, size_t len, const key_type_t *kt,
     if (check_ecdsa(&b, kt, err, errlen) != 0)
       return -1;
   } else if (blob_string(&b, &s, &n) != 0 || n != ED25519_PK_LEN) {
-    return fail_at(err, errlen, NULL, "malformed %s key data", kt->name);
+    return json_fail(err, errlen, NULL, "malformed %s key data", kt->name);
   }
   /* FIDO keys carry the application ("ssh:" by default) last. */
   if (kt->security_key && blob_string(&b, &s, &n) != 0)
-    return fail_at(err, errlen, NULL,
-                   "malformed %s key data: no application string", kt->name);
+    return json_fail(err, errlen, NULL,
+                     "malformed %s key data: no application string", kt->name);
   if (b.left != 0)
-    return fail_at(err, errlen, NULL,
-                   "malformed %s key data: %zu unexpected bytes at the end",
-                   kt->name, b.left);
+    return json_fail(err, errlen, NULL,
+                     "malformed %s key data: %zu unexpected bytes at the end",
+                     kt->name, b.left);
   return 0;
 }
 
@@ -523,11 +360,11 @@ static int fail_first_word(const char *w, size_t n, const char *rest,
     if (key_type_find(later, m) != NULL)
       goto options;
   text_quote(q, sizeof q, echo_bytes(tmp, w, n));
-  return fail_at(err, errlen, NULL, "unknown key type %s", q);
+  return json_fail(err, errlen, NULL, "unknown key type %s", q);
 options:
-  return fail_at(err, errlen, NULL,
-                 "key options before the type (such as command=\"...\") are "
-                 "not allowed");
+  return json_fail(err, errlen, NULL,
+                   "key options before the type (such as command=\"...\") are "
+                   "not allowed");
 }
 
 static int key_decode_check(const char *b64, size_t n, const key_type_t *kt,
@@ -537,9 +374,9 @@ static int key_decode_check(const char *b64, size_t n, const key_type_t *kt,
   int rc;
 
   if (blob == NULL)
-    return fail_at(err, errlen, NULL, "out of memory");
+    return json_fail(err, errlen, NULL, "out of memory");
   len = base64_decode(b64, n, blob);
-  rc = len < 0 ? fail_at(err, errlen, NULL, "invalid base64")
+  rc = len < 0 ? json_fail(err, errlen, NULL, "invalid base64")
                : check_blob(blob, (size_t)len, kt, err, errlen);
   free(blob);
   return rc;
@@ -577,18 +414,19 @@ int identity_key_normalize(const char *line, char **out, char *err,
   /* A newline would start a second authorized_keys line, with options. */
   for (const char *c = line; c < end; c++)
     if (((unsigned char)*c < 0x20 && *c != '\t') || *c == 0x7f)
-      return fail_at(err, errlen, NULL, "contains a control character");
+      return json_fail(err, errlen, NULL, "contains a control character");
   if ((size_t)(end - line) > IDENTITY_KEY_MAX)
-    return fail_at(err, errlen, NULL, "longer than %d bytes", IDENTITY_KEY_MAX);
+    return json_fail(err, errlen, NULL, "longer than %d bytes",
+                     IDENTITY_KEY_MAX);
   w = next_word(&p, end, &nw);
   if (w == NULL)
-    return fail_at(err, errlen, NULL, "empty key");
+    return json_fail(err, errlen, NULL, "empty key");
   kt = key_type_find(w, nw);
   if (kt == NULL)
     return fail_first_word(w, nw, p, end, err, errlen);
   b64 = next_word(&p, end, &nb64);
   if (b64 == NULL)
-    return fail_at(err, errlen, NULL, "no base64 key data after the type");
+    return json_fail(err, errlen, NULL, "no base64 key data after the type");
   if (key_decode_check(b64, nb64, kt, err, errlen) != 0)
     return -1;
   while (p < end && blank(*p))
@@ -596,7 +434,7 @@ int identity_key_normalize(const char *line, char **out, char *err,
   while (end > p && blank(end[-1]))
     end--;
   *out = key_join(kt->name, b64, nb64, p, (size_t)(end - p));
-  return *out != NULL ? 0 : fail_at(err, errlen, NULL, "out of memory");
+  return *out != NULL ? 0 : json_fail(err, errlen, NULL, "out of memory");
 }
 
 /* Length of "type base64" of a normalized key: what identifies it. */
@@ -740,27 +578,6 @@ int identity_copy(identity_t *dst, const identity_t *src) {
 
 /* ---- JSON out ---------------------------------------------------------- */
 
-cJSON *identity_json_strings(char *const *v, size_t n) {
-  cJSON *arr = cJSON_CreateArray();
-
-  for (size_t i = 0; arr != NULL && i < n; i++) {
-    cJSON *s = cJSON_CreateString(v[i]);
-    if (s == NULL || !cJSON_AddItemToArray(arr, s)) {
-      cJSON_Delete(s);
-      cJSON_Delete(arr);
-      return NULL;
-    }
-  }
-  return arr;
-}
-
-int identity_json_add(cJSON *obj, const char *key, cJSON *item) {
-  if (item != NULL && cJSON_AddItemToObject(obj, key, item))
-    return 0;
-  cJSON_Delete(item);
-  return -1;
-}
-
 static int add_time(cJSON *obj, const char *key, int64_t t) {
   char buf[IDENTITY_TIME_SIZE];
 
@@ -768,28 +585,22 @@ static int add_time(cJSON *obj, const char *key, int64_t t) {
    * breaking every listing; it only comes from a broken clock. */
   if (identity_time_format(t, buf) != 0)
     identity_time_format(0, buf);
-  return identity_json_add(obj, key, cJSON_CreateString(buf));
+  return json_add(obj, key, cJSON_CreateString(buf));
 }
 
 cJSON *identity_to_json(const identity_t *id) {
   cJSON *o = cJSON_CreateObject();
 
   if (o == NULL ||
-      identity_json_add(o, "id", cJSON_CreateString(id->id ? id->id : "")) !=
+      json_add(o, "id", cJSON_CreateString(id->id ? id->id : "")) != 0 ||
+      json_add(o, "name", cJSON_CreateString(id->name)) != 0 ||
+      json_add(o, "description",
+               cJSON_CreateString(id->description ? id->description : "")) !=
           0 ||
-      identity_json_add(o, "name", cJSON_CreateString(id->name)) != 0 ||
-      identity_json_add(
-          o, "description",
-          cJSON_CreateString(id->description ? id->description : "")) != 0 ||
-      identity_json_add(o, "keys",
-                        identity_json_strings(id->keys, id->nkeys)) != 0 ||
-      identity_json_add(o, "projects",
-                        identity_json_strings(id->projects, id->nprojects)) !=
-          0 ||
-      identity_json_add(o, "tags",
-                        identity_json_strings(id->tags, id->ntags)) != 0 ||
-      identity_json_add(o, "matchAllTags",
-                        cJSON_CreateBool(id->match_all_tags)) != 0 ||
+      json_add(o, "keys", json_strings(id->keys, id->nkeys)) != 0 ||
+      json_add(o, "projects", json_strings(id->projects, id->nprojects)) != 0 ||
+      json_add(o, "tags", json_strings(id->tags, id->ntags)) != 0 ||
+      json_add(o, "matchAllTags", cJSON_CreateBool(id->match_all_tags)) != 0 ||
       add_time(o, "createdAt", id->created_at) != 0 ||
       add_time(o, "updatedAt", id->updated_at) != 0) {
     cJSON_Delete(o);
@@ -811,7 +622,7 @@ typedef int (*item_check_fn)(field_ctx_t *c, const char *p, const char *s,
 
 static const cJSON *member(const field_ctx_t *c, const cJSON *obj,
                            const char *key, char *p, size_t n) {
-  path_key(p, n, c->path, key);
+  json_path_key(p, n, c->path, key);
   return cJSON_GetObjectItemCaseSensitive(obj, key);
 }
 
@@ -821,35 +632,35 @@ static int check_name(field_ctx_t *c, const char *p, const char *s,
 
   text_quote(q, sizeof q, s);
   if (!id_valid(s))
-    return fail_at(c->err, c->errlen, p,
-                   "expected 1..128 characters of [A-Za-z0-9._-], got %s", q);
+    return json_fail(c->err, c->errlen, p,
+                     "expected 1..128 characters of [A-Za-z0-9._-], got %s", q);
   /* Lookups take an id or a name; a name shaped like an id would make
    * that ambiguous. */
   if (identity_id_is_generated(s))
-    return fail_at(c->err, c->errlen, p,
-                   "%s has the form of an identity id (" IDENTITY_ID_PREFIX
-                   "...); choose another name",
-                   q);
+    return json_fail(c->err, c->errlen, p,
+                     "%s has the form of an identity id (" IDENTITY_ID_PREFIX
+                     "...); choose another name",
+                     q);
   *out = strdup(s);
-  return *out != NULL ? 0 : fail_at(c->err, c->errlen, p, "out of memory");
+  return *out != NULL ? 0 : json_fail(c->err, c->errlen, p, "out of memory");
 }
 
 static int check_description(field_ctx_t *c, const char *p, const char *s,
                              char **out) {
   if (strlen(s) > IDENTITY_DESCRIPTION_MAX)
-    return fail_at(c->err, c->errlen, p, "longer than %d bytes",
-                   IDENTITY_DESCRIPTION_MAX);
+    return json_fail(c->err, c->errlen, p, "longer than %d bytes",
+                     IDENTITY_DESCRIPTION_MAX);
   if (has_control(s))
-    return fail_at(c->err, c->errlen, p, "contains a control character");
+    return json_fail(c->err, c->errlen, p, "contains a control character");
   *out = strdup(s);
-  return *out != NULL ? 0 : fail_at(c->err, c->errlen, p, "out of memory");
+  return *out != NULL ? 0 : json_fail(c->err, c->errlen, p, "out of memory");
 }
 
 static int check_key(field_ctx_t *c, const char *p, const char *s, char **out) {
   char why[IDENTITY_ERR_SIZE];
 
   if (identity_key_normalize(s, out, why, sizeof why) != 0)
-    return fail_at(c->err, c->errlen, p, "%s", why);
+    return json_fail(c->err, c->errlen, p, "%s", why);
   return 0;
 }
 
@@ -859,13 +670,13 @@ static int check_project(field_ctx_t *c, const char *p, const char *s,
 
   if (!id_valid(s)) {
     text_quote(q, sizeof q, s);
-    return fail_at(c->err, c->errlen, p,
-                   "expected a project id (1..128 characters of "
-                   "[A-Za-z0-9._-]), got %s",
-                   q);
+    return json_fail(c->err, c->errlen, p,
+                     "expected a project id (1..128 characters of "
+                     "[A-Za-z0-9._-]), got %s",
+                     q);
   }
   *out = strdup(s);
-  return *out != NULL ? 0 : fail_at(c->err, c->errlen, p, "out of memory");
+  return *out != NULL ? 0 : json_fail(c->err, c->errlen, p, "out of memory");
 }
 
 static int check_tag(field_ctx_t *c, const char *p, const char *s, char **out) {
@@ -873,13 +684,13 @@ static int check_tag(field_ctx_t *c, const char *p, const char *s, char **out) {
 
   if (s[0] == '\0' || strlen(s) > IDENTITY_TAG_MAX || has_control(s)) {
     text_quote(q, sizeof q, s);
-    return fail_at(c->err, c->errlen, p,
-                   "expected a non-empty string of at most %d bytes without "
-                   "control characters, got %s",
-                   IDENTITY_TAG_MAX, q);
+    return json_fail(c->err, c->errlen, p,
+                     "expected a non-empty string of at most %d bytes without "
+                     "control characters, got %s",
+                     IDENTITY_TAG_MAX, q);
   }
   *out = strdup(s);
-  return *out != NULL ? 0 : fail_at(c->err, c->errlen, p, "out of memory");
+  return *out != NULL ? 0 : json_fail(c->err, c->errlen, p, "out of memory");
 }
 
 /* Optional string member through check; *out untouched when absent. */
@@ -890,9 +701,9 @@ static int get_string(field_ctx_t *c, const cJSON *obj, const char *key,
   char *s = NULL;
 
   if (v == NULL)
-    return required ? fail_at(c->err, c->errlen, p, "required") : 0;
+    return required ? json_fail(c->err, c->errlen, p, "required") : 0;
   if (!cJSON_IsString(v) || v->valuestring == NULL)
-    return fail_got(c->err, c->errlen, p, "a string", v);
+    return json_fail_got(c->err, c->errlen, p, "a string", v);
   if (check(c, p, v->valuestring, &s) != 0)
     return -1;
   free(*out);
@@ -925,25 +736,25 @@ static int get_list(field_ctx_t *c, const cJSON *obj, const char *key,
   size_t count, i = 0;
 
   if (arr == NULL)
-    return required ? fail_at(c->err, c->errlen, p, "required") : 0;
+    return required ? json_fail(c->err, c->errlen, p, "required") : 0;
   if (!cJSON_IsArray(arr))
-    return fail_got(c->err, c->errlen, p, "an array", arr);
+    return json_fail_got(c->err, c->errlen, p, "an array", arr);
   count = (size_t)cJSON_GetArraySize(arr);
   if (count == 0 && required)
-    return fail_at(c->err, c->errlen, p, "at least one is required");
+    return json_fail(c->err, c->errlen, p, "at least one is required");
   if (count > 0 && (items = calloc(count, sizeof *items)) == NULL)
-    return fail_at(c->err, c->errlen, p, "out of memory");
+    return json_fail(c->err, c->errlen, p, "out of memory");
   cJSON_ArrayForEach(v, arr) {
     size_t j;
-    path_index(ip, sizeof ip, p, i);
+    json_path_index(ip, sizeof ip, p, i);
     if (!cJSON_IsString(v) || v->valuestring == NULL) {
-      fail_got(c->err, c->errlen, ip, "a string", v);
+      json_fail_got(c->err, c->errlen, ip, "a string", v);
       goto fail;
     }
     if (check(c, ip, v->valuestring, &items[i]) != 0)
       goto fail;
     if ((j = find_earlier(items, i, same)) != i) {
-      fail_at(c->err, c->errlen, ip, "same as %s[%zu]", key, j);
+      json_fail(c->err, c->errlen, ip, "same as %s[%zu]", key, j);
       goto fail;
     }
     i++;
@@ -965,7 +776,7 @@ static int get_bool(field_ctx_t *c, const cJSON *obj, const char *key,
   if (v == NULL)
     return 0;
   if (!cJSON_IsBool(v))
-    return fail_got(c->err, c->errlen, p, "true or false", v);
+    return json_fail_got(c->err, c->errlen, p, "true or false", v);
   *out = cJSON_IsTrue(v) ? 1 : 0;
   return 0;
 }
@@ -976,11 +787,11 @@ static int get_time(field_ctx_t *c, const cJSON *obj, const char *key,
   const cJSON *v = member(c, obj, key, p, sizeof p);
 
   if (v == NULL)
-    return fail_at(c->err, c->errlen, p, "required");
+    return json_fail(c->err, c->errlen, p, "required");
   if (!cJSON_IsString(v) || v->valuestring == NULL ||
       identity_time_parse(v->valuestring, out) != 0)
-    return fail_got(c->err, c->errlen, p,
-                    "a UTC time such as \"2026-11-25T12:00:00Z\"", v);
+    return json_fail_got(c->err, c->errlen, p,
+                         "a UTC time such as \"2026-11-25T12:00:00Z\"", v);
   return 0;
 }
 
@@ -1005,10 +816,10 @@ static int get_fields(field_ctx_t *c, const cJSON *obj, int creating,
 static int check_has_keys(field_ctx_t *c, const identity_t *id) {
   char p[PATH_BUF];
 
-  path_key(p, sizeof p, c->path, "keys");
+  json_path_key(p, sizeof p, c->path, "keys");
   return id->nkeys > 0
              ? 0
-             : fail_at(c->err, c->errlen, p, "at least one is required");
+             : json_fail(c->err, c->errlen, p, "at least one is required");
 }
 
 static int ensure_description(field_ctx_t *c, identity_t *id) {
@@ -1017,7 +828,7 @@ static int ensure_description(field_ctx_t *c, identity_t *id) {
   id->description = strdup("");
   return id->description != NULL
              ? 0
-             : fail_at(c->err, c->errlen, c->path, "out of memory");
+             : json_fail(c->err, c->errlen, c->path, "out of memory");
 }
 
 static const char *const api_fields[] = {
@@ -1031,10 +842,10 @@ int identity_apply_json(const identity_t *base, const cJSON *body,
   field_ctx_t c = {err, errlen, ""};
 
   memset(out, 0, sizeof *out);
-  if (identity_json_check_object(body, "", api_fields, err, errlen) != 0)
+  if (json_check_object(body, "", api_fields, "field", err, errlen) != 0)
     return -1;
   if (base != NULL && identity_copy(out, base) != 0)
-    return fail_at(err, errlen, NULL, "out of memory");
+    return json_fail(err, errlen, NULL, "out of memory");
   if (get_fields(&c, body, base == NULL, out) != 0 ||
       check_has_keys(&c, out) != 0 || ensure_description(&c, out) != 0) {
     identity_clear(out);
@@ -1050,18 +861,18 @@ int identity_from_json(const cJSON *obj, const char *path, identity_t *out,
   const cJSON *v;
 
   memset(out, 0, sizeof *out);
-  if (identity_json_check_object(obj, path, stored_fields, err, errlen) != 0)
+  if (json_check_object(obj, path, stored_fields, "field", err, errlen) != 0)
     return -1;
   v = member(&c, obj, "id", p, sizeof p);
   if (v == NULL)
-    return fail_at(err, errlen, p, "required");
+    return json_fail(err, errlen, p, "required");
   if (!cJSON_IsString(v) || !id_valid(v->valuestring)) {
-    identity_json_describe(q, sizeof q, v);
-    return fail_at(err, errlen, p,
-                   "expected 1..128 characters of [A-Za-z0-9._-], got %s", q);
+    json_describe(q, sizeof q, v);
+    return json_fail(err, errlen, p,
+                     "expected 1..128 characters of [A-Za-z0-9._-], got %s", q);
   }
   if ((out->id = strdup(v->valuestring)) == NULL)
-    return fail_at(err, errlen, p, "out of memory");
+    return json_fail(err, errlen, p, "out of memory");
   if (get_fields(&c, obj, 1, out) != 0 || ensure_description(&c, out) != 0 ||
       get_time(&c, obj, "createdAt", &out->created_at) != 0 ||
       get_time(&c, obj, "updatedAt", &out->updated_at) != 0) {

@@ -3,10 +3,9 @@
  * optionally restricted to projects and service tags, that the edge turns
  * into authorized_keys lines for the sshd of each service they match.
  *
- * Pure data, validation and JSON; no I/O. The strict-JSON helpers at the
- * end are shared with state.c and admin.c so that the state file, request
- * bodies and the edge config follow the same rules (no unknown or repeated
- * keys, errors name the JSON path).
+ * Pure data, validation and JSON; no I/O. JSON is read with base/json.h's
+ * rules, like the state file, request bodies and the edge config (no
+ * unknown or repeated keys, errors name the JSON path).
  *
  * Ownership: an identity_t owns every string and array in it; release it
  * with identity_clear(). Functions that fill an identity_t leave it zeroed
@@ -115,30 +114,5 @@ int identity_id_is_generated(const char *s);
 int identity_time_format(int64_t t, char out[IDENTITY_TIME_SIZE]);
 /* Exactly that form (UTC, seconds). 0, or -1. */
 int identity_time_parse(const char *s, int64_t *out);
-
-/* ---- strict JSON, shared with state.c and admin.c ----------------------- */
-
-/*
- * Parse a whole JSON document of len bytes (no NUL needed). Only
- * whitespace may follow it, and "\u0000" is refused (cJSON would cut the
- * string there). NULL with "invalid JSON at byte offset N[: why]" in err.
- */
-cJSON *identity_json_parse(const char *text, size_t len, char *err,
-                           size_t errlen);
-/*
- * obj must be an object whose keys are all in `allowed` (NULL-terminated,
- * at most 32) and none repeated. Messages start with path ("" = none).
- */
-int identity_json_check_object(const cJSON *obj, const char *path,
-                               const char *const *allowed, char *err,
-                               size_t errlen);
-/* What a JSON value is, for "expected ..., got ..." messages: a quoted
- * string (text_quote), a number, true/false/null, an array, an object. */
-void identity_json_describe(char *dst, size_t n, const cJSON *v);
-/* A JSON array of the n strings v; NULL when out of memory. */
-cJSON *identity_json_strings(char *const *v, size_t n);
-/* Add item (which may be NULL after a failed allocation) to obj under key,
- * taking ownership: 0, or -1 with item freed. */
-int identity_json_add(cJSON *obj, const char *key, cJSON *item);
 
 #endif

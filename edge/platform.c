@@ -3,8 +3,8 @@
 #include "edge/platform.h"
 
 #include "base/id.h"
+#include "base/json.h"
 #include "base/text.h"
-#include "edge/identity.h"
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
@@ -69,9 +69,6 @@ typedef struct {
   const char *base_dir;
 } parse_ctx_t;
 
-/* Room for a JSON syntax message (it is copied into the caller's err). */
-#define PLATFORM_ERR_ROOM 256
-
 /* Sorting keys find duplicates and resolve projectId in O(n log n), so a
  * large generated config does not take quadratic time to load. */
 typedef struct {
@@ -82,7 +79,7 @@ typedef struct {
 
 typedef int (*key_cmp_fn)(const sort_key_t *x, const sort_key_t *y);
 
-/* At most 32 keys per list: check_object tracks them in a uint32_t. */
+/* At most 32 keys per list: json_check_object tracks them in a uint32_t. */
 static const char *const root_keys[] = {"listen",
                                         "tls",
                                         "plainWs",
@@ -109,29 +106,24 @@ static const char *const service_keys[] = {
 
 /* ---- messages ---------------------------------------------------------- */
 
+/* Messages about the top level name it "config" rather than nothing. */
+static const char *config_path(const char *path) {
+  return path != NULL && path[0] == '\0' ? "config" : path;
+}
+
 PRINTF_LIKE(3, 4)
 static int parse_fail(parse_ctx_t *c, const char *path, const char *fmt, ...) {
   va_list ap;
-  int n = 0;
 
-  if (c->err == NULL || c->errlen == 0)
-    return -1;
-  if (path != NULL)
-    n = snprintf(c->err, c->errlen, "%s: ", path[0] ? path : "config");
-  if (n < 0 || (size_t)n >= c->errlen)
-    return -1;
   va_start(ap, fmt);
-  vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+  json_vfail(c->err, c->errlen, config_path(path), fmt, ap);
   va_end(ap);
   return -1;
 }
 
 static int fail_got(parse_ctx_t *c, const char *path, const char *expected,
                     const cJSON *v) {
-  char got[TEXT_QUOTE_SIZE];
-
-  identity_json_describe(got, sizeof got, v);
-  return parse_fail(c, path, "expected %s, got %s", expected, got);
+  return json_fail_got(c->err, c->errlen, config_path(path), expected, v);
 }
 
 static int fail_oom(parse_ctx_t *c, const char *path) {
@@ -140,46 +132,19 @@ static int fail_oom(parse_ctx_t *c, const char *path) {
 
 /* ---- JSON access ------------------------------------------------------- */
 
-/* Paths only appear in messages, so a (theoretical) cut one is harmless. */
-static void path_key(char *dst, size_t n, const char *parent, const char *key) {
-  if (snprintf(dst, n, "%s%s%s", parent, parent[0] ? "." : "", key) < 0)
-    dst[0] = '\0';
-}
-
-static void path_index(char *dst, size_t n, const char *parent, size_t i) {
-  if (snprintf(dst, n, "%s[%zu]", parent, i) < 0)
-    dst[0] = '\0';
-}
-
 /* Member `key` of obj (case-sensitive, unlike cJSON_GetObjectItem), with its
  * JSON path written to p. */
-static const cJSON *json_member(const cJSON *obj, const char *parent,
-                                const char *key, char *p, size_t n) {
-  path_key(p, n, parent, key);
+static const cJSON *member(const cJSON *obj, const char *parent,
+                           const char *key, char *p, size_t n) {
+  json_path_key(p, n, parent, key);
   return cJSON_GetObjectItemCaseSensitive(obj, key);
 }
 
-/* An unknown key is nearly always a typo that would otherwise silently fall
- * back to a default; a repeated key is ambiguous (cJSON keeps the first). */
+/* Config files say "key" where the API says "field". */
 static int check_object(parse_ctx_t *c, const cJSON *obj, const char *path,
                         const char *const *allowed) {
-  uint32_t seen = 0;
-  char q[TEXT_QUOTE_SIZE];
-
-  if (!cJSON_IsObject(obj))
-    return fail_got(c, path, "an object", obj);
-  for (const cJSON *m = obj->child; m != NULL; m = m->next) {
-    size_t i = 0;
-    while (allowed[i] != NULL && strcmp(allowed[i], m->string) != 0)
-      i++;
-    text_quote(q, sizeof q, m->string);
-    if (allowed[i] == NULL)
-      return parse_fail(c, path, "unknown key %s", q);
-    if (seen & (1u << i))
-      return parse_fail(c, path, "duplicate key %s", q);
-    seen |= 1u << i;
-  }
-  return 0;
+  return json_check_object(obj, config_path(path), allowed, "key", c->err,
+                           c->errlen);
 }
 
 static int want_string(parse_ctx_t *c, const char *p, const cJSON *v,
@@ -216,7 +181,7 @@ static int get_id(parse_ctx_t *c, const cJSON *obj, const char *parent,
                   const char *key, char **out) {
   char p[PATH_BUF], q[TEXT_QUOTE_SIZE];
   const char *s;
-  const cJSON *v = json_member(obj, parent, key, p, sizeof p);
+  const cJSON *v = member(obj, parent, key, p, sizeof p);
 
   if (want_string(c, p, v, "required", &s) != 0)
     return -1;
@@ -245,7 +210,7 @@ static int get_text(parse_ctx_t *c, const cJSON *obj, const char *parent,
                     const char *key, const char *def, char **out) {
   char p[PATH_BUF];
   const char *s;
-  const cJSON *v = json_member(obj, parent, key, p, sizeof p);
+  const cJSON *v = member(obj, parent, key, p, sizeof p);
 
   if (want_string(c, p, v, NULL, &s) != 0)
     return -1;
@@ -257,7 +222,7 @@ static int get_text(parse_ctx_t *c, const cJSON *obj, const char *parent,
 static int get_bool(parse_ctx_t *c, const cJSON *obj, const char *parent,
                     const char *key, int def, int *out) {
   char p[PATH_BUF];
-  const cJSON *v = json_member(obj, parent, key, p, sizeof p);
+  const cJSON *v = member(obj, parent, key, p, sizeof p);
 
   *out = def;
   if (v == NULL)
@@ -271,7 +236,7 @@ static int get_bool(parse_ctx_t *c, const cJSON *obj, const char *parent,
 static int get_uint(parse_ctx_t *c, const cJSON *obj, const char *key,
                     uint32_t lo, uint32_t hi, uint32_t def, uint32_t *out) {
   char p[PATH_BUF], expected[64];
-  const cJSON *v = json_member(obj, "", key, p, sizeof p);
+  const cJSON *v = member(obj, "", key, p, sizeof p);
   double d;
 
   *out = def;
@@ -293,7 +258,7 @@ static int get_uint(parse_ctx_t *c, const cJSON *obj, const char *key,
 static int get_array(parse_ctx_t *c, const cJSON *obj, const char *parent,
                      const char *key, const cJSON **arr, size_t *n) {
   char p[PATH_BUF];
-  const cJSON *v = json_member(obj, parent, key, p, sizeof p);
+  const cJSON *v = member(obj, parent, key, p, sizeof p);
 
   *arr = NULL;
   *n = 0;
@@ -390,7 +355,7 @@ static int get_hostport(parse_ctx_t *c, const cJSON *obj, const char *parent,
   const char *s, *h;
   size_t hlen;
   long v;
-  const cJSON *m = json_member(obj, parent, key, p, sizeof p);
+  const cJSON *m = member(obj, parent, key, p, sizeof p);
 
   if (want_string(c, p, m, missing, &s) != 0)
     return -1;
@@ -458,7 +423,7 @@ static int get_file(parse_ctx_t *c, const cJSON *obj, const char *parent,
                     const char *key, char **out) {
   char p[PATH_BUF];
   const char *s;
-  const cJSON *v = json_member(obj, parent, key, p, sizeof p);
+  const cJSON *v = member(obj, parent, key, p, sizeof p);
 
   if (want_string(c, p, v, "required", &s) != 0 ||
       want_text(c, p, s, PLATFORM_PATH_MAX) != 0)
@@ -472,7 +437,7 @@ static int get_file(parse_ctx_t *c, const cJSON *obj, const char *parent,
 static int get_state_file(parse_ctx_t *c, const cJSON *root, platform_t *p) {
   char path[PATH_BUF];
   const char *s;
-  const cJSON *v = json_member(root, "", "stateFile", path, sizeof path);
+  const cJSON *v = member(root, "", "stateFile", path, sizeof path);
 
   if (want_string(c, path, v, NULL, &s) != 0 ||
       (s != NULL && want_text(c, path, s, PLATFORM_PATH_MAX) != 0))
@@ -632,7 +597,7 @@ static int get_sha256(parse_ctx_t *c, const cJSON *obj, const char *parent,
                       uint8_t out[32]) {
   char p[PATH_BUF], q[TEXT_QUOTE_SIZE];
   const char *s;
-  const cJSON *v = json_member(obj, parent, "sha256", p, sizeof p);
+  const cJSON *v = member(obj, parent, "sha256", p, sizeof p);
 
   if (want_string(c, p, v, "required", &s) != 0)
     return -1;
@@ -685,7 +650,7 @@ static int parse_tokens(parse_ctx_t *c, const cJSON *root, platform_t *p) {
                   (void **)&p->tokens) != 0)
     return -1;
   cJSON_ArrayForEach(v, arr) {
-    path_index(path, sizeof path, "tokens", i);
+    json_path_index(path, sizeof path, "tokens", i);
     if (parse_token(c, v, path, &p->tokens[i++]) != 0)
       return -1;
   }
@@ -719,7 +684,7 @@ static int parse_projects(parse_ctx_t *c, const cJSON *root, platform_t *p,
                   (void **)&p->projects) != 0)
     return -1;
   cJSON_ArrayForEach(v, arr) {
-    path_index(path, sizeof path, "projects", i);
+    json_path_index(path, sizeof path, "projects", i);
     if (parse_project(c, v, path, &p->projects[i++]) != 0)
       return -1;
   }
@@ -747,7 +712,7 @@ static int check_project_ref(parse_ctx_t *c, const char *p,
   if (nprojects > 0 &&
       bsearch(&want, projects, nprojects, sizeof *projects, key_find) != NULL)
     return 0;
-  path_key(path, sizeof path, p, "projectId");
+  json_path_key(path, sizeof path, p, "projectId");
   text_quote(q, sizeof q, project_id);
   return parse_fail(c, path, "unknown project %s (not in \"projects\")", q);
 }
@@ -756,7 +721,7 @@ static int get_kind(parse_ctx_t *c, const cJSON *obj, const char *parent,
                     platform_kind_t *out) {
   char p[PATH_BUF], q[TEXT_QUOTE_SIZE];
   const char *s;
-  const cJSON *v = json_member(obj, parent, "kind", p, sizeof p);
+  const cJSON *v = member(obj, parent, "kind", p, sizeof p);
 
   *out = PLATFORM_KIND_SERVICE;
   if (want_string(c, p, v, NULL, &s) != 0)
@@ -778,12 +743,12 @@ static int get_tags(parse_ctx_t *c, const cJSON *obj, const char *parent,
   const char *tag;
   size_t i = 0;
 
-  path_key(p, sizeof p, parent, "tags");
+  json_path_key(p, sizeof p, parent, "tags");
   if (get_array(c, obj, parent, "tags", &arr, &s->ntags) != 0 ||
       alloc_array(c, p, s->ntags, sizeof *s->tags, (void **)&s->tags) != 0)
     return -1;
   cJSON_ArrayForEach(v, arr) {
-    path_index(tp, sizeof tp, p, i);
+    json_path_index(tp, sizeof tp, p, i);
     if (want_string(c, tp, v, NULL, &tag) != 0 ||
         want_text(c, tp, tag, PLATFORM_TEXT_MAX) != 0 ||
         dup_string(c, tp, tag, &s->tags[i++]) != 0)
@@ -843,7 +808,7 @@ static int parse_services(parse_ctx_t *c, const cJSON *root, platform_t *p,
                   (void **)&p->services) != 0)
     return -1;
   cJSON_ArrayForEach(v, arr) {
-    path_index(path, sizeof path, "services", i);
+    json_path_index(path, sizeof path, "services", i);
     if (parse_service(c, v, path, projects, p->nprojects, &p->services[i++]) !=
         0)
       return -1;
@@ -871,16 +836,6 @@ static int parse_root(parse_ctx_t *c, const cJSON *root, platform_t *p) {
 
 /* ---- public API -------------------------------------------------------- */
 
-/* The same strict JSON rules as the state file and API bodies: no trailing
- * data, no NUL bytes or escapes that cJSON would silently cut strings at. */
-static cJSON *json_parse(parse_ctx_t *c, const char *text, size_t len) {
-  char why[PLATFORM_ERR_ROOM];
-  cJSON *root = identity_json_parse(text, len, why, sizeof why);
-  if (root == NULL)
-    parse_fail(c, NULL, "%s", why);
-  return root;
-}
-
 int platform_parse(const char *text, size_t len, const char *base_dir,
                    platform_t **out, char *err, size_t errlen) {
   parse_ctx_t c = {err, errlen, base_dir};
@@ -891,7 +846,10 @@ int platform_parse(const char *text, size_t len, const char *base_dir,
   if (err != NULL && errlen > 0)
     err[0] = '\0';
   *out = NULL;
-  root = json_parse(&c, text, len);
+  /* The same strict JSON rules as the state file and API bodies: no
+   * trailing data, no NUL bytes or escapes that cJSON would cut strings at.
+   */
+  root = json_parse_strict(text, len, err, errlen);
   if (root == NULL)
     return -1;
   p = calloc(1, sizeof *p);

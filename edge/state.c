@@ -2,11 +2,11 @@
 #include "edge/state.h"
 
 #include "base/id.h"
+#include "base/json.h"
 #include "base/text.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,28 +19,10 @@
 #define TMP_SUFFIX ".tmp-XXXXXX"
 #define NEW_FILE_MODE 0644
 
-#if defined(__GNUC__)
-#define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
-#else
-#define PRINTF_LIKE(f, a)
-#endif
-
 static const char *const root_fields[] = {"version", "identities", "services",
                                           NULL};
 static const char *const ssh_fields[] = {"projectId", "serviceId", "sshEnabled",
                                          NULL};
-
-PRINTF_LIKE(3, 4)
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
-  va_list ap;
-
-  if (err != NULL && errlen > 0) {
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return -1;
-}
 
 /* ---- memory ------------------------------------------------------------ */
 
@@ -189,21 +171,16 @@ void state_apply(const state_t *s, platform_t *p) {
 
 /* ---- parse ------------------------------------------------------------- */
 
-static void path_index(char *dst, size_t n, const char *parent, size_t i) {
-  if (snprintf(dst, n, "%s[%zu]", parent, i) < 0)
-    dst[0] = '\0';
-}
-
 static int parse_version(const cJSON *root, char *err, size_t errlen) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "version");
 
   if (v == NULL)
-    return fail(err, errlen, "version: required");
+    return json_fail(err, errlen, "version", "required");
   /* A newer edge's file may hold what this one would drop on its next
    * write; refusing keeps it intact. */
   if (!cJSON_IsNumber(v) || v->valuedouble != STATE_VERSION)
-    return fail(err, errlen, "version: expected %d (this edge's format)",
-                STATE_VERSION);
+    return json_fail(err, errlen, "version", "expected %d (this edge's format)",
+                     STATE_VERSION);
   return 0;
 }
 
@@ -215,7 +192,7 @@ static const cJSON *get_array(const cJSON *root, const char *key, char *err,
   if (v == NULL || cJSON_IsArray(v))
     return v;
   *bad = 1;
-  fail(err, errlen, "%s: expected an array", key);
+  json_fail(err, errlen, key, "expected an array");
   return NULL;
 }
 
@@ -229,16 +206,16 @@ static int check_identity_unique(const state_t *s, size_t i, char *err,
     const identity_t *o = &s->identities[j];
     if (strcmp(o->id, id->id) == 0 || strcmp(o->name, id->id) == 0) {
       text_quote(q, sizeof q, id->id);
-      return fail(err, errlen,
-                  "identities[%zu].id: %s is already used by identities[%zu]",
-                  i, q, j);
+      return json_fail(
+          err, errlen, NULL,
+          "identities[%zu].id: %s is already used by identities[%zu]", i, q, j);
     }
     if (strcmp(o->name, id->name) == 0 || strcmp(o->id, id->name) == 0) {
       text_quote(q, sizeof q, id->name);
-      return fail(err, errlen,
-                  "identities[%zu].name: %s is already used by "
-                  "identities[%zu]",
-                  i, q, j);
+      return json_fail(err, errlen, NULL,
+                       "identities[%zu].name: %s is already used by "
+                       "identities[%zu]",
+                       i, q, j);
     }
   }
   return 0;
@@ -257,9 +234,9 @@ static int parse_identities(const cJSON *root, state_t *s, char *err,
     return 0;
   s->identities = calloc((size_t)cJSON_GetArraySize(arr), sizeof(identity_t));
   if (s->identities == NULL)
-    return fail(err, errlen, "identities: out of memory");
+    return json_fail(err, errlen, "identities", "out of memory");
   cJSON_ArrayForEach(v, arr) {
-    path_index(path, sizeof path, "identities", s->nidentities);
+    json_path_index(path, sizeof path, "identities", s->nidentities);
     if (identity_from_json(v, path, &s->identities[s->nidentities], err,
                            errlen) != 0)
       return -1;
@@ -276,19 +253,22 @@ static int parse_ssh_entry(const cJSON *v, const char *path, state_t *s,
   const cJSON *sid = cJSON_GetObjectItemCaseSensitive(v, "serviceId");
   const cJSON *on = cJSON_GetObjectItemCaseSensitive(v, "sshEnabled");
 
-  if (identity_json_check_object(v, path, ssh_fields, err, errlen) != 0)
+  if (json_check_object(v, path, ssh_fields, "field", err, errlen) != 0)
     return -1;
   if (!cJSON_IsString(pid) || !id_valid(pid->valuestring))
-    return fail(err, errlen, "%s.projectId: expected a project id", path);
+    return json_fail(err, errlen, NULL, "%s.projectId: expected a project id",
+                     path);
   if (!cJSON_IsString(sid) || !id_valid(sid->valuestring))
-    return fail(err, errlen, "%s.serviceId: expected a service id", path);
+    return json_fail(err, errlen, NULL, "%s.serviceId: expected a service id",
+                     path);
   if (!cJSON_IsBool(on))
-    return fail(err, errlen, "%s.sshEnabled: expected true or false", path);
+    return json_fail(err, errlen, NULL, "%s.sshEnabled: expected true or false",
+                     path);
   if (state_find_ssh(s, pid->valuestring, sid->valuestring) != NULL)
-    return fail(err, errlen, "%s: a second entry for the same service", path);
+    return json_fail(err, errlen, path, "a second entry for the same service");
   if (ssh_init(&s->ssh[s->nssh], pid->valuestring, sid->valuestring,
                cJSON_IsTrue(on)) != 0)
-    return fail(err, errlen, "%s: out of memory", path);
+    return json_fail(err, errlen, path, "out of memory");
   s->nssh++;
   return 0;
 }
@@ -306,9 +286,9 @@ static int parse_services(const cJSON *root, state_t *s, char *err,
     return 0;
   s->ssh = calloc((size_t)cJSON_GetArraySize(arr), sizeof *s->ssh);
   if (s->ssh == NULL)
-    return fail(err, errlen, "services: out of memory");
+    return json_fail(err, errlen, "services", "out of memory");
   cJSON_ArrayForEach(v, arr) {
-    path_index(path, sizeof path, "services", s->nssh);
+    json_path_index(path, sizeof path, "services", s->nssh);
     if (parse_ssh_entry(v, path, s, err, errlen) != 0)
       return -1;
   }
@@ -317,7 +297,7 @@ static int parse_services(const cJSON *root, state_t *s, char *err,
 
 int state_parse(const char *text, size_t len, state_t **out, char *err,
                 size_t errlen) {
-  cJSON *root = identity_json_parse(text, len, err, errlen);
+  cJSON *root = json_parse_strict(text, len, err, errlen);
   state_t *s;
   int rc;
 
@@ -326,9 +306,9 @@ int state_parse(const char *text, size_t len, state_t **out, char *err,
     return -1;
   s = state_new();
   if (s == NULL)
-    rc = fail(err, errlen, "out of memory");
-  else if (identity_json_check_object(root, "state", root_fields, err,
-                                      errlen) != 0)
+    rc = json_fail(err, errlen, NULL, "out of memory");
+  else if (json_check_object(root, "state", root_fields, "field", err,
+                             errlen) != 0)
     rc = -1;
   else
     rc = parse_version(root, err, errlen) != 0 ||
@@ -364,30 +344,32 @@ static int file_read(const char *path, char **out, size_t *outlen, char *err,
   if (fd < 0 && errno == ENOENT)
     return 1;
   if (fd < 0)
-    return fail(err, errlen, "cannot open %s: %s", path, strerror(errno));
+    return json_fail(err, errlen, NULL, "cannot open %s: %s", path,
+                     strerror(errno));
   for (;;) {
     if (len == cap) {
       if (len > STATE_FILE_MAX)
         break;
       cap = cap == 0 ? 4096 : cap * 2;
       if ((nbuf = realloc(buf, cap)) == NULL)
-        return read_fail(fd, buf, fail(err, errlen, "%s: out of memory", path));
+        return read_fail(fd, buf,
+                         json_fail(err, errlen, path, "out of memory"));
       buf = nbuf;
     }
     n = read(fd, buf + len, cap - len);
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0)
-      return read_fail(
-          fd, buf,
-          fail(err, errlen, "cannot read %s: %s", path, strerror(errno)));
+      return read_fail(fd, buf,
+                       json_fail(err, errlen, NULL, "cannot read %s: %s", path,
+                                 strerror(errno)));
     if (n == 0)
       break;
     len += (size_t)n;
   }
   if (len > STATE_FILE_MAX)
-    return read_fail(fd, buf,
-                     fail(err, errlen, "%s: larger than 16 MiB", path));
+    return read_fail(
+        fd, buf, json_fail(err, errlen, NULL, "%s: larger than 16 MiB", path));
   close(fd);
   *out = buf;
   *outlen = len;
@@ -405,12 +387,12 @@ int state_load(const char *path, state_t **out, char *err, size_t errlen) {
     return -1;
   if (rc == 1) {
     *out = state_new();
-    return *out != NULL ? 0 : fail(err, errlen, "%s: out of memory", path);
+    return *out != NULL ? 0 : json_fail(err, errlen, path, "out of memory");
   }
   rc = state_parse(text, len, out, perr, sizeof perr);
   free(text);
   if (rc != 0)
-    return fail(err, errlen, "%s: %s", path, perr);
+    return json_fail(err, errlen, path, "%s", perr);
   return 0;
 }
 
@@ -521,20 +503,24 @@ static int tmp_write(int fd, const char *tmp, mode_t mode, const char *text,
   int rc = 0;
 
   if (fchmod(fd, mode) != 0) {
-    rc = fail(err, errlen, "cannot chmod %s: %s", tmp, strerror(errno));
+    rc = json_fail(err, errlen, NULL, "cannot chmod %s: %s", tmp,
+                   strerror(errno));
     close(fd);
     return rc;
   }
   f = fdopen(fd, "w");
   if (f == NULL) {
-    rc = fail(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+    rc = json_fail(err, errlen, NULL, "cannot write %s: %s", tmp,
+                   strerror(errno));
     close(fd);
     return rc;
   }
   if (fwrite(text, 1, len, f) != len || fflush(f) != 0 || fsync(fd) != 0)
-    rc = fail(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+    rc = json_fail(err, errlen, NULL, "cannot write %s: %s", tmp,
+                   strerror(errno));
   if (fclose(f) != 0 && rc == 0)
-    rc = fail(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+    rc = json_fail(err, errlen, NULL, "cannot write %s: %s", tmp,
+                   strerror(errno));
   return rc;
 }
 
@@ -548,7 +534,7 @@ state_save_result_t state_save(const state_t *s, const char *path, char *err,
   if (text == NULL || tmp == NULL) {
     free(text);
     free(tmp);
-    fail(err, errlen, "cannot write %s: out of memory", path);
+    json_fail(err, errlen, NULL, "cannot write %s: out of memory", path);
     return STATE_SAVE_FAILED;
   }
   memcpy(tmp, path, plen);
@@ -556,14 +542,15 @@ state_save_result_t state_save(const state_t *s, const char *path, char *err,
   /* Same directory as the target, so that rename() is atomic. */
   fd = mkstemp(tmp);
   if (fd < 0) {
-    fail(err, errlen, "cannot create a temporary file next to %s: %s", path,
-         strerror(errno));
+    json_fail(err, errlen, NULL,
+              "cannot create a temporary file next to %s: %s", path,
+              strerror(errno));
     rc = -1;
   } else {
     rc = tmp_write(fd, tmp, file_mode(path), text, len, err, errlen);
     if (rc == 0 && rename(tmp, path) != 0)
-      rc = fail(err, errlen, "cannot rename %s to %s: %s", tmp, path,
-                strerror(errno));
+      rc = json_fail(err, errlen, NULL, "cannot rename %s to %s: %s", tmp, path,
+                     strerror(errno));
     if (rc != 0)
       unlink(tmp);
   }
@@ -572,9 +559,9 @@ state_save_result_t state_save(const state_t *s, const char *path, char *err,
   if (rc != 0)
     return STATE_SAVE_FAILED;
   if ((rc = dir_sync(path)) != 0) {
-    fail(err, errlen,
-         "%s was written but its directory could not be synced: %s", path,
-         strerror(rc));
+    json_fail(err, errlen, NULL,
+              "%s was written but its directory could not be synced: %s", path,
+              strerror(rc));
     return STATE_SAVE_NOT_SYNCED;
   }
   return STATE_SAVE_OK;

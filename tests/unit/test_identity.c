@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base/id.h"
+#include "base/json.h"
 #include "base/text.h"
 #include "edge/identity.h"
 
@@ -86,7 +87,7 @@ static char *unquote(const char *s) {
 static cJSON *json(const char *squoted) {
   char *text = unquote(squoted);
   char err[IDENTITY_ERR_SIZE];
-  cJSON *doc = identity_json_parse(text, strlen(text), err, sizeof err);
+  cJSON *doc = json_parse_strict(text, strlen(text), err, sizeof err);
 
   if (doc == NULL)
     fail_msg("bad test JSON (%s): %s", err, text);
@@ -433,7 +434,7 @@ static void test_description_limit(void **state) {
   snprintf(body, sizeof body,
            "{\"name\":\"a\",\"keys\":[\"%s\"],\"description\":\"%s\"}", ED25519,
            desc);
-  doc = identity_json_parse(body, strlen(body), err, sizeof err);
+  doc = json_parse_strict(body, strlen(body), err, sizeof err);
   assert_non_null(doc);
   assert_int_equal(identity_apply_json(NULL, doc, &id, err, sizeof err), 0);
   assert_int_equal(strlen(id.description), 1024);
@@ -445,7 +446,7 @@ static void test_description_limit(void **state) {
   snprintf(body, sizeof body,
            "{\"name\":\"a\",\"keys\":[\"%s\"],\"description\":\"%s\"}", ED25519,
            desc);
-  doc = identity_json_parse(body, strlen(body), err, sizeof err);
+  doc = json_parse_strict(body, strlen(body), err, sizeof err);
   assert_non_null(doc);
   assert_int_equal(identity_apply_json(NULL, doc, &id, err, sizeof err), -1);
   assert_string_equal(err, "description: longer than 1024 bytes");
@@ -536,7 +537,7 @@ static void test_json_round_trip(void **state) {
   assert_non_null(strstr(text1, "\"updatedAt\":\"2026-11-25T12:01:01Z\""));
   assert_non_null(strstr(text1, "\"matchAllTags\":true"));
 
-  doc = identity_json_parse(text1, strlen(text1), err, sizeof err);
+  doc = json_parse_strict(text1, strlen(text1), err, sizeof err);
   assert_non_null(doc);
   if (identity_from_json(doc, "identities[0]", &b, err, sizeof err) != 0)
     fail_msg("%s", err);
@@ -717,25 +718,25 @@ static void test_json_parse(void **state) {
   char err[IDENTITY_ERR_SIZE];
   cJSON *doc;
 
-  doc = identity_json_parse("{\"a\":1} \n", 9, err, sizeof err);
+  doc = json_parse_strict("{\"a\":1} \n", 9, err, sizeof err);
   assert_non_null(doc);
   cJSON_Delete(doc);
   /* Not NUL-terminated: only len bytes are read. */
-  doc = identity_json_parse("[1]xyz", 3, err, sizeof err);
+  doc = json_parse_strict("[1]xyz", 3, err, sizeof err);
   assert_non_null(doc);
   cJSON_Delete(doc);
 
-  assert_null(identity_json_parse("", 0, err, sizeof err));
+  assert_null(json_parse_strict("", 0, err, sizeof err));
   assert_string_equal(err, "invalid JSON at byte offset 0");
-  assert_null(identity_json_parse("{\"a\": }", 7, err, sizeof err));
+  assert_null(json_parse_strict("{\"a\": }", 7, err, sizeof err));
   assert_string_equal(err, "invalid JSON at byte offset 6");
-  assert_null(identity_json_parse("{} x", 4, err, sizeof err));
+  assert_null(json_parse_strict("{} x", 4, err, sizeof err));
   assert_string_equal(err,
                       "invalid JSON at byte offset 3: data after the document");
-  assert_null(identity_json_parse("[\"a\\u0000\"]", 11, err, sizeof err));
+  assert_null(json_parse_strict("[\"a\\u0000\"]", 11, err, sizeof err));
   assert_string_equal(err,
                       "invalid JSON at byte offset 3: \\u0000 is not allowed");
-  doc = identity_json_parse("[\"a\\\\u0000\"]", 12, err, sizeof err);
+  doc = json_parse_strict("[\"a\\\\u0000\"]", 12, err, sizeof err);
   assert_non_null(doc);
   cJSON_Delete(doc);
 }
