@@ -1,13 +1,14 @@
 /* The admin API client (cli/api.h). */
 #include "cli/api.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/exitcode.h"
 #include "cli/output.h"
+#include "base/file.h"
 #include "base/log.h"
 #include "ws/http_client.h"
 
@@ -172,47 +173,31 @@ int api_keys_add_text(cJSON *keys, const char *text, const char *origin,
   return added;
 }
 
-/* The whole of f, NUL-terminated; NULL with err. */
-static char *read_stream(FILE *f, const char *name, char *err, size_t errlen) {
-  size_t cap = 4096, n = 0;
-  char *buf = malloc(cap + 1);
-  while (buf != NULL) {
-    n += fread(buf + n, 1, cap - n, f);
-    if (ferror(f)) {
-      snprintf(err, errlen, "cannot read %s: %s", name, strerror(errno));
-      free(buf);
-      return NULL;
-    }
-    if (n < cap) {
-      buf[n] = '\0';
-      if (memchr(buf, '\0', n) == NULL)
-        return buf;
-      snprintf(err, errlen, "%s is not a text file", name);
-      free(buf);
-      return NULL;
-    }
-    char *bigger = cap < KEY_FILE_MAX ? realloc(buf, cap * 2 + 1) : NULL;
-    if (bigger == NULL)
-      break;
-    buf = bigger;
-    cap *= 2;
-  }
-  snprintf(err, errlen, "%s is too large for a key file", name);
-  free(buf);
+/* A key file, or standard input for "-": its text, NUL-terminated; NULL
+ * with err. */
+static char *read_key_file(const char *path, const char *name, char *err,
+                           size_t errlen) {
+  char *text;
+  size_t len;
+  file_read_result_t got =
+      strcmp(path, "-") == 0
+          ? file_read_fd(STDIN_FILENO, name, KEY_FILE_MAX, &text, &len, err,
+                         errlen)
+          : file_read(path, KEY_FILE_MAX, 0, &text, &len, err, errlen);
+  if (got == FILE_READ_TOO_LARGE)
+    snprintf(err, errlen, "%s is too large for a key file", name);
+  if (got != FILE_READ_OK)
+    return NULL;
+  if (memchr(text, '\0', len) == NULL)
+    return text;
+  snprintf(err, errlen, "%s is not a text file", name);
+  free(text);
   return NULL;
 }
 
 int api_keys_add_file(cJSON *keys, const char *path, char *err, size_t errlen) {
-  int is_stdin = strcmp(path, "-") == 0;
-  const char *name = is_stdin ? "standard input" : path;
-  FILE *f = is_stdin ? stdin : fopen(path, "r");
-  if (f == NULL) {
-    snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-    return -1;
-  }
-  char *text = read_stream(f, name, err, errlen);
-  if (!is_stdin)
-    fclose(f);
+  const char *name = strcmp(path, "-") == 0 ? "standard input" : path;
+  char *text = read_key_file(path, name, err, errlen);
   if (text == NULL)
     return -1;
   int n = api_keys_add_text(keys, text, name, err, errlen);

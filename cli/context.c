@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli/exitcode.h"
+#include "base/file.h"
 #include "base/log.h"
 
 #define CONFIG_MAX (1024 * 1024)
@@ -195,39 +196,6 @@ int context_store_current(const cJSON *root, cli_context_t *out) {
 
 /* ---- the config file ------------------------------------------------ */
 
-static int read_all(int fd, char **text, size_t *len, char *err,
-                    size_t errlen) {
-  size_t cap = 4096, n = 0;
-  char *buf = malloc(cap + 1);
-  while (buf != NULL) {
-    if (n == cap) {
-      char *bigger = cap < CONFIG_MAX ? realloc(buf, cap * 2 + 1) : NULL;
-      if (bigger == NULL)
-        break;
-      buf = bigger;
-      cap *= 2;
-    }
-    ssize_t r = read(fd, buf + n, cap - n);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r < 0) {
-      snprintf(err, errlen, "cannot read it: %s", strerror(errno));
-      free(buf);
-      return -1;
-    }
-    if (r == 0) {
-      buf[n] = '\0';
-      *text = buf;
-      *len = n;
-      return 0;
-    }
-    n += (size_t)r;
-  }
-  snprintf(err, errlen, "too large or out of memory");
-  free(buf);
-  return -1;
-}
-
 /* The file must be a regular file that only its owner can access. */
 static int check_mode(int fd, const char *path, char *err, size_t errlen) {
   struct stat st;
@@ -271,10 +239,11 @@ static int parse_config(const char *path, const char *text, size_t len,
 
 int context_file_load(const char *path, cJSON **root, char *err,
                       size_t errlen) {
-  char why[256];
   char *text;
   size_t len;
   *root = NULL;
+  /* Opened here rather than with file_read(), so that the mode is checked
+   * on the file that is then read. */
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0 && errno == ENOENT) {
     *root = cJSON_CreateObject();
@@ -288,13 +257,12 @@ int context_file_load(const char *path, cJSON **root, char *err,
     close(fd);
     return -1;
   }
-  int rc = read_all(fd, &text, &len, why, sizeof(why));
+  file_read_result_t got =
+      file_read_fd(fd, path, CONFIG_MAX, &text, &len, err, errlen);
   close(fd);
-  if (rc != 0) {
-    snprintf(err, errlen, "%s: %s", path, why);
+  if (got != FILE_READ_OK)
     return -1;
-  }
-  rc = parse_config(path, text, len, root, err, errlen);
+  int rc = parse_config(path, text, len, root, err, errlen);
   free(text);
   return rc;
 }
@@ -342,78 +310,27 @@ static int prepare_dir(const char *path, char *dir, size_t dirlen, char *err,
   return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return -1;
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
-/* Write text to a new file tmp (0600 from its creation), durably. */
-static int write_new_file(const char *tmp, const char *text, char *err,
-                          size_t errlen) {
-  int fd = open(tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
-    return -1;
-  }
-  int rc = write_all(fd, text, strlen(text)) != 0 || write_all(fd, "\n", 1) ||
-                   fsync(fd) != 0
-               ? -1
-               : 0;
-  int e = errno;
-  if (close(fd) != 0 && rc == 0) {
-    rc = -1;
-    e = errno;
-  }
-  if (rc != 0) {
-    snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(e));
-    unlink(tmp);
-  }
-  return rc;
-}
-
-static void sync_dir(const char *dir) {
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    fsync(fd); /* best effort: the rename is done either way */
-    close(fd);
-  }
-}
-
 int context_file_save(const char *path, const cJSON *root, char *err,
                       size_t errlen) {
-  char dir[PATH_MAX], tmp[PATH_MAX + 32];
+  char dir[PATH_MAX];
   if (prepare_dir(path, dir, sizeof(dir), err, errlen) != 0)
     return -1;
-  int n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-  if (n < 0 || (size_t)n >= sizeof(tmp)) {
-    snprintf(err, errlen, "config path too long");
-    return -1;
-  }
   char *text = cJSON_Print(root);
-  if (text == NULL) {
+  size_t len = text ? strlen(text) : 0;
+  char *nl = text ? realloc(text, len + 2) : NULL;
+  if (nl == NULL) {
+    free(text);
     snprintf(err, errlen, "out of memory");
     return -1;
   }
-  unlink(tmp); /* a leftover of a crashed run with our pid */
-  int rc = write_new_file(tmp, text, err, errlen);
-  free(text);
-  if (rc == 0 && rename(tmp, path) != 0) {
-    snprintf(err, errlen, "cannot rename %s to %s: %s", tmp, path,
-             strerror(errno));
-    unlink(tmp);
-    rc = -1;
-  }
-  if (rc == 0)
-    sync_dir(dir);
-  return rc;
+  nl[len++] = '\n';
+  nl[len] = '\0';
+  /* Always 0600, whatever the old file's mode: it holds tokens. The
+   * directory sync is best effort: the new file is in place either way. */
+  file_write_result_t rc =
+      file_write_atomic(path, nl, len, 0600, 0, err, errlen);
+  free(nl);
+  return rc == FILE_WRITE_FAILED ? -1 : 0;
 }
 
 /* ---- resolution ----------------------------------------------------- */

@@ -2,23 +2,19 @@
  * docs/EDGE_CONFIG.md. */
 #include "edge/platform.h"
 
+#include "base/file.h"
 #include "base/id.h"
 #include "base/json.h"
 #include "base/text.h"
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
-#include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define PLATFORM_FILE_MAX (16u << 20)
 #define PLATFORM_TEXT_MAX 256
@@ -403,22 +399,6 @@ static int get_metrics_listen(parse_ctx_t *c, const cJSON *root,
 
 /* ---- listener and limits ----------------------------------------------- */
 
-static char *path_resolve(const char *base_dir, const char *path) {
-  size_t blen, n;
-  int slash;
-  char *s;
-
-  if (path[0] == '/' || base_dir == NULL || base_dir[0] == '\0')
-    return strdup(path);
-  blen = strlen(base_dir);
-  slash = base_dir[blen - 1] == '/';
-  n = blen + !slash + strlen(path) + 1;
-  s = malloc(n);
-  if (s != NULL)
-    snprintf(s, n, "%s%s%s", base_dir, slash ? "" : "/", path);
-  return s;
-}
-
 static int get_file(parse_ctx_t *c, const cJSON *obj, const char *parent,
                     const char *key, char **out) {
   char p[PATH_BUF];
@@ -428,7 +408,7 @@ static int get_file(parse_ctx_t *c, const cJSON *obj, const char *parent,
   if (want_string(c, p, v, "required", &s) != 0 ||
       want_text(c, p, s, PLATFORM_PATH_MAX) != 0)
     return -1;
-  *out = path_resolve(c->base_dir, s);
+  *out = file_path_resolve(c->base_dir, s);
   return *out != NULL ? 0 : fail_oom(c, p);
 }
 
@@ -442,7 +422,8 @@ static int get_state_file(parse_ctx_t *c, const cJSON *root, platform_t *p) {
   if (want_string(c, path, v, NULL, &s) != 0 ||
       (s != NULL && want_text(c, path, s, PLATFORM_PATH_MAX) != 0))
     return -1;
-  p->state_file = path_resolve(c->base_dir, s != NULL ? s : STATE_FILE_DEFAULT);
+  p->state_file =
+      file_path_resolve(c->base_dir, s != NULL ? s : STATE_FILE_DEFAULT);
   return p->state_file != NULL ? 0 : fail_oom(c, path);
 }
 
@@ -863,90 +844,6 @@ int platform_parse(const char *text, size_t len, const char *base_dir,
   return 0;
 }
 
-PRINTF_LIKE(3, 4)
-static int load_fail(char *err, size_t errlen, const char *fmt, ...) {
-  va_list ap;
-
-  if (err != NULL && errlen > 0) {
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return -1;
-}
-
-/* Reads at most PLATFORM_FILE_MAX bytes; also bounded for pipes and other
- * files whose size fstat cannot tell. */
-static int file_read_fd(int fd, const char *path, char **out, size_t *outlen,
-                        char *err, size_t errlen) {
-  size_t cap = 0, len = 0;
-  char *buf = NULL, *nbuf;
-  ssize_t n;
-
-  for (;;) {
-    if (len == cap) {
-      cap = cap == 0 ? 4096 : cap * 2;
-      if (cap > PLATFORM_FILE_MAX + 1)
-        cap = PLATFORM_FILE_MAX + 1;
-      nbuf = realloc(buf, cap);
-      if (nbuf == NULL) {
-        free(buf);
-        return load_fail(err, errlen, "%s: out of memory", path);
-      }
-      buf = nbuf;
-    }
-    n = read(fd, buf + len, cap - len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      free(buf);
-      return load_fail(err, errlen, "cannot read %s: %s", path,
-                       strerror(errno));
-    }
-    if (n == 0)
-      break;
-    len += (size_t)n;
-    if (len > PLATFORM_FILE_MAX) {
-      free(buf);
-      return load_fail(err, errlen, "%s: file is larger than 16 MiB", path);
-    }
-  }
-  *out = buf;
-  *outlen = len;
-  return 0;
-}
-
-static int file_read(const char *path, char **out, size_t *len, char *err,
-                     size_t errlen) {
-  struct stat st;
-  int fd, rc;
-
-  fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return load_fail(err, errlen, "cannot open %s: %s", path, strerror(errno));
-  if (fstat(fd, &st) != 0)
-    rc = load_fail(err, errlen, "cannot stat %s: %s", path, strerror(errno));
-  else if (S_ISDIR(st.st_mode))
-    rc = load_fail(err, errlen, "cannot read %s: %s", path, strerror(EISDIR));
-  else if (S_ISREG(st.st_mode) && st.st_size > (off_t)PLATFORM_FILE_MAX)
-    rc = load_fail(err, errlen, "%s: file is larger than 16 MiB", path);
-  else
-    rc = file_read_fd(fd, path, out, len, err, errlen);
-  close(fd);
-  return rc;
-}
-
-/* Directory part of path, "." when there is none. */
-static char *path_dirname(const char *path) {
-  const char *slash = strrchr(path, '/');
-
-  if (slash == NULL)
-    return strdup(".");
-  if (slash == path)
-    return strdup("/");
-  return strndup(path, (size_t)(slash - path));
-}
-
 int platform_load(const char *path, platform_t **out, char *err,
                   size_t errlen) {
   char *text = NULL, *dir, perr[512];
@@ -954,16 +851,17 @@ int platform_load(const char *path, platform_t **out, char *err,
   int rc;
 
   *out = NULL;
-  if (file_read(path, &text, &len, err, errlen) != 0)
+  if (file_read(path, PLATFORM_FILE_MAX, 0, &text, &len, err, errlen) !=
+      FILE_READ_OK)
     return -1;
-  dir = path_dirname(path);
+  dir = file_dirname(path);
   if (dir == NULL) {
     free(text);
-    return load_fail(err, errlen, "%s: out of memory", path);
+    return json_fail(err, errlen, path, "out of memory");
   }
   rc = platform_parse(text, len, dir, out, perr, sizeof perr);
   if (rc != 0)
-    load_fail(err, errlen, "%s: %s", path, perr);
+    json_fail(err, errlen, path, "%s", perr);
   free(dir);
   free(text);
   return rc;

@@ -1,22 +1,18 @@
 /* Edge state: parse, serialize, atomic save, edits. See state.h. */
 #include "edge/state.h"
 
+#include "base/file.h"
 #include "base/id.h"
 #include "base/json.h"
 #include "base/text.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 /* Same bound as the config: the state is small, a huge file is a mistake. */
 #define STATE_FILE_MAX (16u << 20)
 #define PATH_BUF 96
-#define TMP_SUFFIX ".tmp-XXXXXX"
 #define NEW_FILE_MODE 0644
 
 static const char *const root_fields[] = {"version", "identities", "services",
@@ -327,68 +323,22 @@ int state_parse(const char *text, size_t len, state_t **out, char *err,
 
 /* ---- load -------------------------------------------------------------- */
 
-static int read_fail(int fd, char *buf, int rc) {
-  free(buf);
-  close(fd);
-  return rc;
-}
-
-/* Whole file, at most STATE_FILE_MAX bytes. 1 when it does not exist. */
-static int file_read(const char *path, char **out, size_t *outlen, char *err,
-                     size_t errlen) {
-  size_t cap = 0, len = 0;
-  char *buf = NULL, *nbuf;
-  ssize_t n;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-  if (fd < 0 && errno == ENOENT)
-    return 1;
-  if (fd < 0)
-    return json_fail(err, errlen, NULL, "cannot open %s: %s", path,
-                     strerror(errno));
-  for (;;) {
-    if (len == cap) {
-      if (len > STATE_FILE_MAX)
-        break;
-      cap = cap == 0 ? 4096 : cap * 2;
-      if ((nbuf = realloc(buf, cap)) == NULL)
-        return read_fail(fd, buf,
-                         json_fail(err, errlen, path, "out of memory"));
-      buf = nbuf;
-    }
-    n = read(fd, buf + len, cap - len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return read_fail(fd, buf,
-                       json_fail(err, errlen, NULL, "cannot read %s: %s", path,
-                                 strerror(errno)));
-    if (n == 0)
-      break;
-    len += (size_t)n;
-  }
-  if (len > STATE_FILE_MAX)
-    return read_fail(
-        fd, buf, json_fail(err, errlen, NULL, "%s: larger than 16 MiB", path));
-  close(fd);
-  *out = buf;
-  *outlen = len;
-  return 0;
-}
-
 int state_load(const char *path, state_t **out, char *err, size_t errlen) {
   char *text = NULL, perr[IDENTITY_ERR_SIZE];
   size_t len = 0;
+  file_read_result_t got;
   int rc;
 
   *out = NULL;
-  rc = file_read(path, &text, &len, err, errlen);
-  if (rc < 0)
-    return -1;
-  if (rc == 1) {
+  got = file_read(path, STATE_FILE_MAX, FILE_READ_MISSING_OK, &text, &len, err,
+                  errlen);
+  /* No file yet: the edge writes it on the first change. */
+  if (got == FILE_READ_MISSING) {
     *out = state_new();
     return *out != NULL ? 0 : json_fail(err, errlen, path, "out of memory");
   }
+  if (got != FILE_READ_OK)
+    return -1;
   rc = state_parse(text, len, out, perr, sizeof perr);
   free(text);
   if (rc != 0)
@@ -460,109 +410,19 @@ char *state_serialize(const state_t *s, size_t *len) {
   return nl;
 }
 
-/* Directory part of path, "." when there is none. */
-static char *path_dirname(const char *path) {
-  const char *slash = strrchr(path, '/');
-
-  if (slash == NULL)
-    return strdup(".");
-  if (slash == path)
-    return strdup("/");
-  return strndup(path, (size_t)(slash - path));
-}
-
-/* Without this the rename itself may not survive a crash. Returns 0 or an
- * errno value. EINVAL: the file system cannot sync directories, nothing
- * more we can do. */
-static int dir_sync(const char *path) {
-  char *dir = path_dirname(path);
-  int fd, e = 0;
-
-  if (dir == NULL)
-    return ENOMEM;
-  fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  free(dir);
-  if (fd < 0)
-    return errno;
-  if (fsync(fd) != 0 && errno != EINVAL)
-    e = errno;
-  close(fd);
-  return e;
-}
-
-static mode_t file_mode(const char *path) {
-  struct stat st;
-
-  return stat(path, &st) == 0 ? (st.st_mode & 07777) : NEW_FILE_MODE;
-}
-
-/* text into the open temporary file fd (closed here in every case). */
-static int tmp_write(int fd, const char *tmp, mode_t mode, const char *text,
-                     size_t len, char *err, size_t errlen) {
-  FILE *f;
-  int rc = 0;
-
-  if (fchmod(fd, mode) != 0) {
-    rc = json_fail(err, errlen, NULL, "cannot chmod %s: %s", tmp,
-                   strerror(errno));
-    close(fd);
-    return rc;
-  }
-  f = fdopen(fd, "w");
-  if (f == NULL) {
-    rc = json_fail(err, errlen, NULL, "cannot write %s: %s", tmp,
-                   strerror(errno));
-    close(fd);
-    return rc;
-  }
-  if (fwrite(text, 1, len, f) != len || fflush(f) != 0 || fsync(fd) != 0)
-    rc = json_fail(err, errlen, NULL, "cannot write %s: %s", tmp,
-                   strerror(errno));
-  if (fclose(f) != 0 && rc == 0)
-    rc = json_fail(err, errlen, NULL, "cannot write %s: %s", tmp,
-                   strerror(errno));
-  return rc;
-}
-
 state_save_result_t state_save(const state_t *s, const char *path, char *err,
                                size_t errlen) {
-  size_t len = 0, plen = strlen(path);
+  size_t len = 0;
   char *text = state_serialize(s, &len);
-  char *tmp = malloc(plen + sizeof TMP_SUFFIX);
-  int fd, rc;
+  file_write_result_t rc;
 
-  if (text == NULL || tmp == NULL) {
-    free(text);
-    free(tmp);
+  if (text == NULL) {
     json_fail(err, errlen, NULL, "cannot write %s: out of memory", path);
     return STATE_SAVE_FAILED;
   }
-  memcpy(tmp, path, plen);
-  memcpy(tmp + plen, TMP_SUFFIX, sizeof TMP_SUFFIX);
-  /* Same directory as the target, so that rename() is atomic. */
-  fd = mkstemp(tmp);
-  if (fd < 0) {
-    json_fail(err, errlen, NULL,
-              "cannot create a temporary file next to %s: %s", path,
-              strerror(errno));
-    rc = -1;
-  } else {
-    rc = tmp_write(fd, tmp, file_mode(path), text, len, err, errlen);
-    if (rc == 0 && rename(tmp, path) != 0)
-      rc = json_fail(err, errlen, NULL, "cannot rename %s to %s: %s", tmp, path,
-                     strerror(errno));
-    if (rc != 0)
-      unlink(tmp);
-  }
+  /* An existing file keeps its mode: an admin may have narrowed it. */
+  rc = file_write_atomic(path, text, len, NEW_FILE_MODE, FILE_WRITE_KEEP_MODE,
+                         err, errlen);
   free(text);
-  free(tmp);
-  if (rc != 0)
-    return STATE_SAVE_FAILED;
-  if ((rc = dir_sync(path)) != 0) {
-    json_fail(err, errlen, NULL,
-              "%s was written but its directory could not be synced: %s", path,
-              strerror(rc));
-    return STATE_SAVE_NOT_SYNCED;
-  }
-  return STATE_SAVE_OK;
+  return (state_save_result_t)rc;
 }

@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 
+#include "base/file.h"
 #include "edge/identity.h"
 #include "edge/platform.h"
 
@@ -41,13 +42,15 @@ typedef struct {
   size_t nssh;
 } state_t;
 
+/* file_write_atomic()'s results (base/file.h), under the names admin.c
+ * and the fuzzer's stand-in use. */
 typedef enum {
-  STATE_SAVE_OK = 0,
+  STATE_SAVE_OK = FILE_WRITE_OK,
   /* Nothing changed on disk (the temporary file is removed). */
-  STATE_SAVE_FAILED = -1,
+  STATE_SAVE_FAILED = FILE_WRITE_FAILED,
   /* The new file is in place but the directory could not be fsync'd, so a
    * crash may still bring back the old one. Treat as saved, and warn. */
-  STATE_SAVE_NOT_SYNCED = 1,
+  STATE_SAVE_NOT_SYNCED = FILE_WRITE_NOT_SYNCED,
 } state_save_result_t;
 
 /* An empty state; NULL when out of memory. */
@@ -69,9 +72,9 @@ int state_load(const char *path, state_t **out, char *err, size_t errlen);
 /* The file's text (malloc'd, NUL-terminated, ends in a newline). */
 char *state_serialize(const state_t *s, size_t *len);
 /*
- * Write s to path atomically: a temporary file in the same directory,
- * fwrite, fflush, fsync, rename over path, fsync of the directory. A new
- * file gets mode 0644 (it holds public keys and is read by sshd's
+ * Write s to path with file_write_atomic() (base/file.h: a temporary file
+ * in the same directory, fsync, rename over path, fsync of the directory).
+ * A new file gets mode 0644 (it holds public keys and is read by sshd's
  * AuthorizedKeysCommand); an existing file keeps its mode.
  */
 state_save_result_t state_save(const state_t *s, const char *path, char *err,

@@ -1,15 +1,20 @@
 /* Unit tests for base/: cleaning and quoting text, the id rule, strict
- * JSON and its messages. */
+ * JSON and its messages, bounded reads and atomic writes. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "base/file.h"
 #include "base/id.h"
 #include "base/json.h"
 #include "base/text.h"
@@ -223,6 +228,272 @@ static void test_json_build(void **state) {
   cJSON_Delete(o);
 }
 
+/* ---- files ------------------------------------------------------------- */
+
+typedef struct {
+  char dir[64];
+  char path[128]; /* dir/f, not created */
+} fixture_t;
+
+static int setup_dir(void **state) {
+  fixture_t *f = calloc(1, sizeof *f);
+
+  if (f == NULL)
+    return -1;
+  snprintf(f->dir, sizeof f->dir, "/tmp/wsmux-test-base.XXXXXX");
+  if (mkdtemp(f->dir) == NULL) {
+    free(f);
+    return -1;
+  }
+  snprintf(f->path, sizeof f->path, "%s/f", f->dir);
+  *state = f;
+  return 0;
+}
+
+/* Removes what a test left in dir (files only), then dir. */
+static int teardown_dir(void **state) {
+  fixture_t *f = *state;
+  DIR *d = opendir(f->dir);
+  char p[384];
+
+  for (struct dirent *e; d != NULL && (e = readdir(d)) != NULL;) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+      continue;
+    snprintf(p, sizeof p, "%s/%s", f->dir, e->d_name);
+    unlink(p);
+  }
+  if (d != NULL)
+    closedir(d);
+  rmdir(f->dir);
+  free(f);
+  return 0;
+}
+
+static void write_bytes(const char *path, const void *data, size_t len,
+                        mode_t mode) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, data, len), (ssize_t)len);
+  assert_int_equal(fchmod(fd, mode), 0);
+  assert_int_equal(close(fd), 0);
+}
+
+/* Entries of dir other than . and .. */
+static int dir_count(const char *dir) {
+  DIR *d = opendir(dir);
+  int n = 0;
+
+  assert_non_null(d);
+  for (struct dirent *e; (e = readdir(d)) != NULL;)
+    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+      n++;
+  closedir(d);
+  return n;
+}
+
+static mode_t mode_of(const char *path) {
+  struct stat st;
+
+  assert_int_equal(stat(path, &st), 0);
+  return st.st_mode & 07777;
+}
+
+static void test_file_read(void **state) {
+  fixture_t *f = *state;
+  char err[512], want[512], sentinel = 0, *text = &sentinel;
+  size_t len = 99; /* both reset on every result */
+
+  /* Missing: an error, or with the flag its own result and err kept. */
+  assert_int_equal(file_read(f->path, 100, 0, &text, &len, err, sizeof err),
+                   FILE_READ_FAILED);
+  snprintf(want, sizeof want, "cannot open %s: No such file or directory",
+           f->path);
+  assert_string_equal(err, want);
+  assert_null(text);
+  strcpy(err, "untouched");
+  assert_int_equal(file_read(f->path, 100, FILE_READ_MISSING_OK, &text, &len,
+                             err, sizeof err),
+                   FILE_READ_MISSING);
+  assert_string_equal(err, "untouched");
+  assert_null(text);
+  assert_int_equal(len, 0);
+
+  /* Normal, NUL-terminated, a NUL inside counted in len. */
+  write_bytes(f->path, "ab\0cd", 5, 0644);
+  assert_int_equal(file_read(f->path, 100, 0, &text, &len, err, sizeof err),
+                   FILE_READ_OK);
+  assert_int_equal(len, 5);
+  assert_memory_equal(text, "ab\0cd", 6);
+  free(text);
+  write_bytes(f->path, "", 0, 0644);
+  assert_int_equal(file_read(f->path, 100, 0, &text, &len, err, sizeof err),
+                   FILE_READ_OK);
+  assert_int_equal(len, 0);
+  assert_string_equal(text, "");
+  free(text);
+
+  /* Exactly max bytes is fine, one more is not. */
+  write_bytes(f->path, "0123456789", 10, 0644);
+  assert_int_equal(file_read(f->path, 10, 0, &text, &len, err, sizeof err),
+                   FILE_READ_OK);
+  assert_string_equal(text, "0123456789");
+  free(text);
+  assert_int_equal(file_read(f->path, 9, 0, &text, &len, err, sizeof err),
+                   FILE_READ_TOO_LARGE);
+  snprintf(want, sizeof want, "%s: file is larger than 9 bytes", f->path);
+  assert_string_equal(err, want);
+  assert_null(text);
+
+  /* Larger than 16 MiB, refused before reading (sparse, so cheap). */
+  assert_int_equal(truncate(f->path, (16 << 20) + 1), 0);
+  assert_int_equal(
+      file_read(f->path, 16u << 20, 0, &text, &len, err, sizeof err),
+      FILE_READ_TOO_LARGE);
+  snprintf(want, sizeof want, "%s: file is larger than 16 MiB", f->path);
+  assert_string_equal(err, want);
+  assert_int_equal(unlink(f->path), 0);
+
+  /* A directory. */
+  assert_int_equal(file_read(f->dir, 100, FILE_READ_MISSING_OK, &text, &len,
+                             err, sizeof err),
+                   FILE_READ_FAILED);
+  snprintf(want, sizeof want, "cannot read %s: Is a directory", f->dir);
+  assert_string_equal(err, want);
+}
+
+/* A pipe has no size to check first: the bound holds while reading. */
+static void test_file_read_fd(void **state) {
+  char err[256], big[5000], *text;
+  size_t len;
+  int fds[2];
+
+  memset(big, 'k', sizeof big);
+  assert_int_equal(pipe(fds), 0);
+  assert_int_equal(write(fds[1], big, sizeof big), (ssize_t)sizeof big);
+  close(fds[1]);
+  assert_int_equal(file_read_fd(fds[0], "standard input", 4096, &text, &len,
+                                err, sizeof err),
+                   FILE_READ_TOO_LARGE);
+  assert_string_equal(err, "standard input: file is larger than 4 KiB");
+  close(fds[0]);
+
+  assert_int_equal(pipe(fds), 0);
+  assert_int_equal(write(fds[1], big, sizeof big), (ssize_t)sizeof big);
+  close(fds[1]);
+  assert_int_equal(file_read_fd(fds[0], "standard input", sizeof big, &text,
+                                &len, err, sizeof err),
+                   FILE_READ_OK);
+  assert_int_equal(len, sizeof big);
+  assert_int_equal(text[len], '\0');
+  assert_memory_equal(text, big, sizeof big);
+  free(text);
+  close(fds[0]);
+}
+
+static void test_file_write_atomic(void **state) {
+  fixture_t *f = *state;
+  char err[256], *text;
+  size_t len;
+
+  /* A new file gets mode, whether or not existing modes are kept. */
+  assert_int_equal(file_write_atomic(f->path, "one\n", 4, 0644,
+                                     FILE_WRITE_KEEP_MODE, err, sizeof err),
+                   FILE_WRITE_OK);
+  assert_int_equal(mode_of(f->path), 0644);
+  assert_int_equal(file_read(f->path, 100, 0, &text, &len, err, sizeof err),
+                   FILE_READ_OK);
+  assert_string_equal(text, "one\n");
+  free(text);
+  assert_int_equal(dir_count(f->dir), 1);
+
+  /* An existing file keeps its mode with FILE_WRITE_KEEP_MODE... */
+  assert_int_equal(chmod(f->path, 0640), 0);
+  assert_int_equal(file_write_atomic(f->path, "two", 3, 0644,
+                                     FILE_WRITE_KEEP_MODE, err, sizeof err),
+                   FILE_WRITE_OK);
+  assert_int_equal(mode_of(f->path), 0640);
+  /* ... and gets mode without it. */
+  assert_int_equal(chmod(f->path, 0644), 0);
+  assert_int_equal(
+      file_write_atomic(f->path, "three", 5, 0600, 0, err, sizeof err),
+      FILE_WRITE_OK);
+  assert_int_equal(mode_of(f->path), 0600);
+  assert_int_equal(file_read(f->path, 100, 0, &text, &len, err, sizeof err),
+                   FILE_READ_OK);
+  assert_string_equal(text, "three");
+  free(text);
+  /* Nothing to write is a valid, empty file. */
+  assert_int_equal(file_write_atomic(f->path, "", 0, 0600, 0, err, sizeof err),
+                   FILE_WRITE_OK);
+  assert_int_equal(file_read(f->path, 100, 0, &text, &len, err, sizeof err),
+                   FILE_READ_OK);
+  assert_int_equal(len, 0);
+  free(text);
+  assert_int_equal(dir_count(f->dir), 1);
+}
+
+static void test_file_write_atomic_fails(void **state) {
+  fixture_t *f = *state;
+  char err[512], want[512], path[192], *text;
+  size_t len;
+
+  /* The tests run as root, so a read-only directory would not stop the
+   * write; a directory that does not exist does. */
+  snprintf(path, sizeof path, "%s/missing/f", f->dir);
+  assert_int_equal(file_write_atomic(path, "x", 1, 0644, 0, err, sizeof err),
+                   FILE_WRITE_FAILED);
+  snprintf(want, sizeof want,
+           "cannot create a temporary file next to %s: No such file or "
+           "directory",
+           path);
+  assert_string_equal(err, want);
+  assert_int_equal(dir_count(f->dir), 0);
+
+  /* rename() fails (a non-empty directory is in the way) after the
+   * temporary file was written: it is removed, nothing else changes. */
+  snprintf(path, sizeof path, "%s/d", f->dir);
+  assert_int_equal(mkdir(path, 0755), 0);
+  snprintf(want, sizeof want, "%s/d/keep", f->dir);
+  write_bytes(want, "k", 1, 0644);
+  assert_int_equal(file_write_atomic(path, "x", 1, 0644, 0, err, sizeof err),
+                   FILE_WRITE_FAILED);
+  assert_non_null(strstr(err, "cannot rename"));
+  assert_int_equal(dir_count(f->dir), 1); /* only d */
+  assert_int_equal(dir_count(path), 1);
+  assert_int_equal(file_read(want, 100, 0, &text, &len, err, sizeof err),
+                   FILE_READ_OK);
+  assert_string_equal(text, "k");
+  free(text);
+  assert_int_equal(unlink(want), 0);
+  assert_int_equal(rmdir(path), 0);
+}
+
+static void test_file_paths(void **state) {
+  static const char *const dirs[][2] = {
+      {"a/b", "a"}, {"b", "."}, {"/x", "/"}, {"/a/b/c", "/a/b"}, {"", "."}};
+  static const char *const resolved[][3] = {{"/etc", "x", "/etc/x"},
+                                            {"/etc/", "x", "/etc/x"},
+                                            {"conf", "a/b", "conf/a/b"},
+                                            {"/etc", "/abs", "/abs"},
+                                            {"", "x", "x"},
+                                            {NULL, "x", "x"}};
+
+  for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+    char *d = file_dirname(dirs[i][0]);
+    assert_non_null(d);
+    if (strcmp(d, dirs[i][1]) != 0)
+      fail_msg("dirname of \"%s\": got \"%s\"", dirs[i][0], d);
+    free(d);
+  }
+  for (size_t i = 0; i < sizeof resolved / sizeof resolved[0]; i++) {
+    char *p = file_path_resolve(resolved[i][0], resolved[i][1]);
+    assert_non_null(p);
+    assert_string_equal(p, resolved[i][2]);
+    free(p);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_text_quote),
@@ -232,6 +503,13 @@ int main(void) {
       cmocka_unit_test(test_json_check_object),
       cmocka_unit_test(test_json_messages),
       cmocka_unit_test(test_json_build),
+      cmocka_unit_test_setup_teardown(test_file_read, setup_dir, teardown_dir),
+      cmocka_unit_test(test_file_read_fd),
+      cmocka_unit_test_setup_teardown(test_file_write_atomic, setup_dir,
+                                      teardown_dir),
+      cmocka_unit_test_setup_teardown(test_file_write_atomic_fails, setup_dir,
+                                      teardown_dir),
+      cmocka_unit_test(test_file_paths),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
