@@ -2,7 +2,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "cli/args.h"
@@ -13,6 +15,8 @@
 #include "edge/metrics_server.h"
 #include "edge/platform.h"
 #include "edge/state.h"
+#include "edge/store.h"
+#include "edge/store_pg_cli.h"
 
 enum { EXIT_OK = 0, EXIT_ERROR = 1 };
 
@@ -20,6 +24,7 @@ static const char usage[] =
     "usage: wsmux-edge --config FILE [--log-level error|warn|info|debug]\n"
     "       wsmux-edge authorized-keys --config FILE --service S "
     "[--project P]\n"
+    "       wsmux-edge migrate --config FILE [--from-file STATE.json]\n"
     "\n"
     "Serves wsmux WebSockets (docs/PROTOCOL.md) and relays each SSH stream\n"
     "to the upstream of its service, as configured in FILE\n"
@@ -28,7 +33,11 @@ static const char usage[] =
     "\n"
     "authorized-keys prints the authorized_keys lines of every SSH identity\n"
     "matching service S (in project P; without --project, S must be unique\n"
-    "across projects), for sshd's AuthorizedKeysCommand.\n";
+    "across projects), for sshd's AuthorizedKeysCommand.\n"
+    "\n"
+    "migrate brings the PostgreSQL schema of the config's store to this\n"
+    "version (safe to repeat, and to run from two edges at once); with\n"
+    "--from-file it then imports a state file into it, once.\n";
 
 /* ---- authorized-keys ---------------------------------------------------- */
 
@@ -134,12 +143,108 @@ static int cmd_authorized_keys(int argc, char **argv) {
     platform_free(platform);
     return EXIT_ERROR;
   }
-  if (state_load(platform->state_file, &state, err, sizeof(err)) != 0) {
+  /* One short query with the postgres store (sshd waits for this); while
+   * the database is away, its last answer for maxStaleMs. */
+  long stale = 0;
+  if ((platform->store_dsn != NULL
+           ? store_pg_load_cached(
+                 platform->store_dsn, platform->store_connect_timeout_ms,
+                 platform->state_file, platform->store_max_stale_ms, &state,
+                 &stale, err, sizeof(err))
+           : state_load(platform->state_file, &state, err, sizeof(err))) != 0) {
     log_print("wsmux-edge", LOG_ERROR, "%s", err);
     platform_free(platform);
     return EXIT_ERROR;
   }
+  if (stale > 0)
+    log_print("wsmux-edge", LOG_WARN,
+              "%s: the keys are from the cached state of %ld s ago", err,
+              stale / 1000);
   rc = keys_print(svc, state);
+  state_free(state);
+  platform_free(platform);
+  return rc;
+}
+
+/* ---- migrate ------------------------------------------------------------ */
+
+/* The audit log's "who" of an import: no API token made it. */
+#define IMPORT_ACTOR "wsmux-edge migrate"
+
+static int cmd_migrate(int argc, char **argv) {
+  const char *config = NULL, *from_file = NULL;
+  int help = 0, nrest, dd, from, to;
+  char *rest[4], err[1024];
+  args_opt_t opts[] = {{"config", &config, NULL},
+                       {"from-file", &from_file, NULL},
+                       {"help", NULL, &help},
+                       {0}};
+  platform_t *platform;
+  state_t *state = NULL;
+
+  if (args_parse(argc, argv, opts, rest, 4, &nrest, &dd, err, sizeof(err)) !=
+      0) {
+    log_print("wsmux-edge", LOG_ERROR, "%s", err);
+    fputs(usage, stderr);
+    return EXIT_ERROR;
+  }
+  if (help || (nrest == 1 && dd < 0 && strcmp(rest[0], "-h") == 0)) {
+    fputs(usage, stdout);
+    return EXIT_OK;
+  }
+  if (config == NULL || nrest > 0) {
+    log_print("wsmux-edge", LOG_ERROR, "%s",
+              config == NULL ? "--config is required" : "unexpected argument");
+    fputs(usage, stderr);
+    return EXIT_ERROR;
+  }
+  if (platform_load(config, &platform, err, sizeof(err)) != 0) {
+    log_print("wsmux-edge", LOG_ERROR, "%s", err);
+    return EXIT_ERROR;
+  }
+  if (platform->store_dsn == NULL) {
+    log_print("wsmux-edge", LOG_ERROR,
+              "%s has no \"store\": {\"postgres\": ...}: the file store "
+              "needs no migration",
+              config);
+    platform_free(platform);
+    return EXIT_ERROR;
+  }
+  /* The file first: a bad one is refused before the database is touched. A
+   * missing one is an error here, not an empty state. */
+  if (from_file != NULL &&
+      (access(from_file, F_OK) != 0
+           ? (snprintf(err, sizeof(err), "cannot open %s: %s", from_file,
+                       strerror(errno)),
+              -1)
+           : state_load(from_file, &state, err, sizeof(err))) != 0) {
+    log_print("wsmux-edge", LOG_ERROR, "%s", err);
+    platform_free(platform);
+    return EXIT_ERROR;
+  }
+  int rc = EXIT_ERROR;
+  unsigned timeout =
+      platform->store_connect_timeout_ms + platform->store_query_timeout_ms;
+  if (store_pg_migrate(platform->store_dsn, timeout, &from, &to, err,
+                       sizeof(err)) != 0) {
+    log_print("wsmux-edge", LOG_ERROR, "migrate: %s", err);
+  } else {
+    if (from == to)
+      printf("schema: at version %d already, nothing to do\n", to);
+    else
+      printf("schema: migrated from version %d to %d\n", from, to);
+    rc = EXIT_OK;
+  }
+  if (rc == EXIT_OK && state != NULL) {
+    if (store_pg_import(platform->store_dsn, timeout, state, from_file,
+                        IMPORT_ACTOR, err, sizeof(err)) != 0) {
+      log_print("wsmux-edge", LOG_ERROR, "import: %s", err);
+      rc = EXIT_ERROR;
+    } else {
+      printf("imported %zu SSH identities and %zu SSH switches from %s\n",
+             state->nidentities, state->nssh, from_file);
+    }
+  }
   state_free(state);
   platform_free(platform);
   return rc;
@@ -151,6 +256,9 @@ typedef struct {
   uv_signal_t sigint;
   uv_signal_t sigterm;
   edge_t *edge;
+  store_t *store;
+  int started;               /* the postgres store's first outcome came */
+  char start_error[1024];    /* and was this failure ("": none) */
   metrics_server_t *metrics; /* NULL without metricsListen */
   const log_t *log;
 } app_t;
@@ -166,6 +274,65 @@ static void on_edge_halt(void *ctx) {
   app_t *app = ctx;
   metrics_server_close(app->metrics);
   app->metrics = NULL;
+  /* Admin requests waiting for a write are answered now, while the edge
+   * and its transport still exist. */
+  store_close(app->store);
+  app->store = NULL;
+}
+
+static void on_store_started(void *ctx, const char *err) {
+  app_t *app = ctx;
+  app->started = 1;
+  if (err != NULL)
+    snprintf(app->start_error, sizeof(app->start_error), "%s", err);
+}
+
+/* The store of the config: the state file, or PostgreSQL (connected and
+ * read before anything is served). NULL after printing why. */
+static store_t *store_start(uv_loop_t *loop, const platform_t *platform,
+                            app_t *app, const log_t *log) {
+  char err[1024];
+  store_config_t cfg = {.state_file = platform->state_file,
+                        .audit_file = platform->audit_file,
+                        .dsn = platform->store_dsn,
+                        .max_stale_ms = platform->store_max_stale_ms,
+                        .connect_timeout_ms =
+                            platform->store_connect_timeout_ms,
+                        .query_timeout_ms = platform->store_query_timeout_ms};
+  store_t *s;
+  if (platform->store_dsn == NULL) {
+    /* A state file that does not parse is refused, not replaced: starting
+     * empty would drop every identity at the next write. */
+    s = store_open_file(loop, &cfg, NULL, log, err, sizeof(err));
+    if (s == NULL) {
+      log_print("wsmux-edge", LOG_ERROR, "%s", err);
+      return NULL;
+    }
+    log_msg(log, LOG_INFO, "state: %zu SSH identities, %zu SSH switches (%s)",
+            store_view(s)->nidentities, store_view(s)->nssh,
+            platform->state_file);
+    return s;
+  }
+  s = store_open_postgres(loop, &cfg, NULL, log, on_store_started, app, err,
+                          sizeof(err));
+  if (s == NULL) {
+    log_print("wsmux-edge", LOG_ERROR, "%s", err);
+    uv_run(loop, UV_RUN_DEFAULT); /* release what it started */
+    return NULL;
+  }
+  while (!app->started && uv_run(loop, UV_RUN_ONCE) != 0)
+    ;
+  if (app->start_error[0] != '\0') {
+    log_print("wsmux-edge", LOG_ERROR, "store: %s", app->start_error);
+    store_close(s);
+    uv_run(loop, UV_RUN_DEFAULT);
+    return NULL;
+  }
+  log_msg(log, LOG_INFO,
+          "state: %zu SSH identities, %zu SSH switches "
+          "(PostgreSQL)",
+          store_view(s)->nidentities, store_view(s)->nssh);
+  return s;
 }
 
 /* metricsListen, if set. -1 with a message in err. */
@@ -195,6 +362,8 @@ static void on_signal(uv_signal_t *h, int signum) {
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "authorized-keys") == 0)
     return cmd_authorized_keys(argc - 2, argv + 2);
+  if (argc > 1 && strcmp(argv[1], "migrate") == 0)
+    return cmd_migrate(argc - 2, argv + 2);
   const char *config = NULL, *level = "info";
   int help = 0, version = 0, nrest, dd;
   char *rest[4], err[1024];
@@ -233,25 +402,23 @@ int main(int argc, char **argv) {
     log_print("wsmux-edge", LOG_ERROR, "%s", err);
     return 1;
   }
-  /* A state file that does not parse is refused, not replaced: starting
-   * empty would drop every identity at the next write. */
-  state_t *state;
-  if (state_load(platform->state_file, &state, err, sizeof(err)) != 0) {
-    log_print("wsmux-edge", LOG_ERROR, "%s", err);
-    platform_free(platform);
-    return 1;
-  }
-  log_msg(&log, LOG_INFO, "state: %zu SSH identities, %zu SSH switches (%s)",
-          state->nidentities, state->nssh, platform->state_file);
   signal(SIGPIPE, SIG_IGN);
   log_msg(&log, LOG_INFO, "open files limit: %ld (one per stream)",
           rlimit_raise_nofile());
   uv_loop_t loop;
   uv_loop_init(&loop);
   app_t app = {.log = &log};
-  app.edge = edge_start(&loop, platform, state, &log, err, sizeof(err));
+  app.store = store_start(&loop, platform, &app, &log);
+  if (app.store == NULL) {
+    uv_loop_close(&loop);
+    platform_free(platform);
+    return 1;
+  }
+  app.edge = edge_start(&loop, platform, app.store, &log, err, sizeof(err));
   if (app.edge == NULL) {
     log_print("wsmux-edge", LOG_ERROR, "%s", err);
+    store_close(app.store);
+    uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     platform_free(platform);
     return 1;

@@ -12,11 +12,17 @@
 #include "base/text.h"
 #include "edge/identity.h"
 
+#include <assert.h>
+
 /* "/v1/projects/{p}/services/{s}/authorized-keys" has 6 segments. */
 #define SEG_MAX 6
 #define MSG_SIZE 768
 /* Tries at a fresh random id; a clash in 64 bits means a broken RNG. */
 #define ID_TRIES 4
+/* A change computed from a view another edge changed meanwhile is made
+ * again on the new view; this many times at most. */
+#define STALE_TRIES 3
+#define AUDIT_LIMIT 100
 
 #if defined(__GNUC__)
 #define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
@@ -35,35 +41,53 @@ enum {
   HTTP_CONFLICT = 409,
   HTTP_TOO_LARGE = 413,
   HTTP_INTERNAL = 500,
+  HTTP_UNAVAILABLE = 503,
 };
 
 struct admin {
   platform_t *platform; /* borrowed */
-  state_t *state;       /* owned; replaced wholesale on every change */
+  store_t *store;       /* borrowed */
   admin_hooks_t hooks;
 };
 
-/* The request being answered. */
+/*
+ * The request being answered, from admin_handle() until its reply. A
+ * route either responds at once or starts a store write (async set); the
+ * write's callback responds, possibly before the route has returned
+ * (in_route), in which case the reply waits for the route to finish.
+ */
 typedef struct {
   admin_t *a;
-  const char *method;
-  const char *path;
-  const char *body;
+  char *method;
+  char *path;
+  char *body;
   size_t len;
-  admin_response_t *resp;
+  const platform_token_t *token; /* the caller's */
+  admin_response_t resp;
+  int responded;
   char *seg[SEG_MAX]; /* path segments, into segbuf */
   size_t nseg;
   char *segbuf;
+  admin_reply_fn reply;
+  void *reply_ctx;
+  int in_route;
+  int async; /* a store call is under way */
+  int rerun; /* the store said STALE: route again on the new view */
+  int stale_tries;
+  char key[ID_MAX + 1];  /* the identity being written */
+  char name[ID_MAX + 1]; /* and its name */
 } req_t;
 
 /* ---- responses --------------------------------------------------------- */
 
 static int respond(req_t *r, int status, const char *type, char *body,
                    size_t len) {
-  r->resp->status = status;
-  r->resp->content_type = type;
-  r->resp->body = body;
-  r->resp->body_len = len;
+  assert(!r->responded);
+  r->responded = 1;
+  r->resp.status = status;
+  r->resp.content_type = type;
+  r->resp.body = body;
+  r->resp.body_len = len;
   return status;
 }
 
@@ -101,7 +125,7 @@ static int respond_error(req_t *r, int status, const char *fmt, ...) {
   respond_json(r, status, doc);
   /* Out of memory while building the error still reports the error's
    * status, with no body. */
-  r->resp->status = status;
+  r->resp.status = status;
   return status;
 }
 
@@ -176,26 +200,75 @@ static int64_t admin_now(const admin_t *a) {
                               : (int64_t)time(NULL);
 }
 
-/* Persist next and make it current, or drop it. 0, or an error response. */
-static int commit(req_t *r, state_t *next) {
-  admin_t *a = r->a;
-  char err[MSG_SIZE];
-  state_save_result_t rc =
-      state_save(next, a->platform->state_file, err, sizeof err);
+static void route_run(req_t *r);
+static void req_finish(req_t *r);
+static int method(const req_t *r, const char *m);
 
-  if (rc == STATE_SAVE_FAILED) {
-    state_free(next);
-    respond_error(r, HTTP_INTERNAL,
-                  "the state file could not be written, "
-                  "nothing changed: %s",
-                  err);
+/* The view must be current enough to answer from (edge/store.h). */
+static int view_ok(req_t *r) {
+  if (store_view_fresh(r->a->store))
+    return 1;
+  respond_error(r, HTTP_UNAVAILABLE,
+                "the platform state is unavailable (the database is away): "
+                "try again later");
+  return 0;
+}
+
+static const state_t *view(const req_t *r) {
+  return store_view(r->a->store);
+}
+
+/* A store call is about to start: its callback answers. */
+static void begin_async(req_t *r) {
+  assert(!r->async);
+  r->async = 1;
+}
+
+/* The store's answer, for any write: 0 when OK, else the error response
+ * (or a rerun for STALE) is set up. */
+static int store_failed(req_t *r, const store_result_t *res) {
+  switch (res->status) {
+  case STORE_OK:
+    return 0;
+  case STORE_STALE:
+    if (r->stale_tries++ < STALE_TRIES) {
+      r->rerun = 1;
+      return -1;
+    }
+    respond_error(r, HTTP_CONFLICT,
+                  "SSH identity %s keeps changing concurrently: try again",
+                  r->key);
+    return -1;
+  case STORE_NOT_FOUND:
+    respond_error(r, HTTP_NOT_FOUND, "SSH identity %s not found", r->key);
+    return -1;
+  case STORE_CONFLICT: {
+    /* Another edge took the name after this one checked its view. */
+    char q[TEXT_QUOTE_SIZE];
+    text_quote(q, sizeof q, r->name);
+    respond_error(r, HTTP_CONFLICT,
+                  "name %s is already used by another SSH identity", q);
     return -1;
   }
-  if (rc == STATE_SAVE_NOT_SYNCED && a->hooks.warn != NULL)
-    a->hooks.warn(a->hooks.ctx, err);
-  state_free(a->state);
-  a->state = next;
-  return 0;
+  case STORE_UNAVAILABLE:
+    respond_error(r, HTTP_UNAVAILABLE, "%s", res->message);
+    return -1;
+  default:
+    respond_error(r, HTTP_INTERNAL, "%s", res->message);
+    return -1;
+  }
+}
+
+/* After a store callback: reply, unless the route is still running (it
+ * replies when it returns) or must run again. */
+static void end_async(req_t *r) {
+  r->async = 0;
+  if (r->in_route)
+    return;
+  if (r->rerun)
+    route_run(r);
+  else
+    req_finish(r);
 }
 
 /* ---- projects and services --------------------------------------------- */
@@ -248,7 +321,7 @@ static int get_services(req_t *r, const char *pid) {
   size_t n = 0;
 
   if (find_project(r, pid) == NULL)
-    return r->resp->status;
+    return r->resp.status;
   items = p->nservices ? calloc(p->nservices, sizeof *items) : NULL;
   if (p->nservices > 0 && items == NULL)
     return respond_oom(r);
@@ -265,7 +338,7 @@ static int get_service(req_t *r, const char *pid, const char *sid) {
   cJSON *doc;
 
   if (s == NULL)
-    return r->resp->status;
+    return r->resp.status;
   doc = service_json(s);
   return doc != NULL ? respond_json(r, HTTP_OK, doc) : respond_oom(r);
 }
@@ -307,40 +380,52 @@ static int parse_ssh_switch(req_t *r, int *on) {
   return 0;
 }
 
+typedef struct {
+  req_t *r;
+  platform_service_t *svc;
+  int on;
+} ssh_write_t;
+
+static int get_service(req_t *r, const char *pid, const char *sid);
+
+static void on_ssh_written(void *ctx, const store_result_t *res) {
+  req_t *r = ctx;
+  if (store_failed(r, res) == 0) {
+    platform_service_t *s = (platform_service_t *)platform_find_service(
+        r->a->platform, r->seg[2], r->seg[4]);
+    /* The view changed (and with it the platform's switch) already; the
+     * edge is told anyway when SSH goes off: closing nothing is harmless,
+     * and no connection may outlive a "false" answer. */
+    if (s != NULL && !s->ssh_enabled && r->a->hooks.ssh_disabled != NULL)
+      r->a->hooks.ssh_disabled(r->a->hooks.ctx, s);
+    get_service(r, r->seg[2], r->seg[4]);
+  }
+  end_async(r);
+}
+
 static int patch_service(req_t *r, const char *pid, const char *sid) {
-  admin_t *a = r->a;
   platform_service_t *s = find_service(r, pid, sid);
-  state_t *next;
   int on;
 
   if (s == NULL || parse_ssh_switch(r, &on) != 0)
-    return r->resp->status;
+    return r->resp.status;
   if (on && s->kind == PLATFORM_KIND_JOB)
     return respond_error(r, HTTP_CONFLICT,
                          "SSH access is available for services only");
-  next = state_clone(a->state);
-  if (next == NULL || state_set_ssh(next, s->project_id, s->id, on) != 0) {
-    state_free(next);
-    return respond_oom(r);
-  }
-  if (commit(r, next) != 0)
-    return r->resp->status;
-  s->ssh_enabled = on;
-  /* Tell the edge even when it was already off: closing nothing is
-   * harmless, and no connection can outlive a "false" answer. */
-  if (!on && a->hooks.ssh_disabled != NULL)
-    a->hooks.ssh_disabled(a->hooks.ctx, s);
-  return get_service(r, pid, sid);
+  begin_async(r);
+  store_ssh_set(r->a->store, s->project_id, s->id, on, r->token->id,
+                on_ssh_written, r);
+  return 0;
 }
 
 static int get_authorized_keys(req_t *r, const char *pid, const char *sid) {
-  const state_t *st = r->a->state;
+  const state_t *st = view(r);
   platform_service_t *s = find_service(r, pid, sid);
   char *text;
   size_t len = 0;
 
-  if (s == NULL)
-    return r->resp->status;
+  if (s == NULL || !view_ok(r))
+    return r->resp.status;
   text = identity_authorized_keys(st->identities, st->nidentities,
                                   s->project_id, s->tags, s->ntags, &len);
   if (text == NULL)
@@ -351,11 +436,13 @@ static int get_authorized_keys(req_t *r, const char *pid, const char *sid) {
 /* ---- identities -------------------------------------------------------- */
 
 static int get_identities(req_t *r) {
-  const state_t *st = r->a->state;
-  cJSON **items =
-      st->nidentities ? calloc(st->nidentities, sizeof *items) : NULL;
+  const state_t *st = view(r);
+  cJSON **items;
   cJSON *doc;
 
+  if (!view_ok(r))
+    return r->resp.status;
+  items = st->nidentities ? calloc(st->nidentities, sizeof *items) : NULL;
   if (st->nidentities > 0 && items == NULL)
     return respond_oom(r);
   for (size_t i = 0; i < st->nidentities; i++)
@@ -366,8 +453,11 @@ static int get_identities(req_t *r) {
 }
 
 static long find_identity(req_t *r, const char *key) {
-  long i = state_find_identity(r->a->state, key);
+  long i;
 
+  if (!view_ok(r))
+    return -1;
+  i = state_find_identity(view(r), key);
   if (i < 0)
     respond_error(r, HTTP_NOT_FOUND, "SSH identity %s not found", key);
   return i;
@@ -381,7 +471,7 @@ static int respond_identity(req_t *r, int status, const identity_t *id) {
 
 static int check_name_free(req_t *r, const identity_t *id, long self) {
   char q[TEXT_QUOTE_SIZE];
-  const state_t *st = r->a->state;
+  const state_t *st = view(r);
   long other = state_find_name(st, id->name, self);
 
   /* Nor another identity's id: lookups take either, and state_parse()
@@ -393,7 +483,7 @@ static int check_name_free(req_t *r, const identity_t *id, long self) {
     return 0;
   text_quote(q, sizeof q, id->name);
   respond_error(r, HTTP_CONFLICT, "name %s is already used by SSH identity %s",
-                q, r->a->state->identities[other].id);
+                q, st->identities[other].id);
   return -1;
 }
 
@@ -433,70 +523,131 @@ static int new_id(const state_t *st, identity_t *id) {
   return -1;
 }
 
+/* A create or update was stored: answer with the identity as stored. */
+static void on_identity_written(void *ctx, const store_result_t *res) {
+  req_t *r = ctx;
+  if (store_failed(r, res) == 0) {
+    if (res->identity != NULL)
+      respond_identity(r, method(r, "POST") ? HTTP_CREATED : HTTP_OK,
+                       res->identity);
+    else
+      respond_error(r, HTTP_INTERNAL,
+                    "the identity was stored but is not "
+                    "in the view");
+  }
+  end_async(r);
+}
+
 static int post_identity(req_t *r) {
   admin_t *a = r->a;
   identity_t id;
-  state_t *next;
 
-  if (identity_from_body(r, NULL, -1, &id) != 0)
-    return r->resp->status;
-  if (new_id(a->state, &id) != 0) {
+  if (!view_ok(r) || identity_from_body(r, NULL, -1, &id) != 0)
+    return r->resp.status;
+  if (new_id(view(r), &id) != 0) {
     identity_clear(&id);
     return respond_error(r, HTTP_INTERNAL, "cannot generate an identity id");
   }
   id.created_at = id.updated_at = admin_now(a);
-  next = state_clone(a->state);
-  if (next == NULL || state_add_identity(next, &id) != 0) {
-    identity_clear(&id);
-    state_free(next);
-    return respond_oom(r);
-  }
-  if (commit(r, next) != 0)
-    return r->resp->status;
-  return respond_identity(r, HTTP_CREATED,
-                          &a->state->identities[a->state->nidentities - 1]);
+  snprintf(r->key, sizeof r->key, "%s", id.id);
+  snprintf(r->name, sizeof r->name, "%s", id.name);
+  begin_async(r);
+  store_identity_create(a->store, &id, r->token->id, on_identity_written, r);
+  identity_clear(&id);
+  return 0;
 }
 
 static int get_identity(req_t *r, const char *key) {
   long i = find_identity(r, key);
 
-  return i < 0 ? r->resp->status
-               : respond_identity(r, HTTP_OK, &r->a->state->identities[i]);
+  return i < 0 ? r->resp.status
+               : respond_identity(r, HTTP_OK, &view(r)->identities[i]);
 }
 
 static int patch_identity(req_t *r, const char *key) {
   admin_t *a = r->a;
   long i = find_identity(r, key);
   identity_t id;
-  state_t *next;
 
-  if (i < 0 || identity_from_body(r, &a->state->identities[i], i, &id) != 0)
-    return r->resp->status;
+  if (i < 0)
+    return r->resp.status;
+  const identity_t *base = &view(r)->identities[i];
+  int64_t base_rev = base->rev;
+  if (identity_from_body(r, base, i, &id) != 0)
+    return r->resp.status;
   id.updated_at = admin_now(a);
-  next = state_clone(a->state);
-  if (next == NULL) {
-    identity_clear(&id);
-    return respond_oom(r);
-  }
-  state_replace_identity(next, (size_t)i, &id);
-  if (commit(r, next) != 0)
-    return r->resp->status;
-  return respond_identity(r, HTTP_OK, &a->state->identities[i]);
+  snprintf(r->key, sizeof r->key, "%s", id.id);
+  snprintf(r->name, sizeof r->name, "%s", id.name);
+  begin_async(r);
+  store_identity_update(a->store, &id, base_rev, r->token->id,
+                        on_identity_written, r);
+  identity_clear(&id);
+  return 0;
+}
+
+static void on_identity_deleted(void *ctx, const store_result_t *res) {
+  req_t *r = ctx;
+  if (store_failed(r, res) == 0)
+    respond(r, HTTP_NO_CONTENT, NULL, NULL, 0);
+  end_async(r);
 }
 
 static int delete_identity(req_t *r, const char *key) {
   long i = find_identity(r, key);
-  state_t *next;
 
   if (i < 0)
-    return r->resp->status;
-  next = state_clone(r->a->state);
-  if (next == NULL)
-    return respond_oom(r);
-  state_remove_identity(next, (size_t)i);
-  if (commit(r, next) != 0)
-    return r->resp->status;
-  return respond(r, HTTP_NO_CONTENT, NULL, NULL, 0);
+    return r->resp.status;
+  const identity_t *id = &view(r)->identities[i];
+  snprintf(r->key, sizeof r->key, "%s", id->id);
+  begin_async(r);
+  store_identity_delete(r->a->store, r->key, id->rev, r->token->id,
+                        on_identity_deleted, r);
+  return 0;
+}
+
+/* ---- audit ------------------------------------------------------------- */
+
+static void on_audit(void *ctx, store_status_t st, const store_audit_t *recs,
+                     size_t n, const char *message) {
+  req_t *r = ctx;
+  char at[IDENTITY_TIME_SIZE];
+  cJSON *doc = NULL, *arr = NULL;
+
+  if (st != STORE_OK) {
+    respond_error(r, st == STORE_UNAVAILABLE ? HTTP_UNAVAILABLE : HTTP_INTERNAL,
+                  "the audit log cannot be read: %s", message);
+    end_async(r);
+    return;
+  }
+  doc = cJSON_CreateObject();
+  arr = doc != NULL ? cJSON_AddArrayToObject(doc, "audit") : NULL;
+  for (size_t i = 0; arr != NULL && i < n; i++) {
+    cJSON *o = cJSON_CreateObject();
+    if (identity_time_format(recs[i].at, at) != 0)
+      snprintf(at, sizeof at, "1970-01-01T00:00:00Z");
+    if (o == NULL || json_add(o, "at", cJSON_CreateString(at)) != 0 ||
+        json_add(o, "tokenId", cJSON_CreateString(recs[i].token_id)) != 0 ||
+        json_add(o, "action", cJSON_CreateString(recs[i].action)) != 0 ||
+        json_add(o, "target", cJSON_CreateString(recs[i].target)) != 0 ||
+        json_add(o, "detail", cJSON_CreateString(recs[i].detail)) != 0 ||
+        !cJSON_AddItemToArray(arr, o)) {
+      cJSON_Delete(o);
+      arr = NULL;
+    }
+  }
+  if (arr == NULL) {
+    cJSON_Delete(doc);
+    respond_oom(r);
+  } else {
+    respond_json(r, HTTP_OK, doc);
+  }
+  end_async(r);
+}
+
+static int get_audit(req_t *r) {
+  begin_async(r);
+  store_audit_list(r->a->store, AUDIT_LIMIT, on_audit, r);
+  return 0;
 }
 
 /* ---- routing ----------------------------------------------------------- */
@@ -612,56 +763,104 @@ static int route(req_t *r) {
     return route_projects(r);
   if (is(r, 1, "ssh-identities"))
     return route_identities(r);
+  if (is(r, 1, "audit") && r->nseg == 2)
+    return method(r, "GET") ? get_audit(r) : not_allowed(r, "GET");
   return not_found(r);
 }
 
-int admin_handle(admin_t *a, const char *method_, const char *path,
-                 const char *bearer, const char *body, size_t len,
-                 admin_response_t *resp) {
-  req_t r = {.a = a,
-             .method = method_ != NULL ? method_ : "",
-             .path = path != NULL ? path : "",
-             .body = body,
-             .len = len,
-             .resp = resp};
-  int status;
+static void req_free(req_t *r) {
+  free(r->resp.body);
+  free(r->method);
+  free(r->path);
+  free(r->body);
+  free(r->segbuf);
+  free(r);
+}
 
-  memset(resp, 0, sizeof *resp);
+static void req_finish(req_t *r) {
+  assert(r->responded && !r->async);
+  admin_response_t resp = r->resp;
+  r->resp.body = NULL; /* the reply takes it */
+  r->reply(r->reply_ctx, &resp);
+  req_free(r);
+}
+
+/* Route r (again, after a STALE), then reply unless a store call is
+ * under way. */
+static void route_run(req_t *r) {
+  do {
+    r->rerun = 0;
+    if (r->responded) { /* a STALE's error response is superseded */
+      admin_response_clear(&r->resp);
+      r->responded = 0;
+    }
+    free(r->segbuf);
+    r->segbuf = NULL;
+    r->nseg = 0;
+    r->in_route = 1;
+    route(r);
+    r->in_route = 0;
+  } while (r->rerun && !r->async);
+  if (!r->async)
+    req_finish(r);
+}
+
+static char *dup_bytes(const char *s, size_t n) {
+  char *d = malloc(n + 1);
+  if (d != NULL) {
+    if (n > 0)
+      memcpy(d, s, n);
+    d[n] = '\0';
+  }
+  return d;
+}
+
+void admin_handle(admin_t *a, const admin_request_t *req, admin_reply_fn reply,
+                  void *ctx) {
+  req_t *r = calloc(1, sizeof *r);
+  const char *m = req->method != NULL ? req->method : "";
+  const char *path = req->path != NULL ? req->path : "";
+
+  if (r == NULL || (r->method = strdup(m)) == NULL ||
+      (r->path = strdup(path)) == NULL ||
+      (r->body = dup_bytes(req->body ? req->body : "", req->len)) == NULL) {
+    admin_response_t oom = {.status = HTTP_INTERNAL};
+    if (r != NULL)
+      req_free(r);
+    reply(ctx, &oom);
+    return;
+  }
+  r->a = a;
+  r->len = req->len;
+  r->reply = reply;
+  r->reply_ctx = ctx;
   /* Checked first, so a caller without a token learns nothing about which
    * routes, projects or identities exist. */
-  if (platform_find_token(a->platform, bearer,
-                          bearer != NULL ? strlen(bearer) : 0) == NULL)
-    return respond_error(&r, HTTP_UNAUTHORIZED, "invalid or missing API token");
-  status = route(&r);
-  free(r.segbuf);
-  return status;
+  r->token = platform_find_token(a->platform, req->bearer,
+                                 req->bearer != NULL ? strlen(req->bearer) : 0);
+  if (r->token == NULL) {
+    respond_error(r, HTTP_UNAUTHORIZED, "invalid or missing API token");
+    req_finish(r);
+    return;
+  }
+  route_run(r);
 }
 
 /* ---- lifecycle --------------------------------------------------------- */
 
-admin_t *admin_new(platform_t *platform, state_t *state,
+admin_t *admin_new(platform_t *platform, store_t *store,
                    const admin_hooks_t *hooks) {
   admin_t *a = calloc(1, sizeof *a);
 
-  if (a == NULL) {
-    state_free(state);
+  if (a == NULL)
     return NULL;
-  }
   a->platform = platform;
-  a->state = state;
+  a->store = store;
   if (hooks != NULL)
     a->hooks = *hooks;
-  state_apply(state, platform);
   return a;
 }
 
 void admin_free(admin_t *a) {
-  if (a == NULL)
-    return;
-  state_free(a->state);
   free(a);
-}
-
-const state_t *admin_state(const admin_t *a) {
-  return a->state;
 }

@@ -1,15 +1,16 @@
 /*
- * The edge's admin API (docs/ADMIN_API.md) as a pure function over the
- * platform model and the edge state: a request in, a status and a body
- * out. No sockets here, so every route is unit-tested; the edge calls
+ * The edge's admin API (docs/ADMIN_API.md): a request in, a status and a
+ * body out, over the platform model and the store (edge/store.h). No
+ * sockets here, so every route is unit-tested; the edge calls
  * admin_handle() from the transport's on_http handler.
  *
- * Changes go copy-then-swap (edge/state.h): the new state is written to
- * the state file first and replaces the old one in memory only when that
- * worked, so a failed write (500) changes nothing.
+ * Reads are answered from the store's view at once; writes go to the
+ * store and are answered when it has made them durable (at once for the
+ * file backend, after the database's commit for postgres). A 2xx is only
+ * ever sent for a change that was made; a database that is away gives 503.
  *
- * Ownership: an admin_t borrows the platform (which must outlive it; the
- * admin writes its services' ssh_enabled) and owns the state it is given.
+ * Ownership: an admin_t borrows the platform and the store, which must
+ * outlive it and every request still waiting for its reply.
  */
 #ifndef WSMUX_ADMIN_H
 #define WSMUX_ADMIN_H
@@ -18,7 +19,7 @@
 #include <stdint.h>
 
 #include "edge/platform.h"
-#include "edge/state.h"
+#include "edge/store.h"
 
 /* Request bodies beyond this are refused with 413. */
 #define ADMIN_BODY_MAX (64 * 1024)
@@ -34,11 +35,19 @@ typedef struct {
 } admin_response_t;
 
 typedef struct {
+  const char *method; /* as received */
+  const char *path;   /* without the query, URL-decoded */
+  const char *bearer; /* the token of "Authorization: Bearer"; "" or NULL */
+  const char *body;
+  size_t len;
+} admin_request_t;
+
+/* The answer to one request; the reply takes resp->body. */
+typedef void (*admin_reply_fn)(void *ctx, admin_response_t *resp);
+
+typedef struct {
   /* SSH of svc was just disabled: close its open connections. Optional. */
   void (*ssh_disabled)(void *ctx, const platform_service_t *svc);
-  /* Something worth a log line that is not an error for the client (the
-   * state was saved but its directory could not be synced). Optional. */
-  void (*warn)(void *ctx, const char *msg);
   /* Current time in Unix seconds; NULL means time(). Tests set it. */
   int64_t (*now)(void *ctx);
   void *ctx;
@@ -46,23 +55,16 @@ typedef struct {
 
 typedef struct admin admin_t;
 
-/* Takes ownership of state (also on failure); hooks may be NULL. Applies
- * the state's SSH switches to the platform. NULL when out of memory. */
-admin_t *admin_new(platform_t *platform, state_t *state,
+/* hooks may be NULL. NULL when out of memory. */
+admin_t *admin_new(platform_t *platform, store_t *store,
                    const admin_hooks_t *hooks);
 void admin_free(admin_t *a);
-/* The current state (valid until the next admin_handle()). */
-const state_t *admin_state(const admin_t *a);
 
-/*
- * Answer one request. method and path as received (path without query,
- * URL-decoded), bearer the token of "Authorization: Bearer" ("" or NULL
- * when none), body/len the request body. Fills *resp (release with
- * admin_response_clear()) and returns resp->status.
- */
-int admin_handle(admin_t *a, const char *method, const char *path,
-                 const char *bearer, const char *body, size_t len,
-                 admin_response_t *resp);
+/* Answer one request: reply is called exactly once, before this returns
+ * (reads, errors, the file store) or later (a database write). The
+ * request's strings are copied. */
+void admin_handle(admin_t *a, const admin_request_t *req, admin_reply_fn reply,
+                  void *ctx);
 void admin_response_clear(admin_response_t *resp);
 
 #endif

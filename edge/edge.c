@@ -23,6 +23,7 @@ typedef struct edge_conn edge_conn_t;
 struct edge {
   uv_loop_t *loop;
   platform_t *platform;
+  store_t *store; /* borrowed */
   const log_t *log;
   transport_server_t *transport;
   transport_handlers_t handlers;
@@ -184,6 +185,15 @@ static int on_authorize(void *ctx, const char *path, const char *bearer,
     log_msg(e->log, LOG_INFO, "refused %s: %s", path, msg);
     count_auth_failure(e, r, bearer);
     return platform_access_http_status(r);
+  }
+  /* The SSH switch comes from the store: a view older than maxStaleMs
+   * (the database away that long) authorizes nothing new. */
+  if (!store_view_fresh(e->store)) {
+    snprintf(msg, msglen,
+             "the platform state is unavailable (its database is away): try "
+             "again later");
+    e->counters.state_unavailable++;
+    return 503;
   }
   if (e->conns_per_token[token_index(e, a.tok)] >=
       e->platform->max_conns_per_token) {
@@ -463,38 +473,91 @@ static void on_ssh_disabled(void *ctx, const platform_service_t *svc) {
       session_end(ec, reason); /* detached: nothing to tell */
     n++;
   }
-  log_msg(e->log, LOG_INFO,
+  /* Told by the view's change and by the write itself: one line. */
+  log_msg(e->log, n > 0 ? LOG_INFO : LOG_DEBUG,
           "SSH disabled for project=%s service=%s: closing %zu connection(s)",
           svc->project_id, svc->id, n);
 }
 
-static void on_admin_warn(void *ctx, const char *msg) {
-  edge_t *e = ctx;
-  log_msg(e->log, LOG_WARN, "admin: %s", msg);
+/* A plain HTTP request on its way through the admin API. */
+typedef struct {
+  edge_t *e;
+  transport_http_t *h;
+  char method[16];
+  char path[TEXT_QUOTE_SIZE];
+  int no_bearer;
+} http_call_t;
+
+static void on_admin_reply(void *ctx, admin_response_t *r) {
+  http_call_t *call = ctx;
+  edge_t *e = call->e;
+  log_msg(e->log, r->status >= 500 ? LOG_WARN : LOG_INFO, "admin: %s %s: %d",
+          call->method, call->path, r->status);
+  if (r->status == 401)
+    count_auth_failure(e, PLATFORM_ACCESS_UNAUTHORIZED,
+                       call->no_bearer ? "" : "x");
+  transport_http_response_t resp = {
+      .status = r->status,
+      .content_type = r->content_type != NULL ? r->content_type : "text/plain",
+      .body = r->body, /* the transport frees it */
+      .body_len = r->body_len};
+  r->body = NULL;
+  transport_http_respond(call->h, &resp);
+  free(call);
 }
 
 static void on_http(void *ctx, transport_http_t *h,
                     const transport_http_request_t *req) {
   edge_t *e = ctx;
-  admin_response_t r;
-  char path[TEXT_QUOTE_SIZE];
-
-  admin_handle(e->admin, req->method, req->path, req->bearer,
-               (const char *)req->body, req->body_len, &r);
+  http_call_t *call = calloc(1, sizeof(*call));
+  if (call == NULL) {
+    transport_http_response_t oom = {.status = 500,
+                                     .content_type = "text/plain"};
+    transport_http_respond(h, &oom);
+    return;
+  }
+  call->e = e;
+  call->h = h;
   /* The path is the client's (URL-decoded, so it may hold a line break):
    * quoted and cleaned. The token is never logged; the status says whether
    * it was accepted. */
-  text_quote(path, sizeof(path), req->path);
-  log_msg(e->log, r.status >= 500 ? LOG_WARN : LOG_INFO, "admin: %s %s: %d",
-          req->method, path, r.status);
-  if (r.status == 401)
-    count_auth_failure(e, PLATFORM_ACCESS_UNAUTHORIZED, req->bearer);
-  transport_http_response_t resp = {
-      .status = r.status,
-      .content_type = r.content_type != NULL ? r.content_type : "text/plain",
-      .body = r.body, /* the transport frees it */
-      .body_len = r.body_len};
-  transport_http_respond(h, &resp);
+  text_quote(call->path, sizeof(call->path), req->path);
+  text_clean(call->method, sizeof(call->method), req->method, 8);
+  call->no_bearer = req->bearer == NULL || req->bearer[0] == '\0';
+  admin_request_t ar = {.method = req->method,
+                        .path = req->path,
+                        .bearer = req->bearer,
+                        .body = (const char *)req->body,
+                        .len = req->body_len};
+  admin_handle(e->admin, &ar, on_admin_reply, call);
+}
+
+/* The store's view changed (a write here, or another edge's): apply the
+ * SSH switches, and close the WebSockets of every service whose SSH went
+ * off, as for a write through this edge's own API. */
+static void on_store_changed(void *ctx, const state_t *before,
+                             const state_t *after) {
+  edge_t *e = ctx;
+  (void)before;
+  for (size_t i = 0; i < e->platform->nservices; i++) {
+    platform_service_t *svc = &e->platform->services[i];
+    const state_ssh_t *w = state_find_ssh(after, svc->project_id, svc->id);
+    int was = svc->ssh_enabled;
+    svc->ssh_enabled = w != NULL ? w->ssh_enabled : svc->ssh_enabled_config;
+    if (was && !svc->ssh_enabled)
+      on_ssh_disabled(e, svc);
+  }
+}
+
+/* Logged once per change: an outage is one warning, its end one line. */
+static void on_store_availability(void *ctx, int up, const char *why) {
+  edge_t *e = ctx;
+  log_msg(e->log, up ? LOG_INFO : LOG_WARN, "store: %s", why);
+}
+
+static void on_store_warn(void *ctx, const char *msg) {
+  edge_t *e = ctx;
+  log_msg(e->log, LOG_WARN, "store: %s", msg);
 }
 
 /* Anyone can connect and send nothing, so this is counted, not logged
@@ -514,30 +577,33 @@ static void edge_release(edge_t *e) {
   free(e);
 }
 
-edge_t *edge_start(uv_loop_t *loop, platform_t *platform, state_t *state,
+edge_t *edge_start(uv_loop_t *loop, platform_t *platform, store_t *store,
                    const log_t *log, char *err, size_t errlen) {
   edge_t *e = calloc(1, sizeof(*e));
   if (e == NULL || (platform->nservices > 0 &&
                     (e->by_service = calloc(platform->nservices,
                                             sizeof(*e->by_service))) == NULL)) {
     snprintf(err, errlen, "out of memory");
-    state_free(state);
     free(e);
     return NULL;
   }
   e->loop = loop;
   e->platform = platform;
+  e->store = store;
   e->log = log;
   e->conns_per_token = calloc(platform->ntokens + 1, sizeof(uint32_t));
   if (e->conns_per_token == NULL) {
     snprintf(err, errlen, "out of memory");
-    state_free(state);
     edge_release(e);
     return NULL;
   }
-  admin_hooks_t ah = {
-      .ssh_disabled = on_ssh_disabled, .warn = on_admin_warn, .ctx = e};
-  e->admin = admin_new(platform, state, &ah);
+  state_apply(store_view(store), platform);
+  store_set_hooks(store, &(store_hooks_t){.changed = on_store_changed,
+                                          .availability = on_store_availability,
+                                          .warn = on_store_warn,
+                                          .ctx = e});
+  admin_hooks_t ah = {.ssh_disabled = on_ssh_disabled, .ctx = e};
+  e->admin = admin_new(platform, store, &ah);
   if (e->admin == NULL) {
     snprintf(err, errlen, "out of memory");
     edge_release(e);
@@ -580,7 +646,16 @@ void edge_on_halt(edge_t *e, void (*cb)(void *ctx), void *ctx) {
 }
 
 void edge_metrics(const edge_t *e, metrics_t *out) {
+  store_stats_t st;
   *out = e->counters;
+  store_stats(e->store, &st);
+  out->store_postgres = strcmp(st.backend, "postgres") == 0;
+  out->store_up = (uint64_t)st.up;
+  out->store_view_age_ms = st.view_age_ms;
+  out->store_reloads = st.reloads;
+  out->store_writes[0] = st.write_ok;
+  out->store_writes[1] = st.write_failed;
+  out->store_outages = st.outages;
   out->bytes_to_upstream = e->ended_to_upstream;
   out->bytes_from_upstream = e->ended_from_upstream;
   for (const edge_conn_t *ec = e->sessions; ec != NULL; ec = ec->all_next) {

@@ -1,12 +1,14 @@
 /*
  * The edge application: serves wsmux WebSockets, authorizes each upgrade
- * against the platform model, relays every stream to its service's
- * upstream, and answers the admin API (docs/ADMIN_API.md) on the same
- * listener. One edge_t per process.
+ * against the platform model and the store's view (SSH switches), relays
+ * every stream to its service's upstream, and answers the admin API
+ * (docs/ADMIN_API.md) on the same listener. One edge_t per process.
  *
- * Ownership: the edge borrows the platform and the log (both must outlive
- * it; the admin API changes the services' ssh_enabled) and owns the state,
- * its transport, connections and relays.
+ * Ownership: the edge borrows the platform, the store and the log (all
+ * must outlive it; it writes the services' ssh_enabled as the store's view
+ * changes) and owns its transport, connections and relays. Close the
+ * store once the edge has halted and before edge_free(): admin requests
+ * still waiting for a write are answered then.
  */
 #ifndef WSMUX_EDGE_H
 #define WSMUX_EDGE_H
@@ -17,13 +19,13 @@
 #include "base/log.h"
 #include "edge/metrics.h"
 #include "edge/platform.h"
-#include "edge/state.h"
+#include "edge/store.h"
 
 typedef struct edge edge_t;
 
-/* Start serving. Takes ownership of state (also on failure) and applies its
- * SSH switches to the platform. NULL with a message in err. */
-edge_t *edge_start(uv_loop_t *loop, platform_t *platform, state_t *state,
+/* Start serving: applies the view's SSH switches to the platform and
+ * takes the store's hooks. NULL with a message in err. */
+edge_t *edge_start(uv_loop_t *loop, platform_t *platform, store_t *store,
                    const log_t *log, char *err, size_t errlen);
 /* The port actually listened on. */
 int edge_port(const edge_t *e);

@@ -564,6 +564,7 @@ int identity_copy(identity_t *dst, const identity_t *src) {
   dst->match_all_tags = src->match_all_tags;
   dst->created_at = src->created_at;
   dst->updated_at = src->updated_at;
+  dst->rev = src->rev;
   if (str_copy(&dst->id, src->id) != 0 ||
       str_copy(&dst->name, src->name) != 0 ||
       str_copy(&dst->description, src->description) != 0 ||

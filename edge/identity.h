@@ -48,6 +48,10 @@ typedef struct {
   int match_all_tags; /* 1: the service needs every tag; 0: any one */
   int64_t created_at; /* Unix seconds, UTC */
   int64_t updated_at;
+  /* The store's revision of this record (edge/store.h), for detecting a
+   * change made meanwhile by another edge; 0 in the file backend. Not part
+   * of the JSON forms. */
+  int64_t rev;
 } identity_t;
 
 /* Free every member and zero *id (NULL-safe). */

@@ -38,12 +38,19 @@ static void single(out_t *o, const char *name, const char *type,
 }
 
 /* One counter with a label taking each of n values. */
+static void labelled_as(out_t *o, const char *type, const char *name,
+                        const char *help, const char *label,
+                        const char *const *values, const uint64_t *v,
+                        size_t n) {
+  header(o, name, type, help);
+  for (size_t i = 0; i < n; i++)
+    out_printf(o, "%s{%s=\"%s\"} %" PRIu64 "\n", name, label, values[i], v[i]);
+}
+
 static void labelled(out_t *o, const char *name, const char *help,
                      const char *label, const char *const *values,
                      const uint64_t *v, size_t n) {
-  header(o, name, "counter", help);
-  for (size_t i = 0; i < n; i++)
-    out_printf(o, "%s{%s=\"%s\"} %" PRIu64 "\n", name, label, values[i], v[i]);
+  labelled_as(o, "counter", name, help, label, values, v, n);
 }
 
 /* Label values, indexed by the enums of metrics.h. */
@@ -86,5 +93,29 @@ size_t metrics_render(const metrics_t *m, char *buf, size_t cap) {
   labelled(&o, "wsmux_edge_limit_rejections_total",
            "Connections and streams refused or dropped by a limit.", "limit",
            limits, m->limit_rejections, METRICS_LIMIT_N);
+  static const char *const backends[2] = {"file", "postgres"};
+  const uint64_t info[2] = {!m->store_postgres, m->store_postgres != 0};
+  labelled_as(&o, "gauge", "wsmux_edge_store_backend",
+              "1 for the store backend of the platform state in use.",
+              "backend", backends, info, 2);
+  single(&o, "wsmux_edge_store_up", "gauge",
+         "1 while the store's backend is reachable.", m->store_up);
+  single(&o, "wsmux_edge_store_view_age_seconds", "gauge",
+         "How old the state served is: 0 while the backend is up, else the "
+         "time since it went away.",
+         m->store_view_age_ms / 1000);
+  single(&o, "wsmux_edge_store_reloads_total", "counter",
+         "Views of the platform state read from the backend.",
+         m->store_reloads);
+  static const char *const write_results[2] = {"ok", "failed"};
+  labelled(&o, "wsmux_edge_store_writes_total",
+           "Admin writes made durable or refused by the backend.", "result",
+           write_results, m->store_writes, 2);
+  single(&o, "wsmux_edge_store_outages_total", "counter",
+         "Times the store's backend went away.", m->store_outages);
+  single(&o, "wsmux_edge_state_unavailable_total", "counter",
+         "WebSockets and API reads refused 503 because the state was too "
+         "old.",
+         m->state_unavailable);
   return o.len;
 }

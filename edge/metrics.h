@@ -59,10 +59,18 @@ typedef struct {
   uint64_t resumes[METRICS_RESUME_N];
   uint64_t auth_failures[METRICS_AUTH_N];
   uint64_t limit_rejections[METRICS_LIMIT_N];
+  /* the store (edge/store.h) */
+  int store_postgres;         /* the backend: 0 file, 1 postgres */
+  uint64_t store_up;          /* gauge: 1 while the backend is reachable */
+  uint64_t store_view_age_ms; /* gauge: 0 while up, else since it went */
+  uint64_t store_reloads;     /* views read from the backend */
+  uint64_t store_writes[2];   /* made durable, refused by the backend */
+  uint64_t store_outages;     /* times the backend went away */
+  uint64_t state_unavailable; /* WebSockets and API calls refused 503 */
 } metrics_t;
 
 /* Upper bound of metrics_render's output, whatever the values. */
-#define METRICS_TEXT_MAX 4096
+#define METRICS_TEXT_MAX 8192
 
 /*
  * Write m as Prometheus text (every metric with # HELP and # TYPE, ending

@@ -52,6 +52,16 @@
 #define DRAIN_MAX 3600000
 /* Next to the config unless "stateFile" says otherwise. */
 #define STATE_FILE_DEFAULT "wsmux-edge-state.json"
+#define AUDIT_FILE_DEFAULT "wsmux-edge-audit.jsonl"
+#define DSN_FILE_MAX 4096
+/* How long a view may serve new WebSockets while the database is away. */
+#define STALE_DEFAULT 300000
+#define STALE_MIN 0
+#define STALE_MAX 86400000
+#define STORE_CONNECT_DEFAULT 5000
+#define STORE_QUERY_DEFAULT 5000
+#define STORE_TIMEOUT_MIN 100
+#define STORE_TIMEOUT_MAX 600000
 
 #if defined(__GNUC__)
 #define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
@@ -92,8 +102,13 @@ static const char *const root_keys[] = {"listen",
                                         "projects",
                                         "services",
                                         "stateFile",
+                                        "auditFile",
+                                        "store",
                                         "metricsListen",
                                         NULL};
+static const char *const store_keys[] = {
+    "postgres", "maxStaleMs", "connectTimeoutMs", "queryTimeoutMs", NULL};
+static const char *const dsn_keys[] = {"dsnFile", NULL};
 static const char *const tls_keys[] = {"cert", "key", NULL};
 static const char *const token_keys[] = {"id", "sha256", NULL};
 static const char *const project_keys[] = {"id", "name", NULL};
@@ -229,10 +244,11 @@ static int get_bool(parse_ctx_t *c, const cJSON *obj, const char *parent,
   return 0;
 }
 
-static int get_uint(parse_ctx_t *c, const cJSON *obj, const char *key,
-                    uint32_t lo, uint32_t hi, uint32_t def, uint32_t *out) {
+static int get_uint_in(parse_ctx_t *c, const cJSON *obj, const char *parent,
+                       const char *key, uint32_t lo, uint32_t hi, uint32_t def,
+                       uint32_t *out) {
   char p[PATH_BUF], expected[64];
-  const cJSON *v = member(obj, "", key, p, sizeof p);
+  const cJSON *v = member(obj, parent, key, p, sizeof p);
   double d;
 
   *out = def;
@@ -249,6 +265,11 @@ static int get_uint(parse_ctx_t *c, const cJSON *obj, const char *key,
     return fail_got(c, p, expected, v);
   *out = (uint32_t)d;
   return 0;
+}
+
+static int get_uint(parse_ctx_t *c, const cJSON *obj, const char *key,
+                    uint32_t lo, uint32_t hi, uint32_t def, uint32_t *out) {
+  return get_uint_in(c, obj, "", key, lo, hi, def, out);
 }
 
 static int get_array(parse_ctx_t *c, const cJSON *obj, const char *parent,
@@ -425,6 +446,88 @@ static int get_state_file(parse_ctx_t *c, const cJSON *root, platform_t *p) {
   p->state_file =
       file_path_resolve(c->base_dir, s != NULL ? s : STATE_FILE_DEFAULT);
   return p->state_file != NULL ? 0 : fail_oom(c, path);
+}
+
+static int get_audit_file(parse_ctx_t *c, const cJSON *root, platform_t *p) {
+  char path[PATH_BUF];
+  const char *s;
+  const cJSON *v = member(root, "", "auditFile", path, sizeof path);
+
+  if (want_string(c, path, v, NULL, &s) != 0 ||
+      (s != NULL && want_text(c, path, s, PLATFORM_PATH_MAX) != 0))
+    return -1;
+  p->audit_file =
+      file_path_resolve(c->base_dir, s != NULL ? s : AUDIT_FILE_DEFAULT);
+  return p->audit_file != NULL ? 0 : fail_oom(c, path);
+}
+
+/* A DSN holds a password: it is never echoed, and a file may hold it so
+ * that the config does not. Only the first line of the file counts. */
+static int read_dsn_file(parse_ctx_t *c, const char *p, const char *file,
+                         platform_t *pf) {
+  char err[PATH_BUF + PLATFORM_PATH_MAX];
+  char *text = NULL;
+  size_t len = 0;
+
+  if (file_read(file, DSN_FILE_MAX, 0, &text, &len, err, sizeof err) !=
+      FILE_READ_OK)
+    return parse_fail(c, p, "%s", err);
+  len = strcspn(text, "\r\n");
+  text[len] = '\0';
+  if (len == 0) {
+    free(text);
+    return parse_fail(c, p, "%s holds no DSN on its first line", file);
+  }
+  pf->store_dsn = text;
+  return 0;
+}
+
+static int get_dsn(parse_ctx_t *c, const cJSON *store, platform_t *pf) {
+  char p[PATH_BUF], q[PATH_BUF];
+  const cJSON *v = member(store, "store", "postgres", p, sizeof p);
+  char *file;
+
+  if (cJSON_IsString(v)) {
+    if (v->valuestring[0] == '\0')
+      return parse_fail(c, p, "expected a PostgreSQL DSN, got \"\"");
+    pf->store_dsn = strdup(v->valuestring);
+    return pf->store_dsn != NULL ? 0 : fail_oom(c, p);
+  }
+  if (!cJSON_IsObject(v))
+    return parse_fail(c, p,
+                      "expected a DSN (string) or {\"dsnFile\": PATH}, got "
+                      "%s",
+                      v == NULL ? "nothing" : "another value");
+  if (check_object(c, v, p, dsn_keys) != 0 ||
+      get_file(c, v, p, "dsnFile", &file) != 0)
+    return -1;
+  json_path_key(q, sizeof q, p, "dsnFile");
+  int rc = read_dsn_file(c, q, file, pf);
+  free(file);
+  return rc;
+}
+
+/* "store": the postgres backend and its bounds; absent: the state file. */
+static int parse_store(parse_ctx_t *c, const cJSON *root, platform_t *p) {
+  char path[PATH_BUF];
+  const cJSON *v = member(root, "", "store", path, sizeof path);
+
+  p->store_max_stale_ms = STALE_DEFAULT;
+  p->store_connect_timeout_ms = STORE_CONNECT_DEFAULT;
+  p->store_query_timeout_ms = STORE_QUERY_DEFAULT;
+  if (v == NULL)
+    return 0;
+  if (check_object(c, v, path, store_keys) != 0 || get_dsn(c, v, p) != 0 ||
+      get_uint_in(c, v, path, "maxStaleMs", STALE_MIN, STALE_MAX, STALE_DEFAULT,
+                  &p->store_max_stale_ms) != 0 ||
+      get_uint_in(c, v, path, "connectTimeoutMs", STORE_TIMEOUT_MIN,
+                  STORE_TIMEOUT_MAX, STORE_CONNECT_DEFAULT,
+                  &p->store_connect_timeout_ms) != 0 ||
+      get_uint_in(c, v, path, "queryTimeoutMs", STORE_TIMEOUT_MIN,
+                  STORE_TIMEOUT_MAX, STORE_QUERY_DEFAULT,
+                  &p->store_query_timeout_ms) != 0)
+    return -1;
+  return 0;
 }
 
 /* TLS is the default; plain ws:// must be asked for explicitly, and asking
@@ -749,6 +852,7 @@ static int parse_service(parse_ctx_t *c, const cJSON *v, const char *p,
       get_kind(c, v, p, &s->kind) != 0 || get_tags(c, v, p, s) != 0 ||
       get_bool(c, v, p, "sshEnabled", 0, &s->ssh_enabled) != 0)
     return -1;
+  s->ssh_enabled_config = s->ssh_enabled;
   /* A job has no long-running listener, so nothing to point SSH at. */
   return get_hostport(
       c, v, p, "upstream",
@@ -806,6 +910,7 @@ static int parse_root(parse_ctx_t *c, const cJSON *root, platform_t *p) {
                    &p->listen_port) != 0 ||
       get_metrics_listen(c, root, p) != 0 || parse_transport(c, root, p) != 0 ||
       parse_limits(c, root, p) != 0 || get_state_file(c, root, p) != 0 ||
+      get_audit_file(c, root, p) != 0 || parse_store(c, root, p) != 0 ||
       parse_tokens(c, root, p) != 0)
     return -1;
   rc = parse_projects(c, root, p, &projects);
@@ -874,6 +979,12 @@ void platform_free(platform_t *p) {
   free(p->tls_cert);
   free(p->tls_key);
   free(p->state_file);
+  free(p->audit_file);
+  if (p->store_dsn != NULL) {
+    /* It may hold a password: not left in freed memory. */
+    OPENSSL_cleanse(p->store_dsn, strlen(p->store_dsn));
+    free(p->store_dsn);
+  }
   free(p->metrics_host);
   for (size_t i = 0; i < p->ntokens && p->tokens != NULL; i++)
     free(p->tokens[i].id);

@@ -37,8 +37,9 @@ typedef struct {
   /* Effective value: the config's, replaced by the state file's override
    * (state_apply()) so that platform_check_ssh() sees what the admin API
    * set. */
-  int ssh_enabled;
-  char *upstream_host; /* numeric IPv4/IPv6 or host name */
+  int ssh_enabled;        /* now: the config's, or the store's switch */
+  int ssh_enabled_config; /* the config's sshEnabled */
+  char *upstream_host;    /* numeric IPv4/IPv6 or host name */
   uint16_t upstream_port;
 } platform_service_t;
 
@@ -70,6 +71,13 @@ typedef struct {
   uint32_t drain_timeout_ms;
   char *state_file; /* identities and SSH switches (edge/state.h); never
                        NULL after a successful parse */
+  char *audit_file; /* the file store's audit log (JSON lines); never NULL */
+  /* "store": the postgres backend's DSN (a secret: never print it), or NULL
+   * for the file backend; and its bounds. */
+  char *store_dsn;
+  uint32_t store_max_stale_ms;
+  uint32_t store_connect_timeout_ms;
+  uint32_t store_query_timeout_ms;
   /* Where GET /metrics is served (edge/metrics_server.h): a numeric
    * address, never the WebSocket listener's; NULL when not configured. */
   char *metrics_host;

@@ -160,8 +160,7 @@ void state_apply(const state_t *s, platform_t *p) {
   for (size_t i = 0; i < p->nservices; i++) {
     platform_service_t *svc = &p->services[i];
     const state_ssh_t *w = state_find_ssh(s, svc->project_id, svc->id);
-    if (w != NULL)
-      svc->ssh_enabled = w->ssh_enabled;
+    svc->ssh_enabled = w != NULL ? w->ssh_enabled : svc->ssh_enabled_config;
   }
 }
 

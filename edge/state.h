@@ -97,8 +97,9 @@ const state_ssh_t *state_find_ssh(const state_t *s, const char *project_id,
 /* Add or change a switch. 0, or -1 out of memory (s unchanged). */
 int state_set_ssh(state_t *s, const char *project_id, const char *service_id,
                   int enabled);
-/* Write every switch into the matching service's ssh_enabled (switches of
- * services no longer in the config are kept but have no effect). */
+/* Set every service's ssh_enabled: its switch, else the config's
+ * sshEnabled (switches of services no longer in the config are kept but
+ * have no effect). */
 void state_apply(const state_t *s, platform_t *p);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * libFuzzer target for the admin API router (edge/admin.c, with
- * identity.c, state.c and platform.c compiled in): admin_handle() over a
- * fixed platform and state, requests taken from the input. This exercises
+ * identity.c, state.c, platform.c and the file store compiled in):
+ * admin_handle() over a fixed platform and state, requests taken from the
+ * input. This exercises
  * routing, identity JSON parsing and validation (identity_apply_json) and
  * OpenSSH key validation (identity_key_normalize).
  *
@@ -21,18 +22,19 @@
  * a clone of the same state (two identities, one SSH switch), so runs do
  * not depend on each other.
  *
- * No disk: admin.c's calls to state_save() and identity_id_generate() are
- * redirected at link time (-Wl,--wrap, see CMakeLists.txt) to the wrappers
- * below. The save wrapper checks that the state about to be written
- * serializes, parses back with state_parse() (what the next start-up would
- * do) and serializes again to the same bytes; the id wrapper hands out
- * predictable ids (so inputs can name them, and reproduce).
+ * No disk: the file store's calls to state_save() and admin.c's to
+ * identity_id_generate() are redirected at link time (-Wl,--wrap, see
+ * CMakeLists.txt) to the wrappers below. The save wrapper checks that the state
+ * about to be written serializes, parses back with state_parse() (what the next
+ * start-up would do) and serializes again to the same bytes; the id wrapper
+ * hands out predictable ids (so inputs can name them, and reproduce).
  *
- * Oracles: the returned status equals resp->status and is one of the
- * documented codes; JSON bodies parse and are NUL-free with the stated
- * length; an authorized-keys body is lines that each validate again as an
- * OpenSSH key (no options injected); the platform's SSH switches agree with
- * the state after every request; no leaks (LeakSanitizer).
+ * Oracles: exactly one reply per request, before admin_handle() returns
+ * (the file store answers at once), with one of the documented codes; JSON
+ * bodies parse and are NUL-free with the stated length; an authorized-keys body
+ * is lines that each validate again as an OpenSSH key (no options injected);
+ * the platform's SSH switches agree with the state after every request; no
+ * leaks (LeakSanitizer).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -44,6 +46,9 @@
 #include "edge/identity.h"
 #include "edge/platform.h"
 #include "edge/state.h"
+#include "edge/store.h"
+
+#include <uv.h>
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -69,6 +74,7 @@ int __wrap_identity_id_generate(char out[IDENTITY_ID_SIZE]);
 static const char config[] =
     "{\"listen\":\"127.0.0.1:0\",\"plainWs\":true,"
     "\"stateFile\":\"/nonexistent/wsmux-fuzz/state.json\","
+    "\"auditFile\":\"/nonexistent/wsmux-fuzz/audit.jsonl\","
     "\"tokens\":[{\"id\":\"ci\",\"sha256\":\"" SECRET_HEX "\"}],"
     "\"projects\":[{\"id\":\"p1\",\"name\":\"Demo\"},{\"id\":\"p2\"}],"
     "\"services\":["
@@ -99,6 +105,7 @@ static const char state_text[] =
     "\"sshEnabled\":true}]}";
 
 static platform_t *platform;
+static uv_loop_t loop;  /* the store's clock; never run */
 static int *config_ssh; /* each service's ssh_enabled as configured */
 static state_t *base_state;
 
@@ -163,6 +170,12 @@ static void on_warn(void *ctx, const char *msg) {
   CHECK(msg != NULL && msg[0] != '\0');
 }
 
+/* What the edge does when the view changes: the switches apply. */
+static void on_changed(void *ctx, const state_t *before, const state_t *after) {
+  CHECK(before != NULL && after != NULL);
+  state_apply(after, platform);
+}
+
 static int64_t fake_now(void *ctx) {
   /* Beyond year 9999, and before year 0: identity_time_format refuses. */
   static const int64_t weird[] = {INT64_MAX, 253402300800, -62167219201,
@@ -215,8 +228,8 @@ static void check_authorized_keys(const admin_response_t *r) {
   free(copy);
 }
 
-static void check_response(const admin_response_t *r, int status) {
-  CHECK(status == r->status);
+static void check_response(const admin_response_t *r) {
+  int status = r->status;
   switch (status) {
   case 200:
   case 201:
@@ -243,8 +256,8 @@ static void check_response(const admin_response_t *r, int status) {
     CHECK(status == 500 && r->body == NULL);
 }
 
-static void check_switches(const admin_t *a) {
-  const state_t *st = admin_state(a);
+static void check_switches(const store_t *store) {
+  const state_t *st = store_view(store);
 
   for (size_t i = 0; i < platform->nservices; i++) {
     const platform_service_t *svc = &platform->services[i];
@@ -269,6 +282,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   CHECK(config_ssh != NULL);
   for (size_t i = 0; i < platform->nservices; i++)
     config_ssh[i] = platform->services[i].ssh_enabled;
+  CHECK(uv_loop_init(&loop) == 0);
   /* OpenSSL's one-time set-up (digest tables) outside any input. */
   CHECK(platform_find_token(platform, TOKEN, strlen(TOKEN)) != NULL);
   return 0;
@@ -298,16 +312,27 @@ static char *take_word(const uint8_t **p, const uint8_t *end, char stop) {
   return w;
 }
 
-static void one_request(admin_t *a, const uint8_t *p, const uint8_t *end) {
+typedef struct {
   admin_response_t resp;
+  int replies;
+} reply_t;
+
+static void on_reply(void *ctx, admin_response_t *r) {
+  reply_t *got = ctx;
+  got->replies++;
+  got->resp = *r;
+  r->body = NULL;
+}
+
+static void one_request(admin_t *a, store_t *store, const uint8_t *p,
+                        const uint8_t *end) {
+  reply_t got = {0};
   uint8_t flags = p < end ? *p++ : '0';
   char *method = take_word(&p, end, ' ');
   char *path = take_word(&p, end, '\n');
   size_t len = (size_t)(end - p);
   /* A copy of exactly len bytes, so reads past the body are caught. */
   char *body = len > 0 ? malloc(len) : NULL;
-  int status;
-
   if (len > 0) {
     CHECK(body != NULL);
     memcpy(body, p, len);
@@ -317,41 +342,51 @@ static void one_request(admin_t *a, const uint8_t *p, const uint8_t *end) {
   }
   save_mode = (flags >> 1) & 3;
   weird_clock = (flags >> 3) & 1;
-  status = admin_handle(a, method, path, flags & 1 ? "wrong-token" : TOKEN,
-                        body, len, &resp);
-  check_response(&resp, status);
+  admin_request_t req = {.method = method,
+                         .path = path,
+                         .bearer = flags & 1 ? "wrong-token" : TOKEN,
+                         .body = body,
+                         .len = len};
+  admin_handle(a, &req, on_reply, &got);
+  CHECK(got.replies == 1);
+  check_response(&got.resp);
   if (flags & 1)
-    CHECK(status == 401);
-  admin_response_clear(&resp);
-  CHECK(resp.body == NULL && resp.status == 0);
-  check_switches(a);
+    CHECK(got.resp.status == 401);
+  admin_response_clear(&got.resp);
+  CHECK(got.resp.body == NULL && got.resp.status == 0);
+  check_switches(store);
   free(body);
   free(method);
   free(path);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  admin_hooks_t hooks = {.ssh_disabled = on_disabled,
-                         .warn = on_warn,
-                         .now = fake_now,
-                         .ctx = NULL};
+  admin_hooks_t hooks = {
+      .ssh_disabled = on_disabled, .now = fake_now, .ctx = NULL};
+  store_hooks_t sh = {.changed = on_changed, .warn = on_warn};
+  store_config_t cfg = {.state_file = platform->state_file,
+                        .audit_file = platform->audit_file,
+                        .initial = state_clone(base_state)};
   const uint8_t *p = data, *end = data + size;
-  state_t *st = state_clone(base_state);
+  char err[512];
   admin_t *a;
+  store_t *store;
 
-  for (size_t i = 0; i < platform->nservices; i++)
-    platform->services[i].ssh_enabled = config_ssh[i];
   next_id = 1;
   clock_now = 0;
-  CHECK(st != NULL);
-  a = admin_new(platform, st, &hooks);
+  CHECK(cfg.initial != NULL);
+  store = store_open_file(&loop, &cfg, &sh, NULL, err, sizeof err);
+  CHECK(store != NULL);
+  state_apply(store_view(store), platform);
+  a = admin_new(platform, store, &hooks);
   CHECK(a != NULL);
-  check_switches(a);
+  check_switches(store);
   for (int n = 0; n < MAX_REQUESTS && p < end; n++) {
     const uint8_t *stop = find_delim(p, end);
-    one_request(a, p, stop);
+    one_request(a, store, p, stop);
     p = stop < end ? stop + 4 : end;
   }
   admin_free(a);
+  store_close(store);
   return 0;
 }

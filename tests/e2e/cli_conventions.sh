@@ -200,6 +200,7 @@ done
 {
   offered wsmux-edge --
   offered wsmux-edge authorized-keys --
+  offered wsmux-edge migrate --
 } >"$T/offered.txt"
 for opt in $(options_of "$T/usage-edge.txt"); do
   man_has "$MAN8" "$opt" || fail "wsmux-edge.8 does not describe $opt"

@@ -102,7 +102,7 @@ scrape() {
     METRIC[$series]=$value
     n=$((n + 1))
   done <"$raw.body"
-  ((n == 20)) || fail "scrape $1: $n samples, want 20: $(cat "$raw.body")"
+  ((n == 29)) || fail "scrape $1: $n samples, want 29: $(cat "$raw.body")"
   for series in "${!PREV[@]}"; do
     [[ $series == *_total* ]] || continue
     ((${METRIC[$series]:-0} >= ${PREV[$series]})) ||
@@ -141,8 +141,16 @@ FROM_UP='wsmux_edge_bytes_total{direction="from_upstream"}'
 # --- 1. the first scrape ------------------------------------------------
 scrape start
 expect wsmux_edge_up 1
+# The state file store: up, the file backend, the view current.
+expect wsmux_edge_store_up 1
+expect 'wsmux_edge_store_backend{backend="file"}' 1
+expect 'wsmux_edge_store_backend{backend="postgres"}' 0
 for series in "${!METRIC[@]}"; do
-  [[ $series == wsmux_edge_up ]] || expect "$series" 0 "before any client"
+  case $series in
+  wsmux_edge_up | wsmux_edge_store_up | 'wsmux_edge_store_backend{backend="file"}') ;;
+  wsmux_edge_store_reloads_total) expect "$series" 1 "the state file read at start" ;;
+  *) expect "$series" 0 "before any client" ;;
+  esac
 done
 log "scrape: 200, $(wc -c <"$T/scrape-start.body") bytes, every counter 0"
 

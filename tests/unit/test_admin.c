@@ -1,6 +1,6 @@
 /* Unit tests for the admin API router: every route and error of
- * docs/ADMIN_API.md, over a real platform and a state file in a temporary
- * directory. */
+ * docs/ADMIN_API.md, over a real platform and the file store (its state
+ * file and audit log in a temporary directory), which answers at once. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -12,6 +12,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <uv.h>
 
 #include "edge/admin.h"
 
@@ -41,7 +43,9 @@ static const char config[] =
 
 typedef struct {
   char dir[64];
+  uv_loop_t loop;
   platform_t *p;
+  store_t *store;
   admin_t *a;
   admin_response_t r;
   int64_t now;
@@ -70,14 +74,33 @@ static void on_warn(void *ctx, const char *msg) {
   snprintf(f->warned, sizeof f->warned, "%s", msg);
 }
 
+/* What the edge does when the view changes: the switches apply. */
+static void on_changed(void *ctx, const state_t *before, const state_t *after) {
+  fx_t *f = ctx;
+  (void)before;
+  state_apply(after, f->p);
+}
+
 static int64_t fake_now(void *ctx) {
   return ((fx_t *)ctx)->now;
 }
 
-static admin_t *make_admin(fx_t *f, state_t *s) {
-  admin_hooks_t h = {
-      .ssh_disabled = on_disabled, .warn = on_warn, .now = fake_now, .ctx = f};
-  admin_t *a = admin_new(f->p, s, &h);
+static store_t *open_store(fx_t *f, platform_t *p) {
+  char err[512];
+  store_config_t cfg = {.state_file = p->state_file,
+                        .audit_file = p->audit_file};
+  store_hooks_t sh = {.changed = on_changed, .warn = on_warn, .ctx = f};
+  store_t *s = store_open_file(&f->loop, &cfg, &sh, NULL, err, sizeof err);
+  if (s == NULL)
+    fail_msg("%s", err);
+  state_apply(store_view(s), p);
+  return s;
+}
+
+static admin_t *make_admin(fx_t *f) {
+  admin_hooks_t h = {.ssh_disabled = on_disabled, .now = fake_now, .ctx = f};
+  f->store = open_store(f, f->p);
+  admin_t *a = admin_new(f->p, f->store, &h);
   assert_non_null(a);
   return a;
 }
@@ -93,7 +116,8 @@ static int setup(void **state) {
     fail_msg("%s", err);
   free(text);
   f->now = T0;
-  f->a = make_admin(f, state_new());
+  assert_int_equal(uv_loop_init(&f->loop), 0);
+  f->a = make_admin(f);
   *state = f;
   return 0;
 }
@@ -104,7 +128,11 @@ static int teardown(void **state) {
 
   admin_response_clear(&f->r);
   admin_free(f->a);
+  store_close(f->store);
+  assert_int_equal(uv_loop_close(&f->loop), 0);
   snprintf(path, sizeof path, "%s/wsmux-edge-state.json", f->dir);
+  unlink(path);
+  snprintf(path, sizeof path, "%s/wsmux-edge-audit.jsonl", f->dir);
   unlink(path);
   if (rmdir(f->dir) != 0)
     fail_msg("%s not empty: a temporary file was left behind?", f->dir);
@@ -113,20 +141,31 @@ static int teardown(void **state) {
   return 0;
 }
 
-/* One request with the good token; body uses ' for ". */
+static void on_reply(void *ctx, admin_response_t *resp) {
+  fx_t *f = ctx;
+  assert_int_equal(f->r.status, 0); /* one reply per request */
+  f->r = *resp;
+  resp->body = NULL;
+}
+
+/* One request with the good token; body uses ' for ". The file store
+ * answers before admin_handle() returns. */
 static int call_as(fx_t *f, const char *bearer, const char *method,
                    const char *path, const char *body) {
   char *b = body != NULL ? unquote(body) : NULL;
-  int status;
+  admin_request_t req = {.method = method,
+                         .path = path,
+                         .bearer = bearer,
+                         .body = b,
+                         .len = b ? strlen(b) : 0};
 
   admin_response_clear(&f->r);
-  status =
-      admin_handle(f->a, method, path, bearer, b, b ? strlen(b) : 0, &f->r);
+  admin_handle(f->a, &req, on_reply, f);
   free(b);
-  assert_int_equal(status, f->r.status);
+  assert_int_not_equal(f->r.status, 0);
   if (f->r.body != NULL)
     assert_int_equal(strlen(f->r.body), f->r.body_len);
-  return status;
+  return f->r.status;
 }
 
 static int call(fx_t *f, const char *method, const char *path,
@@ -176,7 +215,7 @@ static void expect_file_matches(fx_t *f) {
 
   if (state_load(f->p->state_file, &disk, err, sizeof err) != 0)
     fail_msg("%s", err);
-  a = state_serialize(admin_state(f->a), &n);
+  a = state_serialize(store_view(f->store), &n);
   b = state_serialize(disk, &n);
   assert_string_equal(a, b);
   free(a);
@@ -200,7 +239,7 @@ static void test_unauthorized(void **state) {
     }
   /* Even a change is refused before the body is looked at. */
   assert_int_equal(call_as(f, "x", "POST", "/v1/ssh-identities", "{"), 401);
-  assert_int_equal(admin_state(f->a)->nidentities, 0);
+  assert_int_equal(store_view(f->store)->nidentities, 0);
 }
 
 static void test_not_found_routes(void **state) {
@@ -278,16 +317,20 @@ static void test_too_large(void **state) {
 
   assert_non_null(big);
   memset(big, ' ', n);
+  admin_request_t req = {.method = "POST",
+                         .path = "/v1/ssh-identities",
+                         .bearer = TOKEN,
+                         .body = big,
+                         .len = n};
   admin_response_clear(&f->r);
-  assert_int_equal(
-      admin_handle(f->a, "POST", "/v1/ssh-identities", TOKEN, big, n, &f->r),
-      413);
+  admin_handle(f->a, &req, on_reply, f);
+  assert_int_equal(f->r.status, 413);
   expect_error(f, 413, "request body larger than 65536 bytes");
   /* At the limit it is parsed (and is not JSON). */
   admin_response_clear(&f->r);
-  assert_int_equal(admin_handle(f->a, "POST", "/v1/ssh-identities", TOKEN, big,
-                                n - 1, &f->r),
-                   400);
+  req.len = n - 1;
+  admin_handle(f->a, &req, on_reply, f);
+  assert_int_equal(f->r.status, 400);
   free(big);
 }
 
@@ -342,7 +385,7 @@ static void test_patch_service(void **state) {
   assert_int_equal(web->ssh_enabled, 0);
   assert_int_equal(f->ndisabled, 1);
   assert_ptr_equal(f->disabled[0], web);
-  sw = state_find_ssh(admin_state(f->a), "p1", "web");
+  sw = state_find_ssh(store_view(f->store), "p1", "web");
   assert_non_null(sw);
   assert_int_equal(sw->ssh_enabled, 0);
   expect_file_matches(f);
@@ -358,7 +401,7 @@ static void test_patch_service(void **state) {
   assert_non_null(strstr(f->r.body, "\"sshEnabled\":true"));
   assert_int_equal(f->p->services[1].ssh_enabled, 1);
   assert_int_equal(f->ndisabled, 1);
-  assert_int_equal(admin_state(f->a)->nssh, 2);
+  assert_int_equal(store_view(f->store)->nssh, 2);
   expect_file_matches(f);
   assert_int_equal(
       platform_check_ssh(f->p, TOKEN, 6, "p1", "db", NULL, NULL, NULL, 0),
@@ -370,12 +413,10 @@ static void test_patch_service(void **state) {
   assert_int_equal(
       platform_parse(text, strlen(text), f->dir, &p2, err, sizeof err), 0);
   free(text);
-  state_t *s = NULL;
-  assert_int_equal(state_load(p2->state_file, &s, err, sizeof err), 0);
-  admin_t *a2 = admin_new(p2, s, NULL);
+  store_t *s2 = open_store(f, p2);
   assert_int_equal(p2->services[0].ssh_enabled, 0);
   assert_int_equal(p2->services[1].ssh_enabled, 1);
-  admin_free(a2);
+  store_close(s2);
   platform_free(p2);
 }
 
@@ -385,7 +426,7 @@ static void test_patch_job(void **state) {
   assert_int_equal(
       call(f, "PATCH", "/v1/projects/p1/services/cron", "{'ssh':true}"), 409);
   expect_error(f, 409, "SSH access is available for services only");
-  assert_int_equal(admin_state(f->a)->nssh, 0);
+  assert_int_equal(store_view(f->store)->nssh, 0);
   /* The config says true, but a job never takes SSH: shown as false. */
   assert_int_equal(call(f, "GET", "/v1/projects/p1/services/cron", NULL), 200);
   expect_body(f, "{'id':'cron','projectId':'p1','name':'cron','kind':'job',"
@@ -506,7 +547,7 @@ static void test_identity_lifecycle(void **state) {
   assert_null(f->r.body);
   assert_null(f->r.content_type);
   assert_int_equal(call(f, "GET", path, NULL), 404);
-  assert_int_equal(admin_state(f->a)->nidentities, 1);
+  assert_int_equal(store_view(f->store)->nidentities, 1);
   expect_file_matches(f);
 }
 
@@ -561,7 +602,7 @@ static void test_identity_errors(void **state) {
       call(f, "PATCH", "/v1/ssh-identities/bob", "{'projects':['later']}"),
       200);
   /* (A project the config does not have, yet, is a valid restriction.) */
-  assert_int_equal(admin_state(f->a)->nidentities, 2);
+  assert_int_equal(store_view(f->store)->nidentities, 2);
 
   /* 404 on every method for an unknown identity. */
   assert_int_equal(call(f, "GET", "/v1/ssh-identities/carol", NULL), 404);
@@ -576,15 +617,15 @@ static void test_identity_errors(void **state) {
 
 static void test_write_failure_changes_nothing(void **state) {
   fx_t *f = *state;
-  char *saved = f->p->state_file, bad[128], *before, *after;
+  char moved[128], *before, *after;
   size_t n;
 
   post_alice(f);
-  before = state_serialize(admin_state(f->a), &n);
-  /* The tests run as root, so a read-only directory would not do: point
-   * the state file into a directory that does not exist. */
-  snprintf(bad, sizeof bad, "%s/missing/state.json", f->dir);
-  f->p->state_file = bad;
+  before = state_serialize(store_view(f->store), &n);
+  /* The tests run as root, so a read-only directory would not do: the
+   * state file's directory goes away for a while. */
+  snprintf(moved, sizeof moved, "%s.moved", f->dir);
+  assert_int_equal(rename(f->dir, moved), 0);
 
   assert_int_equal(call(f, "POST", "/v1/ssh-identities",
                         "{'name':'bob','keys':['" KEY2 "']}"),
@@ -600,14 +641,14 @@ static void test_write_failure_changes_nothing(void **state) {
   assert_int_equal(
       call(f, "PATCH", "/v1/projects/p1/services/web", "{'ssh':false}"), 500);
   /* Nothing changed: not the identities, not the switch, no close. */
-  after = state_serialize(admin_state(f->a), &n);
+  after = state_serialize(store_view(f->store), &n);
   assert_string_equal(before, after);
   assert_int_equal(f->p->services[0].ssh_enabled, 1);
   assert_int_equal(f->ndisabled, 0);
   free(before);
   free(after);
 
-  f->p->state_file = saved;
+  assert_int_equal(rename(moved, f->dir), 0);
   expect_file_matches(f);
 }
 

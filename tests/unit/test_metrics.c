@@ -32,14 +32,30 @@ static const char expected_samples[] =
     "wsmux_edge_auth_failures_total{reason=\"not_found\"} 43\n"
     "wsmux_edge_limit_rejections_total{limit=\"streams\"} 50\n"
     "wsmux_edge_limit_rejections_total{limit=\"connections_per_token\"} 51\n"
-    "wsmux_edge_limit_rejections_total{limit=\"handshake_timeout\"} 52\n";
+    "wsmux_edge_limit_rejections_total{limit=\"handshake_timeout\"} 52\n"
+    "wsmux_edge_store_backend{backend=\"file\"} 0\n"
+    "wsmux_edge_store_backend{backend=\"postgres\"} 1\n"
+    "wsmux_edge_store_up 1\n"
+    "wsmux_edge_store_view_age_seconds 61\n"
+    "wsmux_edge_store_reloads_total 62\n"
+    "wsmux_edge_store_writes_total{result=\"ok\"} 63\n"
+    "wsmux_edge_store_writes_total{result=\"failed\"} 64\n"
+    "wsmux_edge_store_outages_total 65\n"
+    "wsmux_edge_state_unavailable_total 66\n";
 
 static metrics_t distinct_values(void) {
   metrics_t m = {.connections_open = 2,
                  .connections_total = 3,
                  .streams_open = 4,
                  .bytes_to_upstream = 20,
-                 .bytes_from_upstream = 21};
+                 .bytes_from_upstream = 21,
+                 .store_postgres = 1,
+                 .store_up = 1,
+                 .store_view_age_ms = 61999,
+                 .store_reloads = 62,
+                 .store_writes = {63, 64},
+                 .store_outages = 65,
+                 .state_unavailable = 66};
   for (int i = 0; i < METRICS_OPEN_N; i++)
     m.stream_opens[i] = 10 + (uint64_t)i;
   for (int i = 0; i < METRICS_RESUME_N; i++)
@@ -96,6 +112,13 @@ static void test_help_and_type(void **state) {
       {"wsmux_edge_resumes_total", "counter"},
       {"wsmux_edge_auth_failures_total", "counter"},
       {"wsmux_edge_limit_rejections_total", "counter"},
+      {"wsmux_edge_store_backend", "gauge"},
+      {"wsmux_edge_store_up", "gauge"},
+      {"wsmux_edge_store_view_age_seconds", "gauge"},
+      {"wsmux_edge_store_reloads_total", "counter"},
+      {"wsmux_edge_store_writes_total", "counter"},
+      {"wsmux_edge_store_outages_total", "counter"},
+      {"wsmux_edge_state_unavailable_total", "counter"},
   };
   metrics_t m = distinct_values();
   char buf[METRICS_TEXT_MAX], line[128];
