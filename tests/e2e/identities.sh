@@ -40,35 +40,7 @@ source "$(dirname "$0")/lib.sh"
 P1=p1
 STATE=$T/wsmux-edge-state.json # the default: next to the config
 
-# _sshd_safe_path FILE: 0 when sshd would run FILE as a command.
-_sshd_safe_path() {
-  local p uid mode
-  p=$(realpath -e "$1") || return 1
-  while :; do
-    read -r uid mode < <(stat -Lc '%u %a' "$p") || return 1
-    ((uid == 0 && (8#$mode & 8#022) == 0)) || return 1
-    [[ $p == / ]] && return 0
-    p=$(dirname "$p")
-  done
-}
-
-SAFE_DIR=""
-KEYS_CMD=$(realpath -e "$WSMUX_EDGE_BIN")
-if ! _sshd_safe_path "$KEYS_CMD"; then
-  for base in /run /var/lib "$HOME"; do
-    _sshd_safe_path "$base" || continue
-    SAFE_DIR=$(mktemp -d "$base/wsmux-e2e-identities.XXXXXX") || continue
-    break
-  done
-  [[ -n $SAFE_DIR ]] ||
-    fail "$KEYS_CMD is not a safe path for sshd and no safe directory found"
-  # Removed before lib.sh's cleanup, which then sees the test's status.
-  # shellcheck disable=SC2154 # _rc is assigned inside the trap
-  trap '_rc=$?; rm -rf "$SAFE_DIR"; (exit $_rc); _e2e_cleanup' EXIT
-  install -m 0755 "$KEYS_CMD" "$SAFE_DIR/wsmux-edge"
-  KEYS_CMD=$SAFE_DIR/wsmux-edge
-  log "sshd would not run $WSMUX_EDGE_BIN (unsafe path); using a copy in $SAFE_DIR"
-fi
+prepare_keys_cmd
 
 # ---- keys, sshds, config, state -------------------------------------------
 
@@ -82,51 +54,8 @@ for n in "${NAMES[@]}"; do
 done
 pub() { tr -d '\n' <"$T/key_$1.pub" | sed 's/ *$//'; }
 
-# start_keys_sshd NAME SERVICE: an sshd on a free port that takes its keys
-# from the authorized-keys command for SERVICE of project p1. Sets
-# SSHD_PORTS[NAME].
-declare -A SSHD_PORTS=()
-start_keys_sshd() {
-  local name=$1 service=$2 port pid attempt
-  mkdir -p /run/sshd 2>/dev/null || true
-  for attempt in 1 2 3; do
-    port=$(_freeport)
-    cat >"$T/sshd-$name.conf" <<EOF
-Port $port
-ListenAddress 127.0.0.1
-HostKey $T/host_key
-AuthorizedKeysFile none
-AuthorizedKeysCommand $KEYS_CMD authorized-keys --config $T/edge.json --project $P1 --service $service
-AuthorizedKeysCommandUser root
-PidFile $T/sshd-$name.pid
-UsePAM no
-PermitRootLogin prohibit-password
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UseDNS no
-PrintMotd no
-PrintLastLog no
-MaxStartups 200
-LogLevel VERBOSE
-EOF
-    /usr/sbin/sshd -t -f "$T/sshd-$name.conf" >"$T/sshd-t.log" 2>&1 ||
-      fail "sshd rejected its config: $(cat "$T/sshd-t.log")"
-    /usr/sbin/sshd -D -f "$T/sshd-$name.conf" -E "$T/sshd-$name.log" \
-      </dev/null >/dev/null 2>&1 &
-    pid=$!
-    track "$pid" "sshd ($name)"
-    if wait_port 127.0.0.1 "$port" 15 "$pid"; then
-      SSHD_PORTS[$name]=$port
-      log "sshd ($name) pid $pid on 127.0.0.1:$port"
-      return 0
-    fi
-    wait_exit "$pid" 1 || fail "sshd ($name) does not accept connections"
-  done
-  fail "sshd ($name) could not be started"
-}
-start_keys_sshd both both
-start_keys_sshd one one
+start_keys_sshd both "$T/edge.json" "$P1" both
+start_keys_sshd one "$T/edge.json" "$P1" one
 
 EDGE_TOKEN=wsmux-e2e-$(openssl rand -hex 16)
 EDGE_CONFIG=$T/edge.json

@@ -41,6 +41,8 @@
 # wsmux started here (pidfiles, control sockets, logs: `wsmux proxy`) stay in
 # the test's directory, apart from the user's and from other tests.
 #
+# PostgreSQL: start_postgres, stop_postgres, restart_postgres, pg_new_db.
+# sshds taking their keys from wsmux-edge: prepare_keys_cmd, start_keys_sshd.
 # Helpers: log, fail, track, untrack, wait_until, wait_output, wait_port,
 # wait_exit, stop_pid, stop_proxy, check_sanitizers, assert_alive, gen_keys,
 # gen_cert, start_sshd, service_json, write_edge_config, start_edge,
@@ -105,6 +107,7 @@ mkdir -m 700 "$XDG_RUNTIME_DIR"
 E2E_PIDS=()                 # tracked pids, in start order
 declare -A E2E_PNAME=()     # pid -> name shown in messages
 declare -A E2E_PSAN=()      # pid -> 1 when it is a wsmux/wsmux-edge run
+declare -A E2E_PSIG=()      # pid -> the signal that stops it (default TERM)
 E2E_SAN_LOGS=()             # stderr files checked for sanitizer reports
 E2E_PROBLEMS=()             # found during cleanup; they fail the test
 E2E_NPROXY=0
@@ -217,12 +220,12 @@ wait_exit() {
   return 0
 }
 
-# stop_pid PID [SECONDS]: SIGTERM, wait up to SECONDS (default 10), then
-# SIGKILL. Sets STOP_RC (exit status; 137 when killed). Returns 1 when
-# SIGKILL was needed.
+# stop_pid PID [SECONDS [SIGNAL]]: SIGNAL (default TERM), wait up to
+# SECONDS (default 10), then SIGKILL. Sets STOP_RC (exit status; 137 when
+# killed). Returns 1 when SIGKILL was needed.
 stop_pid() {
-  local pid=$1 secs=${2:-10}
-  kill -TERM "$pid" 2>/dev/null || true
+  local pid=$1 secs=${2:-10} sig=${3:-TERM}
+  kill -"$sig" "$pid" 2>/dev/null || true
   if wait_exit "$pid" "$secs"; then
     STOP_RC=$WAIT_RC
     return 0
@@ -268,7 +271,7 @@ assert_alive() {
 _show_logs() {
   local f
   for f in "$T"/edge*.err "$T"/proxy*.err "$T"/sshd.log "$T"/testsrv.err \
-    "$T"/faultrelay.err "$T"/run-*.err; do
+    "$T"/faultrelay.err "$T"/run-*.err "$T"/postgres.log; do
     [[ -s $f ]] || continue
     printf '\n---- %s (last 40 lines) ----\n' "${f#"$T"/}" >&2
     tail -n 40 "$f" >&2
@@ -292,7 +295,7 @@ _e2e_cleanup() {
         stop_pid "$pid" 10 ||
           E2E_PROBLEMS+=("$name (pid $pid) did not exit within 10 s of SIGTERM")
       else
-        stop_pid "$pid" 5
+        stop_pid "$pid" 5 "${E2E_PSIG[$pid]:-TERM}"
       fi
     else
       wait "$pid" 2>/dev/null
@@ -392,6 +395,137 @@ gen_cert() {
     -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
     -keyout "$EDGE_KEY" -out "$EDGE_CERT" >"$T/openssl.log" 2>&1 ||
     fail "openssl could not make the test certificate: $(cat "$T/openssl.log")"
+}
+
+# start_postgres: a PostgreSQL 15 server of this test's own: initdb into
+# $T/pg (trust authentication, superuser wsmux), listening on
+# 127.0.0.1:$PG_PORT and a socket in $T/pgsock. Sets PG_PID, PG_PORT and
+# PG_DSN (database postgres). Run as root, the server runs as the user
+# postgres (initdb refuses root). Stopped with a fast shutdown (SIGINT:
+# clients are disconnected) at exit; stop_postgres/restart_postgres for a
+# database outage.
+PG_BIN=/usr/lib/postgresql/15/bin
+start_postgres() {
+  [[ -x $PG_BIN/postgres ]] || fail "PostgreSQL 15 is not installed (scripts/setup installs it)"
+  mkdir -p "$T/pg" "$T/pgsock"
+  PG_AS=()
+  if ((EUID == 0)); then
+    chown postgres: "$T/pg" "$T/pgsock"
+    PG_AS=(setpriv --reuid=postgres --regid=postgres --init-groups)
+  fi
+  "${PG_AS[@]}" "$PG_BIN/initdb" -D "$T/pg" -A trust -U wsmux -E UTF8 \
+    --no-sync >"$T/initdb.log" 2>&1 || fail "initdb failed: $(tail -n 5 "$T/initdb.log")"
+  PG_PORT=$(_freeport)
+  restart_postgres
+  PG_DSN="host=127.0.0.1 port=$PG_PORT user=wsmux dbname=postgres"
+}
+
+# restart_postgres: start the server of start_postgres again (same port and
+# data) after stop_postgres, waiting until it accepts connections.
+restart_postgres() {
+  "${PG_AS[@]}" "$PG_BIN/postgres" -D "$T/pg" -k "$T/pgsock" -p "$PG_PORT" \
+    -c listen_addresses=127.0.0.1 >>"$T/postgres.log" 2>&1 &
+  PG_PID=$!
+  track "$PG_PID" postgres
+  E2E_PSIG[$PG_PID]=INT
+  _pg_ready() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -U wsmux -d postgres; }
+  wait_until 30 "PostgreSQL on port $PG_PORT" _pg_ready
+}
+
+# stop_postgres: a fast shutdown of the server (the database goes away).
+stop_postgres() {
+  stop_pid "$PG_PID" 20 INT || fail "PostgreSQL did not stop within 20 s"
+}
+
+# pg_new_db NAME: create database NAME; prints its DSN.
+pg_new_db() {
+  psql -qX "$PG_DSN" -c "CREATE DATABASE \"$1\"" >/dev/null ||
+    fail "cannot create database $1"
+  printf 'host=127.0.0.1 port=%s user=wsmux dbname=%s' "$PG_PORT" "$1"
+}
+
+# _sshd_safe_path FILE: 0 when sshd would run FILE as a command: OpenSSH's
+# safe_path() wants the program and every directory above it (symlinks
+# resolved) owned by root and not writable by group or others.
+_sshd_safe_path() {
+  local p uid mode
+  p=$(realpath -e "$1") || return 1
+  while :; do
+    read -r uid mode < <(stat -Lc '%u %a' "$p") || return 1
+    ((uid == 0 && (8#$mode & 8#022) == 0)) || return 1
+    [[ $p == / ]] && return 0
+    p=$(dirname "$p")
+  done
+}
+
+# prepare_keys_cmd: KEYS_CMD, a wsmux-edge that sshd will run as its
+# AuthorizedKeysCommand: $WSMUX_EDGE_BIN itself, or (a build under /tmp,
+# mode 1777, does not qualify) a copy in a private root-owned directory,
+# removed at exit. Needs root.
+prepare_keys_cmd() {
+  local base
+  KEYS_CMD=$(realpath -e "$WSMUX_EDGE_BIN")
+  _sshd_safe_path "$KEYS_CMD" && return 0
+  KEYS_SAFE_DIR=""
+  for base in /run /var/lib "$HOME"; do
+    _sshd_safe_path "$base" || continue
+    KEYS_SAFE_DIR=$(mktemp -d "$base/wsmux-e2e-$E2E_NAME.XXXXXX") || continue
+    break
+  done
+  [[ -n $KEYS_SAFE_DIR ]] ||
+    fail "$KEYS_CMD is not a safe path for sshd and no safe directory found"
+  # Removed before lib.sh's cleanup, which then sees the test's status.
+  # shellcheck disable=SC2154 # _rc is assigned inside the trap
+  trap '_rc=$?; rm -rf "$KEYS_SAFE_DIR"; (exit $_rc); _e2e_cleanup' EXIT
+  install -m 0755 "$KEYS_CMD" "$KEYS_SAFE_DIR/wsmux-edge"
+  KEYS_CMD=$KEYS_SAFE_DIR/wsmux-edge
+  log "sshd would not run $WSMUX_EDGE_BIN (unsafe path); using a copy in $KEYS_SAFE_DIR"
+}
+
+# start_keys_sshd NAME CONFIG PROJECT SERVICE: an sshd on a free port whose
+# only keys come from `$KEYS_CMD authorized-keys --config CONFIG --project
+# PROJECT --service SERVICE` (prepare_keys_cmd first; CONFIG may be written
+# later, sshd reads it at each login). Sets SSHD_PORTS[NAME].
+declare -A SSHD_PORTS=()
+start_keys_sshd() {
+  local name=$1 config=$2 project=$3 service=$4 port pid attempt
+  mkdir -p /run/sshd 2>/dev/null || true
+  for attempt in 1 2 3; do
+    port=$(_freeport)
+    cat >"$T/sshd-$name.conf" <<EOF
+Port $port
+ListenAddress 127.0.0.1
+HostKey $T/host_key
+AuthorizedKeysFile none
+AuthorizedKeysCommand $KEYS_CMD authorized-keys --config $config --project $project --service $service
+AuthorizedKeysCommandUser root
+PidFile $T/sshd-$name.pid
+UsePAM no
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UseDNS no
+PrintMotd no
+PrintLastLog no
+MaxStartups 200
+LogLevel VERBOSE
+Subsystem sftp internal-sftp
+EOF
+    /usr/sbin/sshd -t -f "$T/sshd-$name.conf" >"$T/sshd-t.log" 2>&1 ||
+      fail "sshd rejected its config: $(cat "$T/sshd-t.log")"
+    /usr/sbin/sshd -D -f "$T/sshd-$name.conf" -E "$T/sshd-$name.log" \
+      </dev/null >/dev/null 2>&1 &
+    pid=$!
+    track "$pid" "sshd ($name)"
+    if wait_port 127.0.0.1 "$port" 15 "$pid"; then
+      SSHD_PORTS[$name]=$port
+      log "sshd ($name) pid $pid on 127.0.0.1:$port"
+      return 0
+    fi
+    wait_exit "$pid" 1 || fail "sshd ($name) does not accept connections"
+  done
+  fail "sshd ($name) could not be started"
 }
 
 # start_sshd: a real sshd on 127.0.0.1:$SSHD_PORT (pid $SSHD_PID) that
