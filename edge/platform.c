@@ -3,6 +3,7 @@
 #include "edge/platform.h"
 
 #include "base/file.h"
+#include "base/cidr.h"
 #include "base/id.h"
 #include "base/json.h"
 #include "base/text.h"
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define PLATFORM_FILE_MAX (16u << 20)
 #define PLATFORM_TEXT_MAX 256
@@ -104,6 +106,8 @@ static const char *const root_keys[] = {"listen",
                                         "stateFile",
                                         "auditFile",
                                         "store",
+                                        "nodeId",
+                                        "trustedProxies",
                                         "metricsListen",
                                         NULL};
 static const char *const store_keys[] = {
@@ -530,6 +534,53 @@ static int parse_store(parse_ctx_t *c, const cJSON *root, platform_t *p) {
   return 0;
 }
 
+/* The edge's name in a fleet, on every 101 for the load balancer to route
+ * a resume back by; the host name by default (cut to an id). */
+static int get_node_id(parse_ctx_t *c, const cJSON *root, platform_t *p) {
+  char path[PATH_BUF], host[256];
+  if (member(root, "", "nodeId", path, sizeof path) != NULL)
+    return get_id(c, root, "", "nodeId", &p->node_id);
+  if (gethostname(host, sizeof host) != 0)
+    snprintf(host, sizeof host, "edge");
+  host[sizeof host - 1] = '\0';
+  host[ID_MAX] = '\0';
+  for (char *h = host; *h; h++)
+    if (!((*h >= 'a' && *h <= 'z') || (*h >= 'A' && *h <= 'Z') ||
+          (*h >= '0' && *h <= '9') || *h == '.' || *h == '_' || *h == '-'))
+      *h = '-';
+  if (host[0] == '\0')
+    snprintf(host, sizeof host, "edge");
+  return dup_string(c, path, host, &p->node_id);
+}
+
+/* Addresses whose X-Forwarded-For the edge believes (a load balancer). */
+static int get_trusted(parse_ctx_t *c, const cJSON *root, platform_t *p) {
+  char path[PATH_BUF], ip[PATH_BUF];
+  const cJSON *arr, *v;
+  const char *s;
+  size_t i = 0;
+
+  json_path_key(path, sizeof path, "", "trustedProxies");
+  if (get_array(c, root, "", "trustedProxies", &arr, &p->ntrusted) != 0 ||
+      alloc_array(c, path, p->ntrusted, sizeof *p->trusted,
+                  (void **)&p->trusted) != 0)
+    return -1;
+  cJSON_ArrayForEach(v, arr) {
+    json_path_index(ip, sizeof ip, path, i);
+    if (want_string(c, ip, v, NULL, &s) != 0)
+      return -1;
+    if (cidr_parse(s, &p->trusted[i++]) != 0) {
+      char q[TEXT_QUOTE_SIZE];
+      text_quote(q, sizeof q, s);
+      return parse_fail(c, ip,
+                        "expected a numeric address or ADDRESS/PREFIX "
+                        "(no host bits set), got %s",
+                        q);
+    }
+  }
+  return 0;
+}
+
 /* TLS is the default; plain ws:// must be asked for explicitly, and asking
  * for both is a contradiction we refuse rather than guess. */
 static int parse_transport(parse_ctx_t *c, const cJSON *root, platform_t *p) {
@@ -911,6 +962,7 @@ static int parse_root(parse_ctx_t *c, const cJSON *root, platform_t *p) {
       get_metrics_listen(c, root, p) != 0 || parse_transport(c, root, p) != 0 ||
       parse_limits(c, root, p) != 0 || get_state_file(c, root, p) != 0 ||
       get_audit_file(c, root, p) != 0 || parse_store(c, root, p) != 0 ||
+      get_node_id(c, root, p) != 0 || get_trusted(c, root, p) != 0 ||
       parse_tokens(c, root, p) != 0)
     return -1;
   rc = parse_projects(c, root, p, &projects);
@@ -980,6 +1032,8 @@ void platform_free(platform_t *p) {
   free(p->tls_key);
   free(p->state_file);
   free(p->audit_file);
+  free(p->node_id);
+  free(p->trusted);
   if (p->store_dsn != NULL) {
     /* It may hold a password: not left in freed memory. */
     OPENSSL_cleanse(p->store_dsn, strlen(p->store_dsn));
@@ -1124,4 +1178,43 @@ int platform_access_http_status(platform_access_t a) {
     return 409;
   }
   return 500;
+}
+
+static int trusted(const platform_t *p, const char *ip) {
+  for (size_t i = 0; i < p->ntrusted; i++)
+    if (cidr_match(&p->trusted[i], ip))
+      return 1;
+  return 0;
+}
+
+void platform_client_addr(const platform_t *p, const char *peer,
+                          const char *forwarded_for, char *out, size_t outlen) {
+  char list[512], *items[32];
+  size_t n = 0;
+  snprintf(out, outlen, "%s", peer);
+  if (forwarded_for == NULL || *forwarded_for == '\0' || !trusted(p, peer))
+    return;
+  /* Right to left: the nearest hop first; the first address not of a
+   * trusted proxy is the client. Anything a client wrote itself is left
+   * of what the proxies appended, so it is never believed. */
+  snprintf(list, sizeof list, "%s", forwarded_for);
+  char *save = NULL;
+  for (char *tok = strtok_r(list, ",", &save); tok != NULL && n < 32;
+       tok = strtok_r(NULL, ",", &save)) {
+    while (*tok == ' ' || *tok == '\t')
+      tok++;
+    size_t l = strlen(tok);
+    while (l > 0 && (tok[l - 1] == ' ' || tok[l - 1] == '\t'))
+      tok[--l] = '\0';
+    items[n++] = tok;
+  }
+  while (n > 0) {
+    const char *ip = items[--n];
+    cidr_t probe;
+    if (cidr_parse(ip, &probe) != 0 || probe.bits != (probe.v6 ? 128u : 32u))
+      return; /* not an address: stop at the last one believed */
+    snprintf(out, outlen, "%s", ip);
+    if (!trusted(p, ip))
+      return;
+  }
 }

@@ -10,6 +10,8 @@
 #define WSMUX_PLATFORM_H
 
 #include <stddef.h>
+
+#include "base/cidr.h"
 #include <stdint.h>
 
 typedef enum {
@@ -78,6 +80,12 @@ typedef struct {
   uint32_t store_max_stale_ms;
   uint32_t store_connect_timeout_ms;
   uint32_t store_query_timeout_ms;
+  /* This edge's name in a fleet (docs/PROTOCOL.md section 8): an id, the
+   * host name unless "nodeId" says otherwise. Never NULL. */
+  char *node_id;
+  /* "trustedProxies": peers whose X-Forwarded-For is believed. */
+  cidr_t *trusted;
+  size_t ntrusted;
   /* Where GET /metrics is served (edge/metrics_server.h): a numeric
    * address, never the WebSocket listener's; NULL when not configured. */
   char *metrics_host;
@@ -135,5 +143,13 @@ platform_access_t platform_check_ssh(const platform_t *p, const char *token,
                                      size_t msglen);
 /* HTTP status for an access result (200, 401, 404, 409). */
 int platform_access_http_status(platform_access_t a);
+
+/*
+ * The client's address for logs: the TCP peer, or - when the peer is a
+ * trusted proxy - the address X-Forwarded-For gives, read right to left
+ * past every trusted proxy. Written to out (numeric, at most outlen-1).
+ */
+void platform_client_addr(const platform_t *p, const char *peer,
+                          const char *forwarded_for, char *out, size_t outlen);
 
 #endif

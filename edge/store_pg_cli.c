@@ -41,7 +41,7 @@ static void quiet_notice(void *arg, const char *message) {
  * seconds, at least 2) and on every statement (statement_timeout). */
 static PGconn *connect_db(const char *dsn, unsigned timeout_ms, char *err,
                           size_t errlen) {
-  char where[256], secs[16], ms[24];
+  char where[256], secs[16], ms[64];
   const char *keys[] = {"dbname", "connect_timeout", "options", NULL};
   unsigned s = (timeout_ms + 999) / 1000;
   snprintf(secs, sizeof(secs), "%u", s < 2 ? 2 : s);

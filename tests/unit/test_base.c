@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/cidr.h"
 #include "base/file.h"
 #include "base/id.h"
 #include "base/json.h"
@@ -494,6 +495,47 @@ static void test_file_paths(void **state) {
   }
 }
 
+/* ---- cidr ---------------------------------------------------------------- */
+
+static void test_cidr(void **state) {
+  static const struct {
+    const char *range, *ip;
+    int match;
+  } cases[] = {
+      {"10.0.0.0/8", "10.255.1.2", 1},
+      {"10.0.0.0/8", "11.0.0.1", 0},
+      {"10.1.2.3", "10.1.2.3", 1},
+      {"10.1.2.3", "10.1.2.4", 0},
+      {"0.0.0.0/0", "192.0.2.1", 1},
+      {"0.0.0.0/0", "::1", 0},
+      {"172.16.0.0/12", "172.31.255.255", 1},
+      {"172.16.0.0/12", "172.32.0.0", 0},
+      {"fd00::/8", "fd12:3456::1", 1},
+      {"fd00::/8", "fe80::1", 0},
+      {"::1", "::1", 1},
+      {"::/0", "2001:db8::1", 1},
+      /* a v4-mapped address is its IPv4 address */
+      {"10.0.0.0/8", "::ffff:10.2.3.4", 1},
+      {"10.0.0.0/8", "not an address", 0},
+      {"10.0.0.0/8", "", 0},
+  };
+  cidr_t c;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    assert_int_equal(cidr_parse(cases[i].range, &c), 0);
+    if (cidr_match(&c, cases[i].ip) != cases[i].match)
+      fail_msg("%s in %s: want %d", cases[i].ip, cases[i].range,
+               cases[i].match);
+  }
+  static const char *const bad[] = {
+      "",           "10.0.0.0/",   "10.0.0.0/33", "10.0.0.1/8",
+      "::1/129",    "10.0.0.0/-1", "10.0.0.0/8x", "host",
+      "10.0.0.256", "/8"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    if (cidr_parse(bad[i], &c) != -1)
+      fail_msg("\"%s\" parsed", bad[i]);
+  assert_int_equal(cidr_match(&c, NULL), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_text_quote),
@@ -510,6 +552,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_file_write_atomic_fails, setup_dir,
                                       teardown_dir),
       cmocka_unit_test(test_file_paths),
+      cmocka_unit_test(test_cidr),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

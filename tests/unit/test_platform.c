@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/id.h"
 #include "edge/platform.h"
 
 /* sha256("secret") and sha256("other") */
@@ -235,6 +236,20 @@ typedef struct {
 } bad_case_t;
 
 static const bad_case_t bad_cases[] = {
+    /* a fleet's keys */
+    {"{'listen':'a:1','plainWs':true,'nodeId':'edge a'}",
+     "nodeId: expected 1..128 characters of [A-Za-z0-9._-], got \"edge a\""},
+    {"{'listen':'a:1','plainWs':true,'nodeId':7}",
+     "nodeId: expected a string, got 7"},
+    {"{'listen':'a:1','plainWs':true,'trustedProxies':'10.0.0.1'}",
+     "trustedProxies: expected an array"},
+    {"{'listen':'a:1','plainWs':true,'trustedProxies':['10.0.0.1/8']}",
+     "trustedProxies[0]: expected a numeric address or ADDRESS/PREFIX (no "
+     "host bits set), got \"10.0.0.1/8\""},
+    {"{'listen':'a:1','plainWs':true,'trustedProxies':['lb.internal']}",
+     "trustedProxies[0]: expected a numeric address"},
+    {"{'listen':'a:1','plainWs':true,'trustedProxies':['::1/129']}",
+     "trustedProxies[0]: expected a numeric address"},
     /* JSON syntax */
     {"", "invalid JSON at byte offset 0"},
     {"{'listen': }", "invalid JSON at byte offset 11"},
@@ -712,6 +727,51 @@ static const bad_case_t bad_state_files[] = {
     {HEAD ",'statefile':'x'}", "config: unknown key 'statefile'"},
 };
 
+/* nodeId names the edge (the host name by default, cut to an id);
+ * trustedProxies decides whose X-Forwarded-For is believed, read right to
+ * left past every trusted hop. */
+static void test_fleet(void **state) {
+  platform_t *p = parse_ok("{'listen':'a:1','plainWs':true}");
+  char host[256], out[64];
+  assert_int_equal(gethostname(host, sizeof host), 0);
+  assert_true(id_valid(p->node_id));
+  if (id_valid(host))
+    assert_string_equal(p->node_id, host);
+  assert_int_equal(p->ntrusted, 0);
+  /* Nobody trusted: the peer, whatever the header says. */
+  platform_client_addr(p, "10.0.0.5", "6.6.6.6", out, sizeof out);
+  assert_string_equal(out, "10.0.0.5");
+  platform_free(p);
+
+  p = parse_ok("{'listen':'a:1','plainWs':true,'nodeId':'edge-a',"
+               "'trustedProxies':['10.0.0.0/24','fd00::1','127.0.0.1']}");
+  assert_string_equal(p->node_id, "edge-a");
+  assert_int_equal(p->ntrusted, 3);
+  static const struct {
+    const char *peer, *xff, *want;
+  } cases[] = {
+      {"10.0.0.5", "", "10.0.0.5"},               /* no header */
+      {"10.0.0.5", "203.0.113.7", "203.0.113.7"}, /* one trusted hop */
+      {"10.0.1.5", "203.0.113.7", "10.0.1.5"},    /* peer not trusted */
+      /* a client's own text is left of what the proxies appended */
+      {"10.0.0.5", "6.6.6.6, 203.0.113.7", "203.0.113.7"},
+      /* two trusted hops */
+      {"10.0.0.5", "6.6.6.6, 203.0.113.7, 10.0.0.9", "203.0.113.7"},
+      {"fd00::1", "2001:db8::7", "2001:db8::7"},
+      {"::ffff:10.0.0.5", "198.51.100.1", "198.51.100.1"}, /* v4-mapped */
+      /* garbage stops the walk at the last address believed */
+      {"10.0.0.5", "x, 10.0.0.8", "10.0.0.8"},
+      {"10.0.0.5", "10.0.0.7,  10.0.0.8", "10.0.0.7"}, /* all trusted */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    platform_client_addr(p, cases[i].peer, cases[i].xff, out, sizeof out);
+    if (strcmp(out, cases[i].want) != 0)
+      fail_msg("case %zu: %s, \"%s\" -> %s, want %s", i, cases[i].peer,
+               cases[i].xff, out, cases[i].want);
+  }
+  platform_free(p);
+}
+
 static void test_state_file_invalid(void **state) {
   for (size_t i = 0; i < sizeof bad_state_files / sizeof bad_state_files[0];
        i++) {
@@ -809,6 +869,7 @@ int main(void) {
       cmocka_unit_test(test_tls_paths),
       cmocka_unit_test(test_state_file),
       cmocka_unit_test(test_state_file_invalid),
+      cmocka_unit_test(test_fleet),
       cmocka_unit_test(test_load_missing),
       cmocka_unit_test(test_load_file),
   };
