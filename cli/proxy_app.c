@@ -17,6 +17,7 @@
 #include "proxy/relay.h"
 #include "ws/frame.h"
 #include "ws/session.h"
+#include "ws/wsclient.h"
 
 /* How long a stop waits for the WebSocket close handshake. */
 #define SHUTDOWN_GRACE_MS 2000
@@ -48,6 +49,12 @@ typedef struct {
   uint64_t lost_at;       /* uv_now() when the link dropped, 0 when up */
   uint8_t session_id[16]; /* from the edge's HELLO */
   int have_session;
+  /* The edge that holds the session (its X-Wsmux-Node), for the balancer
+   * to send a resume back there; and the one a resume was sent for. */
+  char node[WSCLIENT_NODE_MAX];
+  char resume_node[WSCLIENT_NODE_MAX];
+  /* Why the streams of a lost session were reset, for one line each. */
+  char reset_reason[FRAME_REASON_MAX + 1]; /* as the relay passes it on */
   uint32_t grace_ms; /* how long the edge keeps a dropped session */
   int ever_open;     /* a WebSocket was up once: keep trying */
   uv_signal_t sigint;
@@ -395,6 +402,11 @@ static void on_old_check(uv_timer_t *t) {
 static void on_finished(void *ctx, relay_stream_t *rs, uint16_t code,
                         const char *reason, const relay_stats_t *st) {
   proxy_t *p = ctx;
+  /* A connection the session's loss ended: the user hears of each. */
+  if (code != FRAME_CODE_NO_ERROR && reason != NULL &&
+      p->reset_reason[0] != '\0' && strcmp(reason, p->reset_reason) == 0)
+    log_msg(&p->log, LOG_WARN, "stream %u reset: %s", relay_stream_id(rs),
+            reason);
   log_msg(&p->log, LOG_DEBUG, "stream %u closed: sent=%llu received=%llu %s %s",
           relay_stream_id(rs), (unsigned long long)st->bytes_read,
           (unsigned long long)st->bytes_written, frame_code_name(code),
@@ -418,11 +430,29 @@ static void on_hello(void *ctx, const uint8_t *id, int resumed,
   memcpy(p->session_id, id, sizeof(p->session_id));
   p->have_session = 1;
   p->grace_ms = grace_ms;
-  if (had && p->lost_at != 0)
-    log_msg(&p->log, LOG_WARN, "reconnected to the edge: %s",
-            resumed ? "session resumed, open connections continue"
-                    : "the edge no longer had the session: open "
-                      "connections were reset (session expired)");
+  if (had && p->lost_at != 0 && !resumed) {
+    /* Say why: the balancer could not bring us back to the edge that held
+     * the session (it is gone), or that edge let it expire. */
+    if (p->resume_node[0] != '\0' && strcmp(p->resume_node, p->node) != 0)
+      snprintf(p->reset_reason, sizeof(p->reset_reason),
+               "the session was on edge %s, which is gone or out of "
+               "reach (now connected to edge %s)",
+               p->resume_node, p->node[0] ? p->node : "(unnamed)");
+    else
+      snprintf(p->reset_reason, sizeof(p->reset_reason),
+               "the edge no longer had the session (it keeps one %u ms "
+               "after a drop)",
+               p->grace_ms);
+    relay_set_restart_reason(p->relay, p->reset_reason);
+    log_msg(&p->log, LOG_WARN,
+            "reconnected to the edge: %s: open connections are reset, new "
+            "ones work",
+            p->reset_reason);
+  } else if (had && p->lost_at != 0) {
+    log_msg(&p->log, LOG_WARN,
+            "reconnected to the edge: session resumed, open connections "
+            "continue");
+  }
   p->lost_at = 0;
   p->attempts = 0;
 }
@@ -473,6 +503,7 @@ static int on_open(void *ctx, transport_conn_t *c) {
     return -1;
   relay_attach(p->relay, c);
   transport_conn_set_user(c, p->relay);
+  snprintf(p->node, sizeof(p->node), "%s", transport_client_node(c));
   if (first && start_mode(p) != 0) {
     log_msg(&p->log, LOG_ERROR, "cannot start the local side");
     return -1;
@@ -541,10 +572,13 @@ static void on_retry(uv_timer_t *t) {
   if (p->stopping)
     return;
   if (p->relay != NULL && session_expired(p)) {
-    log_msg(&p->log, LOG_WARN,
-            "the link stayed down longer than the edge keeps a session: "
-            "open connections reset (session expired)");
-    relay_restart(p->relay, "session expired while disconnected");
+    snprintf(p->reset_reason, sizeof(p->reset_reason),
+             "the link stayed down longer than the edge keeps a session "
+             "(%u ms)",
+             p->have_session ? p->grace_ms : DEFAULT_GRACE_MS);
+    log_msg(&p->log, LOG_WARN, "%s: open connections are reset",
+            p->reset_reason);
+    relay_restart(p->relay, p->reset_reason);
     p->have_session = 0;
   }
   proxy_connect(p);
@@ -563,7 +597,9 @@ static void proxy_connect(proxy_t *p) {
   if (p->relay != NULL && p->have_session)
     for (int i = 0; i < 16; i++)
       snprintf(hex + 2 * i, 3, "%02x", p->session_id[i]);
-  transport_client_set_resume(p->transport, hex[0] ? hex : NULL);
+  snprintf(p->resume_node, sizeof(p->resume_node), "%s", hex[0] ? p->node : "");
+  transport_client_set_resume(p->transport, hex[0] ? hex : NULL,
+                              p->resume_node);
   p->conn = transport_client_connect(p->transport, NULL, err, sizeof(err));
   if (p->conn == NULL) {
     log_msg(&p->log, LOG_WARN, "%s", err);

@@ -15,6 +15,8 @@
 #include "ws/frame.h"
 #include "ws/transport_server.h"
 
+/* A numeric IPv6 address with its scope fits. */
+#define EDGE_ADDR_MAX 64
 /* RFC 6455 "policy violation": the service no longer allows SSH. */
 #define EDGE_CLOSE_POLICY 1008
 
@@ -61,6 +63,8 @@ typedef struct {
   const platform_token_t *tok;
   uint8_t resume_id[FRAME_SESSION_ID_LEN];
   int has_resume;
+  int other_node; /* the resume names another edge: not here, surely */
+  char addr[EDGE_ADDR_MAX]; /* the client's, for the log */
 } edge_auth_t;
 
 _Static_assert(sizeof(edge_auth_t) <= TRANSPORT_AUTH_MAX,
@@ -163,17 +167,19 @@ static void count_auth_failure(edge_t *e, platform_access_t r,
   e->counters.auth_failures[why]++;
 }
 
-static int on_authorize(void *ctx, const char *path, const char *bearer,
-                        const char *resume, void *auth, char *msg,
-                        size_t msglen) {
+static int on_authorize(void *ctx, const transport_upgrade_t *up, void *auth,
+                        char *msg, size_t msglen) {
   edge_t *e = ctx;
+  const char *path = up->path, *bearer = up->bearer, *resume = up->resume;
   char project[ID_MAX + 1], service[ID_MAX + 1];
+  edge_auth_t a = {0};
+  platform_client_addr(e->platform, up->origin.peer, up->origin.forwarded_for,
+                       a.addr, sizeof(a.addr));
   if (edge_parse_path(path, project, service, sizeof(project)) != 0) {
     snprintf(msg, msglen, "unknown path");
     e->counters.auth_failures[METRICS_AUTH_NOT_FOUND]++;
     return 404;
   }
-  edge_auth_t a = {0};
   if (e->draining) {
     snprintf(msg, msglen, "the edge is shutting down; try again");
     return 503;
@@ -182,7 +188,9 @@ static int on_authorize(void *ctx, const char *path, const char *bearer,
       platform_check_ssh(e->platform, bearer, bearer ? strlen(bearer) : 0,
                          project, service, &a.svc, &a.tok, msg, msglen);
   if (r != PLATFORM_ACCESS_OK) {
-    log_msg(e->log, LOG_INFO, "refused %s: %s", path, msg);
+    char q[TEXT_QUOTE_SIZE];
+    text_quote(q, sizeof(q), path);
+    log_msg(e->log, LOG_INFO, "refused %s from=%s: %s", q, a.addr, msg);
     count_auth_failure(e, r, bearer);
     return platform_access_http_status(r);
   }
@@ -205,6 +213,10 @@ static int on_authorize(void *ctx, const char *path, const char *bearer,
   }
   a.has_resume = resume != NULL && *resume != '\0' &&
                  hex_decode(resume, a.resume_id, sizeof(a.resume_id)) == 0;
+  /* The balancer could not reach the edge that held it (gone, or no more
+   * in its rotation): a new session here, and the log says why. */
+  a.other_node = a.has_resume && up->node[0] != '\0' &&
+                 strcmp(up->node, e->platform->node_id) != 0;
   memcpy(auth, &a, sizeof(a));
   return 0;
 }
@@ -348,20 +360,29 @@ static int on_open(void *ctx, transport_conn_t *c) {
     e->counters.auth_failures[METRICS_AUTH_FORBIDDEN]++;
     return -1;
   }
-  edge_conn_t *ec = auth.has_resume ? find_session(e, &auth) : NULL;
+  edge_conn_t *ec =
+      auth.has_resume && !auth.other_node ? find_session(e, &auth) : NULL;
   int resumed = ec != NULL;
-  if (resumed)
+  if (resumed) {
     resume_session(ec, c);
-  else if ((ec = new_session(e, c, &auth)) == NULL)
+    memcpy(ec->auth.addr, auth.addr, sizeof(ec->auth.addr));
+  } else if ((ec = new_session(e, c, &auth)) == NULL) {
     return -1;
+  }
   transport_conn_set_user(c, ec);
   e->conns_per_token[token_index(e, auth.tok)]++;
   e->counters.connections_total++;
   if (auth.has_resume)
-    e->counters.resumes[resumed ? METRICS_RESUME_OK : METRICS_RESUME_EXPIRED]++;
-  log_msg(e->log, LOG_INFO, "connection open: token=%s project=%s service=%s%s",
+    e->counters.resumes[resumed           ? METRICS_RESUME_OK
+                        : auth.other_node ? METRICS_RESUME_OTHER_EDGE
+                                          : METRICS_RESUME_EXPIRED]++;
+  log_msg(e->log, LOG_INFO,
+          "connection open: token=%s project=%s service=%s from=%s%s",
           ec->auth.tok->id, ec->auth.svc->project_id, ec->auth.svc->id,
-          resumed           ? " (session resumed)"
+          auth.addr,
+          resumed ? " (session resumed)"
+          : auth.other_node
+              ? " (resume of a session held by another edge: new session)"
           : auth.has_resume ? " (resume asked, session unknown: new session)"
                             : "");
   return 0;
@@ -485,14 +506,16 @@ typedef struct {
   transport_http_t *h;
   char method[16];
   char path[TEXT_QUOTE_SIZE];
+  char addr[EDGE_ADDR_MAX];
   int no_bearer;
 } http_call_t;
 
 static void on_admin_reply(void *ctx, admin_response_t *r) {
   http_call_t *call = ctx;
   edge_t *e = call->e;
-  log_msg(e->log, r->status >= 500 ? LOG_WARN : LOG_INFO, "admin: %s %s: %d",
-          call->method, call->path, r->status);
+  log_msg(e->log, r->status >= 500 ? LOG_WARN : LOG_INFO,
+          "admin: %s %s from=%s: %d", call->method, call->path, call->addr,
+          r->status);
   if (r->status == 401)
     count_auth_failure(e, PLATFORM_ACCESS_UNAUTHORIZED,
                        call->no_bearer ? "" : "x");
@@ -506,9 +529,42 @@ static void on_admin_reply(void *ctx, admin_response_t *r) {
   free(call);
 }
 
+/* GET /healthz (or /readyz): whether a load balancer should send this edge
+ * new WebSockets. 200 while serving; 503 once draining (SIGTERM), or while
+ * the platform state is too old to authorize anything. No token: it tells
+ * nothing but that. */
+static int health_answer(edge_t *e, transport_http_t *h,
+                         const transport_http_request_t *req) {
+  if (strcmp(req->path, "/healthz") != 0 && strcmp(req->path, "/readyz") != 0)
+    return 0;
+  const char *status = e->draining                   ? "draining"
+                       : !store_view_fresh(e->store) ? "state unavailable"
+                                                     : "ok";
+  int ok = strcmp(status, "ok") == 0;
+  char *body = malloc(256 + strlen(e->platform->node_id));
+  int n = body != NULL ? sprintf(body, "{\"status\":\"%s\",\"node\":\"%s\"}\n",
+                                 status, e->platform->node_id)
+                       : 0;
+  transport_http_response_t resp = {.status = ok ? 200 : 503,
+                                    .content_type = "application/json",
+                                    .body = body,
+                                    .body_len = (size_t)n,
+                                    .headers = "Cache-Control: no-store\r\n"};
+  if (strcmp(req->method, "GET") != 0) {
+    free(body);
+    resp = (transport_http_response_t){.status = 405,
+                                       .content_type = "text/plain",
+                                       .headers = "Allow: GET\r\n"};
+  }
+  transport_http_respond(h, &resp);
+  return 1;
+}
+
 static void on_http(void *ctx, transport_http_t *h,
                     const transport_http_request_t *req) {
   edge_t *e = ctx;
+  if (health_answer(e, h, req))
+    return;
   http_call_t *call = calloc(1, sizeof(*call));
   if (call == NULL) {
     transport_http_response_t oom = {.status = 500,
@@ -523,6 +579,8 @@ static void on_http(void *ctx, transport_http_t *h,
    * it was accepted. */
   text_quote(call->path, sizeof(call->path), req->path);
   text_clean(call->method, sizeof(call->method), req->method, 8);
+  platform_client_addr(e->platform, req->origin.peer, req->origin.forwarded_for,
+                       call->addr, sizeof(call->addr));
   call->no_bearer = req->bearer == NULL || req->bearer[0] == '\0';
   admin_request_t ar = {.method = req->method,
                         .path = req->path,
@@ -627,7 +685,8 @@ edge_t *edge_start(uv_loop_t *loop, platform_t *platform, store_t *store,
       .cert = platform->tls_cert,
       .key = platform->tls_key,
       .plain = platform->plain_ws,
-      .handshake_timeout_s = (platform->handshake_timeout_ms + 999) / 1000};
+      .handshake_timeout_s = (platform->handshake_timeout_ms + 999) / 1000,
+      .node_id = platform->node_id};
   e->transport = transport_server_new(loop, &o, &e->handlers, e, err, errlen);
   if (e->transport == NULL) {
     edge_release(e);

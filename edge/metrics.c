@@ -56,7 +56,8 @@ static void labelled(out_t *o, const char *name, const char *help,
 /* Label values, indexed by the enums of metrics.h. */
 static const char *const open_results[METRICS_OPEN_N] = {
     "ok", "refused", "denied", "limit", "error"};
-static const char *const resume_results[METRICS_RESUME_N] = {"ok", "expired"};
+static const char *const resume_results[METRICS_RESUME_N] = {"ok", "expired",
+                                                             "other_edge"};
 static const char *const auth_reasons[METRICS_AUTH_N] = {
     "no_token", "bad_token", "forbidden", "not_found"};
 static const char *const limits[METRICS_LIMIT_N] = {

@@ -27,8 +27,9 @@ typedef enum {
 } metrics_open_t;
 
 typedef enum {
-  METRICS_RESUME_OK = 0,  /* the session was still kept: resumed */
-  METRICS_RESUME_EXPIRED, /* the session was gone: a new one started */
+  METRICS_RESUME_OK = 0,     /* the session was still kept: resumed */
+  METRICS_RESUME_EXPIRED,    /* the session was gone: a new one started */
+  METRICS_RESUME_OTHER_EDGE, /* it was another edge's: a new one started */
   METRICS_RESUME_N
 } metrics_resume_t;
 

@@ -26,7 +26,8 @@ struct relay {
   session_config_t cfg;
   unsigned attaches; /* WebSockets that carried it; from the 2nd, resumes */
   int need_fresh;    /* the edge lost our session: start a new one */
-  uv_timer_t timer;  /* liveness */
+  char restart_reason[FRAME_REASON_MAX + 1];
+  uv_timer_t timer; /* liveness */
   int timer_on;
   uint32_t ping_ms, dead_ms;
   uint64_t last_rx; /* uv_now() of the last bytes received */
@@ -494,8 +495,13 @@ void relay_close(relay_t *r, const char *reason) {
  * others (accepted during the outage) on the new one. */
 static void relay_renew_session(relay_t *r) {
   r->need_fresh = 0;
-  relay_restart(r, "session expired while disconnected");
+  relay_restart(r, r->restart_reason[0] ? r->restart_reason
+                                        : "session expired while disconnected");
   session_link_up(r->session, 0, NULL);
+}
+
+void relay_set_restart_reason(relay_t *r, const char *reason) {
+  snprintf(r->restart_reason, sizeof(r->restart_reason), "%s", reason);
 }
 
 void relay_restart(relay_t *r, const char *reason) {

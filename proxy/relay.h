@@ -78,6 +78,10 @@ void relay_attach(relay_t *r, transport_conn_t *conn);
 /* Server: send HELLO (resumed or not) and, when resuming, the RESUME. */
 void relay_link_up(relay_t *r, int resume, const session_hello_t *hello);
 int relay_attached(const relay_t *r);
+/* Client: the reason a lost session's streams get when the edge's HELLO
+ * says it is gone (set from the hello hook; default "session expired
+ * while disconnected"). */
+void relay_set_restart_reason(relay_t *r, const char *reason);
 /* Client: the session is lost: reset the streams the edge had opened, keep
  * the ones waiting for OPEN_OK for the next session. */
 void relay_restart(relay_t *r, const char *reason);

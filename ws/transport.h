@@ -44,6 +44,24 @@ typedef struct {
   char message[512];
 } transport_close_t;
 
+/* Where a request came from: the TCP peer, and what a proxy in between
+ * said about the client (X-Forwarded-For, "" when none: trust it only
+ * from a trusted peer). */
+typedef struct {
+  const char *peer;          /* numeric address of the TCP peer */
+  const char *forwarded_for; /* the X-Forwarded-For header, "" when none */
+} transport_origin_t;
+
+/* A WebSocket upgrade request, for authorize(). Strings are valid during
+ * the call only, "" when absent. */
+typedef struct {
+  const char *path;   /* the request path */
+  const char *bearer; /* token of "Authorization: Bearer" */
+  const char *resume; /* X-Wsmux-Resume: the session to resume (hex) */
+  const char *node;   /* X-Wsmux-Node: the edge that held it */
+  transport_origin_t origin;
+} transport_upgrade_t;
+
 /* A plain HTTP request to the server (not a WebSocket upgrade). Strings
  * are NUL-terminated and valid during the on_http call only. */
 typedef struct {
@@ -52,6 +70,7 @@ typedef struct {
   const char *bearer; /* token of "Authorization: Bearer", "" when none */
   const uint8_t *body;
   size_t body_len; /* at most TRANSPORT_HTTP_BODY_MAX */
+  transport_origin_t origin;
 } transport_http_request_t;
 
 /* An answer to a plain HTTP request. body is malloc'd by the handler (or
@@ -72,7 +91,7 @@ typedef struct transport_http transport_http_t;
 #define TRANSPORT_HTTP_BODY_MAX (64 * 1024)
 
 /* Room for what authorize() keeps for the connection (see below). */
-#define TRANSPORT_AUTH_MAX 64
+#define TRANSPORT_AUTH_MAX 128
 
 typedef struct {
   /* Server only: decide on an upgrade request before it is answered.
@@ -81,8 +100,8 @@ typedef struct {
    * transport_conn_auth(); or an HTTP status (401, 404, 409...) with the
    * text for the body in msg. Nothing is owned, so nothing leaks when the
    * upgrade then fails. */
-  int (*authorize)(void *ctx, const char *path, const char *bearer,
-                   const char *resume, void *auth, char *msg, size_t msglen);
+  int (*authorize)(void *ctx, const transport_upgrade_t *up, void *auth,
+                   char *msg, size_t msglen);
   /* The WebSocket is up. Return -1 to close it. */
   int (*on_open)(void *ctx, transport_conn_t *c);
   /* A chunk of a binary message. Return 0, or -1 with a reason in msg to

@@ -27,8 +27,9 @@ struct transport_client {
   transport_url_t url;
   int insecure;
   char auth_header[TRANSPORT_TOKEN_MAX + 8];
-  char resume_header[64]; /* session to resume, "" for none */
-  SSL_CTX *ssl_ctx;       /* wss:// only */
+  char resume_header[64];              /* session to resume, "" for none */
+  char node_header[WSCLIENT_NODE_MAX]; /* the edge that held it, or "" */
+  SSL_CTX *ssl_ctx;                    /* wss:// only */
 };
 
 int transport_url_parse(const char *url, const char *path, transport_url_t *u,
@@ -106,9 +107,17 @@ fail:
   return NULL;
 }
 
-void transport_client_set_resume(transport_client_t *t, const char *hex_id) {
+void transport_client_set_resume(transport_client_t *t, const char *hex_id,
+                                 const char *node) {
   snprintf(t->resume_header, sizeof(t->resume_header), "%s",
            hex_id ? hex_id : "");
+  snprintf(t->node_header, sizeof(t->node_header), "%s",
+           hex_id && node ? node : "");
+}
+
+const char *transport_client_node(const transport_conn_t *tc) {
+  const client_conn_t *c = (const client_conn_t *)tc;
+  return c->wsc != NULL ? wsclient_node(c->wsc) : "";
 }
 
 static void conn_link(client_conn_t *c) {
@@ -203,12 +212,17 @@ transport_conn_t *transport_client_connect(transport_client_t *t, void *user,
   c->base.ops = &conn_ops;
   c->base.user = user;
   c->t = t;
-  char headers[sizeof(t->auth_header) + sizeof(t->resume_header) + 64] = "";
+  char headers[sizeof(t->auth_header) + sizeof(t->resume_header) +
+               sizeof(t->node_header) + 64] = "";
   if (t->auth_header[0] != '\0')
     snprintf(headers, sizeof(headers), "Authorization: %s\r\n", t->auth_header);
   if (t->resume_header[0] != '\0')
     snprintf(headers + strlen(headers), sizeof(headers) - strlen(headers),
              "X-Wsmux-Resume: %s\r\n", t->resume_header);
+  /* For a load balancer to send the resume to that edge (PROTOCOL.md 8). */
+  if (t->node_header[0] != '\0')
+    snprintf(headers + strlen(headers), sizeof(headers) - strlen(headers),
+             "X-Wsmux-Node: %s\r\n", t->node_header);
   wsclient_opts_t o = {.host = t->url.host,
                        .port = t->url.port,
                        .tls = t->url.tls,

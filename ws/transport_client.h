@@ -51,8 +51,12 @@ transport_client_t *transport_client_new(uv_loop_t *loop,
                                          const transport_handlers_t *h,
                                          void *ctx, char *err, size_t errlen);
 /* The session to resume on the next connection (X-Wsmux-Resume: hex id),
- * or NULL for a new one. */
-void transport_client_set_resume(transport_client_t *t, const char *hex_id);
+ * or NULL for a new one, and the edge that held it (X-Wsmux-Node, as that
+ * edge named itself; NULL or "": none). */
+void transport_client_set_resume(transport_client_t *t, const char *hex_id,
+                                 const char *node);
+/* The name the edge gave itself on c's 101 (X-Wsmux-Node), "" when none. */
+const char *transport_client_node(const transport_conn_t *c);
 /* Start one connection; on_open or on_close follows. NULL with err on an
  * immediate failure. */
 transport_conn_t *transport_client_connect(transport_client_t *t, void *user,

@@ -28,6 +28,9 @@
 
 #define PATH_MAX_LEN 512
 #define TOKEN_MAX_LEN 1024
+#define TRANSPORT_NODE_MAX 129
+#define ADDR_MAX 64
+#define XFF_MAX 512
 /* Socket buffers sized for whole messages, instead of lws's 4 KiB default. */
 #define RX_BUFFER (64 * 1024)
 #define SERV_BUF (TRANSPORT_MSG_MAX + LWS_PRE + 1024)
@@ -53,6 +56,7 @@ struct server_conn {
 
 struct transport_server {
   uv_loop_t *loop;
+  char node_id[TRANSPORT_NODE_MAX]; /* "" when none */
   struct lws_context *ctx;
   transport_handlers_t h;
   void *hctx;
@@ -245,10 +249,67 @@ static int on_established(server_conn_t *c, struct lws *wsi) {
   return c->t->h.on_open(c->t->hctx, &c->base) == 0 ? 0 : -1;
 }
 
-/* The X-Wsmux-Resume header of an upgrade request, "" when absent. */
-static void read_resume(struct lws *wsi, char *buf, size_t len) {
-  if (lws_hdr_custom_copy(wsi, buf, (int)len, "x-wsmux-resume:", 15) < 0)
+/* A custom header of the request (name lower case, with the colon), ""
+ * when absent or too long. */
+static void read_custom(struct lws *wsi, const char *name, char *buf,
+                        size_t len) {
+  if (lws_hdr_custom_copy(wsi, buf, (int)len, name, (int)strlen(name)) < 0)
     buf[0] = '\0';
+}
+
+/* Where the request came from (bufs of ADDR_MAX and XFF_MAX). */
+static void read_origin(struct lws *wsi, char *peer, char *xff,
+                        transport_origin_t *o) {
+  if (lws_get_peer_simple(wsi, peer, ADDR_MAX) == NULL ||
+      strncmp(peer, "getpeername", 11) == 0)
+    snprintf(peer, ADDR_MAX, "unknown");
+  /* A known token in lws 4.1.6; repeated lines come joined with ",". */
+  if (lws_hdr_copy(wsi, xff, XFF_MAX, WSI_TOKEN_X_FORWARDED_FOR) < 0)
+    xff[0] = '\0';
+  o->peer = peer;
+  o->forwarded_for = xff;
+}
+
+/* The parts of an upgrade request authorize() looks at. */
+typedef struct {
+  char path[PATH_MAX_LEN];
+  char auth[TOKEN_MAX_LEN + 8];
+  char resume[64];
+  char node[TRANSPORT_NODE_MAX];
+  char peer[ADDR_MAX];
+  char xff[XFF_MAX];
+  transport_upgrade_t up;
+} upgrade_req_t;
+
+/* 0, or -1 when there is no path. */
+static int read_upgrade(struct lws *wsi, upgrade_req_t *u) {
+  if (lws_hdr_copy(wsi, u->path, sizeof(u->path), WSI_TOKEN_GET_URI) <= 0)
+    return -1;
+  if (lws_hdr_copy(wsi, u->auth, sizeof(u->auth),
+                   WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
+    u->auth[0] = '\0';
+  read_custom(wsi, "x-wsmux-resume:", u->resume, sizeof(u->resume));
+  read_custom(wsi, "x-wsmux-node:", u->node, sizeof(u->node));
+  u->up.path = u->path;
+  u->up.bearer = strncasecmp(u->auth, "Bearer ", 7) == 0 ? u->auth + 7 : "";
+  u->up.resume = u->resume;
+  u->up.node = u->node;
+  read_origin(wsi, u->peer, u->xff, &u->up.origin);
+  return 0;
+}
+
+/* The edge names itself on every 101, so a load balancer can send a
+ * resume back to it (docs/PROTOCOL.md section 8). */
+static int add_node_header(transport_server_t *t, struct lws *wsi, void *in) {
+  struct lws_process_html_args *a = in;
+  if (t->node_id[0] == '\0')
+    return 0;
+  return lws_add_http_header_by_name(
+             wsi, (const unsigned char *)"x-wsmux-node:",
+             (const unsigned char *)t->node_id, (int)strlen(t->node_id),
+             (unsigned char **)&a->p, (unsigned char *)a->p + a->max_len)
+             ? 1
+             : 0;
 }
 
 static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
@@ -259,22 +320,18 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
   case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
     /* Vetted in CONFIRM_UPGRADE already; run it again to keep the result
      * in this connection's own storage (a fresh pss). */
-    char path[PATH_MAX_LEN], auth[TOKEN_MAX_LEN + 8], msg[256];
+    upgrade_req_t u;
+    char msg[256];
     memset(c, 0, sizeof(*c));
     c->base.ops = &conn_ops;
     c->t = t;
-    if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) < 0)
+    if (read_upgrade(wsi, &u) != 0)
       return 1;
-    if (lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
-      auth[0] = '\0';
-    const char *bearer = strncasecmp(auth, "Bearer ", 7) == 0 ? auth + 7 : "";
-    char resume[64];
-    read_resume(wsi, resume, sizeof(resume));
-    return t->h.authorize(t->hctx, path, bearer, resume, c->base.auth, msg,
-                          sizeof(msg))
-               ? 1
-               : 0;
+    return t->h.authorize(t->hctx, &u.up, c->base.auth, msg, sizeof(msg)) ? 1
+                                                                          : 0;
   }
+  case LWS_CALLBACK_ADD_HEADERS:
+    return add_node_header(t, wsi, in);
   case LWS_CALLBACK_ESTABLISHED:
     return on_established(c, wsi);
   case LWS_CALLBACK_RECEIVE:
@@ -336,7 +393,8 @@ static int offers_subprotocol(struct lws *wsi) {
 
 static int confirm_upgrade(transport_server_t *t, struct lws *wsi,
                            const char *in) {
-  char path[PATH_MAX_LEN], auth[TOKEN_MAX_LEN + 8], msg[256];
+  upgrade_req_t u;
+  char msg[256];
   uint8_t scratch[TRANSPORT_AUTH_MAX];
   if (in == NULL || strcasecmp(in, "websocket") != 0)
     return http_reject(wsi, 400, "only WebSocket upgrades are served");
@@ -344,15 +402,9 @@ static int confirm_upgrade(transport_server_t *t, struct lws *wsi,
     return http_reject(wsi, 400,
                        "the " TRANSPORT_SUBPROTOCOL
                        " WebSocket subprotocol is required");
-  if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) <= 0)
+  if (read_upgrade(wsi, &u) != 0)
     return http_reject(wsi, 404, "unknown path");
-  if (lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
-    auth[0] = '\0';
-  const char *bearer = strncasecmp(auth, "Bearer ", 7) == 0 ? auth + 7 : "";
-  char resume[64];
-  read_resume(wsi, resume, sizeof(resume));
-  int status =
-      t->h.authorize(t->hctx, path, bearer, resume, scratch, msg, sizeof(msg));
+  int status = t->h.authorize(t->hctx, &u.up, scratch, msg, sizeof(msg));
   return status == 0 ? 0 : http_reject(wsi, (unsigned)status, msg);
 }
 
@@ -376,6 +428,8 @@ typedef struct {
   char method[8];
   char path[PATH_MAX_LEN];
   char bearer[TOKEN_MAX_LEN + 8];
+  char peer[ADDR_MAX];
+  char xff[XFF_MAX];
   uint8_t *body;
   size_t body_len;
   int too_big;
@@ -503,6 +557,7 @@ static int http_dispatch(transport_server_t *t, struct lws *wsi,
                                   .bearer = r->bearer,
                                   .body = r->body,
                                   .body_len = r->body_len};
+  read_origin(wsi, r->peer, r->xff, &req.origin);
   t->h.on_http(t->hctx, h, &req);
   if (h->answered)
     return http_write_answer(h);
@@ -712,6 +767,8 @@ transport_server_t *transport_server_new(uv_loop_t *loop,
   info.port = opts->port;
   info.iface = opts->host;
   t->handshake_ms = (uint64_t)info.timeout_secs * 1000;
+  if (opts->node_id != NULL)
+    snprintf(t->node_id, sizeof(t->node_id), "%s", opts->node_id);
   if (opts->handshake_timeout_s > 0) {
     t->handshake_ms = (uint64_t)opts->handshake_timeout_s * 1000;
     info.timeout_secs = opts->handshake_timeout_s;

@@ -29,6 +29,7 @@ typedef struct {
   const char *key;
   int plain;                    /* serve ws:// without TLS */
   unsigned handshake_timeout_s; /* drop connections not upgraded by then */
+  const char *node_id; /* sent as X-Wsmux-Node on every 101 (NULL: none) */
 } transport_server_opts_t;
 
 /* Listen now. NULL with a message in err. */

@@ -73,6 +73,7 @@ struct wsclient {
   char key[RFC6455_KEY_LEN + 1];
   char response[RESPONSE_MAX];
   size_t response_len;
+  char node[WSCLIENT_NODE_MAX]; /* the 101's X-Wsmux-Node, "" when none */
   rfc6455_parser_t parser;
   /* Output. */
   size_t out_pending; /* bytes handed to uv_write, not yet written */
@@ -371,6 +372,10 @@ void wsclient_want_write(wsclient_t *w) {
   }
 }
 
+const char *wsclient_node(const wsclient_t *w) {
+  return w->node;
+}
+
 size_t wsclient_backlog(const wsclient_t *w) {
   uv_os_fd_t fd;
   int n = 0;
@@ -545,6 +550,8 @@ static void upgrade_answered(wsclient_t *w) {
     fail_network(w, m);
     return;
   }
+  if (!find_header(headers, "x-wsmux-node", w->node, sizeof(w->node)))
+    w->node[0] = '\0';
   open_ws(w);
 }
 

@@ -25,6 +25,7 @@
 #include "ws/transport.h"
 
 #define WSCLIENT_OUT_MAX (128 * 1024)
+#define WSCLIENT_NODE_MAX 129
 
 typedef struct wsclient wsclient_t;
 
@@ -62,6 +63,9 @@ wsclient_t *wsclient_connect(uv_loop_t *loop, const wsclient_opts_t *o,
                              const wsclient_handlers_t *h, void *ctx, char *err,
                              size_t errlen);
 void wsclient_want_write(wsclient_t *w);
+/* The edge's name from the 101 (X-Wsmux-Node), "" when it gave none or the
+ * WebSocket is not open yet. */
+const char *wsclient_node(const wsclient_t *w);
 /* Bytes waiting in the socket's receive queue (FIONREAD); 0 if unknown. */
 size_t wsclient_backlog(const wsclient_t *w);
 /* Send what the application still has, then a close frame; on_close when

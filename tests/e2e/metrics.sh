@@ -102,7 +102,7 @@ scrape() {
     METRIC[$series]=$value
     n=$((n + 1))
   done <"$raw.body"
-  ((n == 29)) || fail "scrape $1: $n samples, want 29: $(cat "$raw.body")"
+  ((n == 30)) || fail "scrape $1: $n samples, want 30: $(cat "$raw.body")"
   for series in "${!PREV[@]}"; do
     [[ $series == *_total* ]] || continue
     ((${METRIC[$series]:-0} >= ${PREV[$series]})) ||

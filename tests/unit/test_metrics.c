@@ -26,6 +26,7 @@ static const char expected_samples[] =
     "wsmux_edge_bytes_total{direction=\"from_upstream\"} 21\n"
     "wsmux_edge_resumes_total{result=\"ok\"} 30\n"
     "wsmux_edge_resumes_total{result=\"expired\"} 31\n"
+    "wsmux_edge_resumes_total{result=\"other_edge\"} 32\n"
     "wsmux_edge_auth_failures_total{reason=\"no_token\"} 40\n"
     "wsmux_edge_auth_failures_total{reason=\"bad_token\"} 41\n"
     "wsmux_edge_auth_failures_total{reason=\"forbidden\"} 42\n"
