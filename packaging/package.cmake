@@ -35,6 +35,11 @@ install(FILES ${WSMUX_PKG_DIR}/wsmux-proxy@.service
 
 install(FILES ${WSMUX_PKG_DIR}/edge.example.json
         DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples RENAME edge.json)
+# HAProxy in front of several edges (README "Running several edges behind
+# HAProxy"); tests/e2e/fleet_haproxy.sh runs this very file.
+install(FILES ${WSMUX_PKG_DIR}/haproxy/wsmux-edge.cfg
+        DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples
+        RENAME haproxy-wsmux-edge.cfg)
 
 # ---- cpack -G DEB -------------------------------------------------------
 set(CPACK_GENERATOR DEB)

@@ -134,24 +134,10 @@ log "import: once; a corrupt file refused with its offset"
 
 # ---- two edges -------------------------------------------------------------
 
-EDGE_A_PID="" EDGE_B_PID=""
-# start_fleet_edge NAME: sets EDGE_<NAME>_PID, EDGE_<NAME>_URL.
-start_fleet_edge() {
-  local name=$1 err=$T/edge-$1.err port pid
-  env "${E2E_SAN_ENV[@]}" "$WSMUX_EDGE_BIN" --config "$T/edge-$name.json" \
-    --log-level info 2>"$err" &
-  pid=$!
-  track "$pid" "wsmux-edge ($name)" 1
-  E2E_SAN_LOGS+=("$err")
-  wait_output 30 "edge $name listening" "$pid" "edge $name exited" "$err" \
-    'listening on wss://' "$err"
-  port=$(sed -n 's/.*listening on wss:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$err" | head -n 1)
-  printf -v "EDGE_${name^^}_PID" '%s' "$pid"
-  printf -v "EDGE_${name^^}_URL" '%s' "wss://127.0.0.1:$port"
-  log "edge $name pid $pid on port $port"
-}
-start_fleet_edge a
-start_fleet_edge b
+start_named_edge a "$T/edge-a.json"
+start_named_edge b "$T/edge-b.json"
+EDGE_A_PID=${EDGE_PIDS[a]} EDGE_A_URL=${EDGE_URLS[a]}
+EDGE_B_PID=${EDGE_PIDS[b]} EDGE_B_URL=${EDGE_URLS[b]}
 grep -q 'state: 1 SSH identities, 0 SSH switches (PostgreSQL)' "$T/edge-a.err" ||
   fail "edge a did not read the state: $(cat "$T/edge-a.err")"
 

@@ -42,6 +42,7 @@
 # the test's directory, apart from the user's and from other tests.
 #
 # PostgreSQL: start_postgres, stop_postgres, restart_postgres, pg_new_db.
+# Fleets: start_named_edge, start_haproxy, haproxy_cli, haproxy_server_up.
 # sshds taking their keys from wsmux-edge: prepare_keys_cmd, start_keys_sshd.
 # Helpers: log, fail, track, untrack, wait_until, wait_output, wait_port,
 # wait_exit, stop_pid, stop_proxy, check_sanitizers, assert_alive, gen_keys,
@@ -271,7 +272,7 @@ assert_alive() {
 _show_logs() {
   local f
   for f in "$T"/edge*.err "$T"/proxy*.err "$T"/sshd.log "$T"/testsrv.err \
-    "$T"/faultrelay.err "$T"/run-*.err "$T"/postgres.log; do
+    "$T"/faultrelay.err "$T"/run-*.err "$T"/postgres.log "$T"/haproxy.log; do
     [[ -s $f ]] || continue
     printf '\n---- %s (last 40 lines) ----\n' "${f#"$T"/}" >&2
     tail -n 40 "$f" >&2
@@ -639,6 +640,59 @@ start_edge() {
   EDGE_PORT=${BASH_REMATCH[3]}
   EDGE_URL="$EDGE_SCHEME://$WSMUX_EDGE_HOST:$EDGE_PORT"
   log "wsmux-edge pid $EDGE_PID at $EDGE_URL"
+}
+
+# start_named_edge NAME CONFIG: one more wsmux-edge (of a fleet) with its
+# own config, stderr in $T/edge-NAME.err. Sets EDGE_PIDS[NAME],
+# EDGE_PORTS[NAME], EDGE_URLS[NAME].
+declare -A EDGE_PIDS=() EDGE_PORTS=() EDGE_URLS=()
+start_named_edge() {
+  local name=$1 config=$2 err=$T/edge-$1.err pid line
+  local re='wsmux-edge: listening on (wss?)://(.+):([0-9]+)[[:space:]]*$'
+  env "${E2E_SAN_ENV[@]}" "$WSMUX_EDGE_BIN" --config "$config" \
+    --log-level "$E2E_EDGE_LOG_LEVEL" </dev/null >/dev/null 2>"$err" &
+  pid=$!
+  track "$pid" "wsmux-edge ($name)" 1
+  E2E_SAN_LOGS+=("$err")
+  wait_output 30 "edge $name listening" "$pid" "edge $name exited" "$err" \
+    -E "$re" "$err"
+  line=$(grep -Em1 "$re" "$err")
+  [[ $line =~ $re ]] || fail "cannot parse edge $name's line: $line"
+  EDGE_PIDS[$name]=$pid
+  EDGE_PORTS[$name]=${BASH_REMATCH[3]}
+  EDGE_URLS[$name]="${BASH_REMATCH[1]}://$WSMUX_EDGE_HOST:${BASH_REMATCH[3]}"
+  log "edge $name pid $pid at ${EDGE_URLS[$name]}"
+}
+
+# start_haproxy CONFIG PORT: HAProxy in master-worker mode (-W, as Debian's
+# unit runs it) in the foreground, its master CLI on $T/haproxy-master.sock,
+# log lines in $T/haproxy.log; waits for PORT to accept connections. Sets
+# HAPROXY_PID (the master: SIGUSR2 reloads, SIGTERM stops).
+start_haproxy() {
+  local config=$1 port=$2
+  command -v haproxy >/dev/null || fail "haproxy is not installed (scripts/setup installs it)"
+  haproxy -c -q -f "$config" >"$T/haproxy-check.log" 2>&1 ||
+    fail "haproxy -c refused $config: $(cat "$T/haproxy-check.log")"
+  haproxy -W -db -f "$config" -S "$T/haproxy-master.sock" \
+    </dev/null >>"$T/haproxy.log" 2>&1 &
+  HAPROXY_PID=$!
+  track "$HAPROXY_PID" haproxy
+  wait_port 127.0.0.1 "$port" 20 "$HAPROXY_PID" ||
+    fail "haproxy does not listen on $port: $(tail -n 20 "$T/haproxy.log")"
+  log "haproxy pid $HAPROXY_PID on 127.0.0.1:$port"
+}
+
+# haproxy_cli SOCKET COMMAND: one command to HAProxy's runtime API.
+haproxy_cli() {
+  printf '%s\n' "$2" | socat -t 5 - "UNIX-CONNECT:$1"
+}
+
+# haproxy_server_up SOCKET BACKEND/SERVER: 0 when HAProxy has it UP.
+haproxy_server_up() {
+  local be=${2%/*} sv=${2#*/}
+  haproxy_cli "$1" "show stat" |
+    awk -F, -v be="$be" -v sv="$sv" '$1 == be && $2 == sv {print $18}' |
+    grep -q '^UP'
 }
 
 # keep_edge_log NAME: $EDGE_ERR becomes $T/edge-NAME.err (still checked for

@@ -74,14 +74,17 @@ COMPLETION=$ROOT/usr/share/bash-completion/completions/wsmux
 EDGE_UNIT=$ROOT/usr/lib/systemd/system/wsmux-edge.service
 PROXY_UNIT=$ROOT/usr/lib/systemd/user/wsmux-proxy@.service
 EXAMPLE=$ROOT/usr/share/doc/wsmux/examples/edge.json
+HAPROXY_EXAMPLE=$ROOT/usr/share/doc/wsmux/examples/haproxy-wsmux-edge.cfg
 for f in "$MAN1" "$MAN8" "$COMPLETION" "${COMPLETION}-edge" "$EDGE_UNIT" \
-  "$PROXY_UNIT" "$EXAMPLE"; do
+  "$PROXY_UNIT" "$EXAMPLE" "$HAPROXY_EXAMPLE"; do
   [[ -f $f && -r $f ]] || fail "missing from the package: ${f#"$ROOT"}"
 done
 for b in wsmux wsmux-edge; do
   [[ -f $ROOT/usr/bin/$b && -x $ROOT/usr/bin/$b ]] ||
     fail "missing or not executable: /usr/bin/$b"
 done
+cmp -s "$HAPROXY_EXAMPLE" "$WSMUX_REPO/packaging/haproxy/wsmux-edge.cfg" ||
+  fail "the packaged HAProxy example differs from packaging/haproxy/wsmux-edge.cfg"
 cmp -s "$COMPLETION" "${COMPLETION}-edge" ||
   fail "the completions of wsmux and wsmux-edge differ"
 log "all expected files are in the package"
