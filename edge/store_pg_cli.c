@@ -97,12 +97,31 @@ static int rollback(PGconn *c) {
   return -1;
 }
 
-/* The schema version, in a transaction that holds the migrate lock. */
-static int locked_version(PGconn *c, int *version, char *err, size_t errlen) {
-  PGresult *r;
-  if (exec_sql(c, "BEGIN", err, errlen, "BEGIN") != 0 ||
+/* Take the migrate lock in the open transaction. Waiting for it is waiting
+ * for another edge's whole migration or import, many statements long: that
+ * wait gets MIGRATE_LOCK_WAIT_MS, the statements after it timeout_ms again. */
+#define MIGRATE_LOCK_WAIT_MS 120000
+static int take_migrate_lock(PGconn *c, unsigned timeout_ms, char *err,
+                             size_t errlen) {
+  char wait[64], back[64];
+  snprintf(wait, sizeof(wait), "SET LOCAL statement_timeout = %u",
+           timeout_ms > MIGRATE_LOCK_WAIT_MS ? timeout_ms
+                                             : MIGRATE_LOCK_WAIT_MS);
+  snprintf(back, sizeof(back), "SET LOCAL statement_timeout = %u", timeout_ms);
+  if (exec_sql(c, wait, err, errlen, "setting the lock wait") != 0 ||
       exec_sql(c, "SELECT pg_advisory_xact_lock(" STORE_SQL_LOCK ")", err,
                errlen, "taking the migrate lock") != 0 ||
+      exec_sql(c, back, err, errlen, "setting the statement timeout") != 0)
+    return -1;
+  return 0;
+}
+
+/* The schema version, in a transaction that holds the migrate lock. */
+static int locked_version(PGconn *c, unsigned timeout_ms, int *version,
+                          char *err, size_t errlen) {
+  PGresult *r;
+  if (exec_sql(c, "BEGIN", err, errlen, "BEGIN") != 0 ||
+      take_migrate_lock(c, timeout_ms, err, errlen) != 0 ||
       exec_sql(c, STORE_SQL_SCHEMA_TABLE, err, errlen,
                "creating wsmux_schema") != 0 ||
       exec_params(c, STORE_SQL_SCHEMA_VERSION, 0, NULL, &r, err, errlen,
@@ -129,7 +148,7 @@ int store_pg_migrate(const char *dsn, unsigned timeout_ms, int *from, int *to,
   *from = *to = -1;
   /* One transaction per version: a failure keeps the versions before it. */
   for (;;) {
-    if (locked_version(c, &v, err, errlen) != 0) {
+    if (locked_version(c, timeout_ms, &v, err, errlen) != 0) {
       rc = -1;
       break;
     }
@@ -246,8 +265,7 @@ int store_pg_import(const char *dsn, unsigned timeout_ms, const state_t *st,
   snprintf(nsvc, sizeof(nsvc), "%zu", st->nssh);
   int rc = -1;
   if (exec_sql(c, "BEGIN", err, errlen, "BEGIN") != 0 ||
-      exec_sql(c, "SELECT pg_advisory_xact_lock(" STORE_SQL_LOCK ")", err,
-               errlen, "taking the migrate lock") != 0 ||
+      take_migrate_lock(c, timeout_ms, err, errlen) != 0 ||
       check_version(c, err, errlen) != 0 ||
       already_imported(c, err, errlen) != 0 ||
       exec_sql(c, "UPDATE wsmux_revision SET value = value + 1", err, errlen,
