@@ -34,3 +34,34 @@ void text_quote(char *dst, size_t n, const char *s) {
   if (snprintf(dst, n, "\"%s\"", clean) < 0)
     dst[0] = '\0';
 }
+
+int text_utf8_valid(const char *s, size_t len) {
+  const unsigned char *p = (const unsigned char *)s, *end = p + len;
+  while (p < end) {
+    unsigned c = *p++;
+    size_t more;
+    unsigned min, cp;
+    if (c < 0x80)
+      continue;
+    if (c >= 0xc2 && c <= 0xdf) {
+      more = 1, min = 0x80, cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      more = 2, min = 0x800, cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      more = 3, min = 0x10000, cp = c & 0x07;
+    } else {
+      return 0; /* a continuation byte, 0xc0/0xc1, or above 0xf4 */
+    }
+    if ((size_t)(end - p) < more)
+      return 0;
+    for (size_t i = 0; i < more; i++) {
+      if ((p[i] & 0xc0) != 0x80)
+        return 0;
+      cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+      return 0;
+    p += more;
+  }
+  return 1;
+}

@@ -25,5 +25,8 @@ void text_clean(char *dst, size_t n, const char *s, size_t max);
 /* s for messages: text_clean() to TEXT_QUOTE_MAX characters, in double
  * quotes ("\"a?b...\""). Cut to n bytes, never overrun. */
 void text_quote(char *dst, size_t n, const char *s);
+/* Whether s[0..len) is well-formed UTF-8 (RFC 3629: no overlong forms, no
+ * surrogates, nothing above U+10FFFF). */
+int text_utf8_valid(const char *s, size_t len);
 
 #endif

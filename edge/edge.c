@@ -560,6 +560,42 @@ static int health_answer(edge_t *e, transport_http_t *h,
   return 1;
 }
 
+/* Paths anyone may ask for: their answers hold nothing of the platform. */
+static int public_path(const char *path) {
+  return strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0;
+}
+
+/* Before the body: a request for the API without a valid token is
+ * answered 401 at once, so a slow or large body costs nothing. */
+static int on_http_head(void *ctx, const transport_http_request_t *req,
+                        transport_http_response_t *resp) {
+  edge_t *e = ctx;
+  char path[TEXT_QUOTE_SIZE], addr[EDGE_ADDR_MAX];
+  if (public_path(req->path) ||
+      platform_find_token(e->platform, req->bearer, strlen(req->bearer)) !=
+          NULL)
+    return 0;
+  static const char body[] = "{\"error\":\"invalid or missing API token\"}\n";
+  text_quote(path, sizeof(path), req->path);
+  platform_client_addr(e->platform, req->origin.peer, req->origin.forwarded_for,
+                       addr, sizeof(addr));
+  log_msg(e->log, LOG_INFO, "admin: %s %s from=%s: 401 (before the body)",
+          req->method, path, addr);
+  count_auth_failure(e, PLATFORM_ACCESS_UNAUTHORIZED, req->bearer);
+  *resp = (transport_http_response_t){.status = 401,
+                                      .content_type = "application/json",
+                                      .body = strdup(body),
+                                      .body_len = sizeof(body) - 1};
+  if (resp->body == NULL)
+    resp->body_len = 0;
+  return 1;
+}
+
+static int on_peer_trusted(void *ctx, const char *ip) {
+  edge_t *e = ctx;
+  return platform_proxy_trusted(e->platform, ip);
+}
+
 static void on_http(void *ctx, transport_http_t *h,
                     const transport_http_request_t *req) {
   edge_t *e = ctx;
@@ -674,6 +710,8 @@ edge_t *edge_start(uv_loop_t *loop, platform_t *platform, store_t *store,
                              .on_writable = on_writable,
                              .on_close = on_close,
                              .on_http = on_http,
+                             .on_http_head = on_http_head,
+                             .peer_trusted = on_peer_trusted,
                              .on_handshake_timeout = on_handshake_timeout};
   e->hooks = (relay_hooks_t){.incoming = on_incoming,
                              .finished = on_finished,
@@ -686,7 +724,10 @@ edge_t *edge_start(uv_loop_t *loop, platform_t *platform, store_t *store,
       .key = platform->tls_key,
       .plain = platform->plain_ws,
       .handshake_timeout_s = (platform->handshake_timeout_ms + 999) / 1000,
-      .node_id = platform->node_id};
+      .node_id = platform->node_id,
+      .request_timeout_ms = platform->handshake_timeout_ms,
+      .max_unauthenticated = platform->max_unauthenticated,
+      .max_unauthenticated_per_addr = platform->max_unauthenticated_per_addr};
   e->transport = transport_server_new(loop, &o, &e->handlers, e, err, errlen);
   if (e->transport == NULL) {
     edge_release(e);
@@ -715,6 +756,12 @@ void edge_metrics(const edge_t *e, metrics_t *out) {
   out->store_writes[0] = st.write_ok;
   out->store_writes[1] = st.write_failed;
   out->store_outages = st.outages;
+  transport_server_stats_t ts;
+  transport_server_stats(e->transport, &ts);
+  out->unauthenticated = ts.unauthenticated;
+  out->malformed = ts.malformed;
+  out->limit_rejections[METRICS_LIMIT_UNAUTH] = ts.rejected_unauth;
+  out->limit_rejections[METRICS_LIMIT_UNAUTH_ADDR] = ts.rejected_unauth_addr;
   out->bytes_to_upstream = e->ended_to_upstream;
   out->bytes_from_upstream = e->ended_from_upstream;
   for (const edge_conn_t *ec = e->sessions; ec != NULL; ec = ec->all_next) {

@@ -61,7 +61,8 @@ static const char *const resume_results[METRICS_RESUME_N] = {"ok", "expired",
 static const char *const auth_reasons[METRICS_AUTH_N] = {
     "no_token", "bad_token", "forbidden", "not_found"};
 static const char *const limits[METRICS_LIMIT_N] = {
-    "streams", "connections_per_token", "handshake_timeout"};
+    "streams", "connections_per_token", "handshake_timeout", "unauthenticated",
+    "unauthenticated_per_address"};
 
 size_t metrics_render(const metrics_t *m, char *buf, size_t cap) {
   out_t o = {.buf = buf, .cap = cap, .len = 0};
@@ -114,6 +115,12 @@ size_t metrics_render(const metrics_t *m, char *buf, size_t cap) {
            write_results, m->store_writes, 2);
   single(&o, "wsmux_edge_store_outages_total", "counter",
          "Times the store's backend went away.", m->store_outages);
+  single(&o, "wsmux_edge_connections_unauthenticated", "gauge",
+         "Connections whose request is not authorized yet.",
+         m->unauthenticated);
+  single(&o, "wsmux_edge_requests_malformed_total", "counter",
+         "HTTP requests refused for their framing or headers (400, 411).",
+         m->malformed);
   single(&o, "wsmux_edge_state_unavailable_total", "counter",
          "WebSockets and API reads refused 503 because the state was too "
          "old.",

@@ -45,6 +45,8 @@ typedef enum {
   METRICS_LIMIT_STREAMS = 0,       /* OPEN_FAIL(LIMIT): maxStreams */
   METRICS_LIMIT_CONNS_PER_TOKEN,   /* HTTP 429: maxConnectionsPerToken */
   METRICS_LIMIT_HANDSHAKE_TIMEOUT, /* dropped: handshakeTimeoutMs */
+  METRICS_LIMIT_UNAUTH,            /* closed at accept: maxUnauthenticated */
+  METRICS_LIMIT_UNAUTH_ADDR,       /* ...: maxUnauthenticatedPerAddress */
   METRICS_LIMIT_N
 } metrics_limit_t;
 
@@ -68,6 +70,8 @@ typedef struct {
   uint64_t store_writes[2];   /* made durable, refused by the backend */
   uint64_t store_outages;     /* times the backend went away */
   uint64_t state_unavailable; /* WebSockets and API calls refused 503 */
+  uint64_t unauthenticated;   /* gauge: connections not authorized yet */
+  uint64_t malformed;         /* requests refused by the HTTP checks */
 } metrics_t;
 
 /* Upper bound of metrics_render's output, whatever the values. */

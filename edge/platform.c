@@ -38,6 +38,12 @@
 #define CONNS_PER_TOKEN_MIN 1
 #define CONNS_PER_TOKEN_MAX 100000
 #define HANDSHAKE_DEFAULT 10000
+/* Connections whose request is not authorized yet (a slow or idle client,
+ * or one without a token): in all, and per client address. */
+#define UNAUTH_DEFAULT 1024
+#define UNAUTH_MIN 1
+#define UNAUTH_MAX 1000000
+#define UNAUTH_ADDR_DEFAULT 64
 #define HANDSHAKE_MIN 1000
 #define HANDSHAKE_MAX 120000
 #define PING_DEFAULT 5000
@@ -96,6 +102,8 @@ static const char *const root_keys[] = {"listen",
                                         "connectTimeoutMs",
                                         "maxConnectionsPerToken",
                                         "handshakeTimeoutMs",
+                                        "maxUnauthenticated",
+                                        "maxUnauthenticatedPerAddress",
                                         "pingIntervalMs",
                                         "deadTimeoutMs",
                                         "resumeGraceMs",
@@ -635,6 +643,10 @@ static int parse_limits(parse_ctx_t *c, const cJSON *root, platform_t *p) {
                &p->max_conns_per_token) != 0 ||
       get_uint(c, root, "handshakeTimeoutMs", HANDSHAKE_MIN, HANDSHAKE_MAX,
                HANDSHAKE_DEFAULT, &p->handshake_timeout_ms) != 0 ||
+      get_uint(c, root, "maxUnauthenticated", UNAUTH_MIN, UNAUTH_MAX,
+               UNAUTH_DEFAULT, &p->max_unauthenticated) != 0 ||
+      get_uint(c, root, "maxUnauthenticatedPerAddress", UNAUTH_MIN, UNAUTH_MAX,
+               UNAUTH_ADDR_DEFAULT, &p->max_unauthenticated_per_addr) != 0 ||
       get_uint(c, root, "pingIntervalMs", PING_MIN, PING_MAX, PING_DEFAULT,
                &p->ping_interval_ms) != 0 ||
       get_uint(c, root, "deadTimeoutMs", DEAD_MIN, DEAD_MAX, DEAD_DEFAULT,
@@ -1217,4 +1229,8 @@ void platform_client_addr(const platform_t *p, const char *peer,
     if (!trusted(p, ip))
       return;
   }
+}
+
+int platform_proxy_trusted(const platform_t *p, const char *ip) {
+  return trusted(p, ip);
 }

@@ -58,8 +58,12 @@ typedef struct {
   /* Open WebSockets per API token; one more is refused with 429. */
   uint32_t max_conns_per_token;
   /* A TCP/TLS connection that has not completed its HTTP upgrade (or HTTP
-   * request) within this time is dropped. */
+   * request, body included) within this time is dropped. */
   uint32_t handshake_timeout_ms;
+  /* Connections whose request is not authorized yet, in all and per client
+   * address (trusted proxies apart); more are closed at accept. */
+  uint32_t max_unauthenticated;
+  uint32_t max_unauthenticated_per_addr;
   /* Liveness: a PING every ping_interval_ms; a link on which nothing was
    * received for dead_timeout_ms is dead. dead_timeout_ms is always greater
    * than ping_interval_ms. */
@@ -151,5 +155,7 @@ int platform_access_http_status(platform_access_t a);
  */
 void platform_client_addr(const platform_t *p, const char *peer,
                           const char *forwarded_for, char *out, size_t outlen);
+/* Whether ip is in trustedProxies. */
+int platform_proxy_trusted(const platform_t *p, const char *ip);
 
 #endif

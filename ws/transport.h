@@ -25,6 +25,7 @@
 #define TRANSPORT_CLOSE_NORMAL 1000
 #define TRANSPORT_CLOSE_GOING_AWAY 1001
 #define TRANSPORT_CLOSE_PROTOCOL 1002
+#define TRANSPORT_CLOSE_INVALID_DATA 1007
 #define TRANSPORT_CLOSE_INTERNAL 1011
 
 typedef struct transport_conn transport_conn_t;
@@ -114,6 +115,15 @@ typedef struct {
   /* The connection is gone (or a client connection never opened). */
   void (*on_close)(void *ctx, transport_conn_t *c,
                    const transport_close_t *why);
+  /* Server only, optional: the head of a plain HTTP request, before its
+   * body is read (req->body is NULL). Return 0 to go on, or fill *resp and
+   * return 1 to answer now and close the connection: a request without a
+   * valid token gets its 401 before its body costs anything. */
+  int (*on_http_head)(void *ctx, const transport_http_request_t *req,
+                      transport_http_response_t *resp);
+  /* Server only, optional: whether ip (a TCP peer) is a trusted proxy,
+   * exempt from the per-address cap (every client comes from it). */
+  int (*peer_trusted)(void *ctx, const char *ip);
   /* Server only, optional: a plain HTTP request. Answer it with
    * transport_http_respond(h, ...) exactly once, during the call or later
    * (after a database query); req is valid during the call only. Without

@@ -30,7 +30,26 @@ typedef struct {
   int plain;                    /* serve ws:// without TLS */
   unsigned handshake_timeout_s; /* drop connections not upgraded by then */
   const char *node_id; /* sent as X-Wsmux-Node on every 101 (NULL: none) */
+  /* A request (TLS handshake, head and body) must be complete this long
+   * after the connection was accepted (or the previous answer on it was
+   * written); 0: handshake_timeout_s. */
+  unsigned request_timeout_ms;
+  /* Connections whose request is not authorized yet: at most this many in
+   * all, and per client address (peers handlers.peer_trusted accepts
+   * apart); more are closed at accept. 0: no cap. */
+  unsigned max_unauthenticated;
+  unsigned max_unauthenticated_per_addr;
 } transport_server_opts_t;
+
+/* What the server refused on its own, and how many connections wait for
+ * their request's authorization now. */
+typedef struct {
+  uint64_t unauthenticated;      /* gauge */
+  uint64_t rejected_unauth;      /* closed at accept: max_unauthenticated */
+  uint64_t rejected_unauth_addr; /* closed: max_unauthenticated_per_addr */
+  uint64_t request_timeouts;     /* closed: request_timeout_ms passed */
+  uint64_t malformed;            /* answered 400/411/413/505 by the parser */
+} transport_server_stats_t;
 
 /* Listen now. NULL with a message in err. */
 transport_server_t *transport_server_new(uv_loop_t *loop,
@@ -39,6 +58,8 @@ transport_server_t *transport_server_new(uv_loop_t *loop,
                                          void *ctx, char *err, size_t errlen);
 /* The port the server listens on. */
 int transport_server_port(const transport_server_t *t);
+void transport_server_stats(const transport_server_t *t,
+                            transport_server_stats_t *out);
 /* Stop listening and close every connection (on_close follows for each). */
 void transport_server_close(transport_server_t *t);
 /* After uv_run() returned: finish lws and free t (closes first if needed). */

@@ -846,6 +846,39 @@ rss_kb() {
   printf '%s\n' "$v"
 }
 
+# http_raw PORT REQUEST: send REQUEST to 127.0.0.1:PORT as is and print all
+# the server sends until it closes the connection (10 s bound).
+http_raw() {
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  timeout -k 2 10 bash -c \
+    'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "%s" "$2" >&3 && cat <&3' \
+    _ "$1" "$2"
+}
+
+# split_response RAW: RAW's head (through the empty line) into RAW.head,
+# its body into RAW.body; RESP_STATUS is the status line (no CR).
+split_response() {
+  local n
+  n=$(grep -n -m1 $'^\r$' "$1" | cut -d: -f1) ||
+    fail "no end of the head in the response: $(head -c 300 "$1")"
+  head -n "$n" "$1" | tr -d '\r' >"$1.head"
+  tail -n +"$((n + 1))" "$1" >"$1.body"
+  RESP_STATUS=$(head -n 1 "$1.head")
+}
+
+# header NAME FILE.head: the value of header NAME (any case).
+header() {
+  sed -n "s/^$1: //Ip" "$2"
+}
+
+# https_raw REQUEST: send REQUEST to the edge's TLS listener as is (stdin of
+# openssl s_client) and print all it sends until it closes (20 s bound).
+https_raw() {
+  printf '%s' "$1" |
+    timeout -k 2 20 openssl s_client -quiet -connect "127.0.0.1:$EDGE_PORT" \
+      -CAfile "$EDGE_CERT" 2>/dev/null
+}
+
 # ws_path SERVICE: the edge's WebSocket path for SERVICE of $E2E_PROJECT.
 ws_path() {
   printf '/v1/projects/%s/services/%s/ssh' "$E2E_PROJECT" "$1"

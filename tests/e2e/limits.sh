@@ -3,7 +3,7 @@
 # e2e limits: the edge's refusals and limits (docs/PROTOCOL.md section 9),
 # driven by wsmux-wsraw over TLS against a real edge and a real sshd. The
 # edge config adds "maxStreams": 4, "maxConnectionsPerToken": 2,
-# "handshakeTimeoutMs": 2000 and a second token.
+# "handshakeTimeoutMs": 3000 and a second token.
 #  1. Upgrades refused before any upstream is touched (sshd logs no new
 #     "Connection from" line), each with its X-Wsmux-Error text: no
 #     Sec-WebSocket-Protocol, or another one than wsmux.v1 -> 400; a wrong
@@ -16,7 +16,7 @@
 #     still gets in; once one of the two closes, the first token gets in
 #     again.
 #  4. handshakeTimeoutMs: a TCP connection that sends nothing, and a TLS
-#     connection that sends no HTTP request, are dropped 1.5..6 s after the
+#     connection that sends no HTTP request, are dropped 2.5..9 s after the
 #     connect; an upgraded WebSocket idle for longer is not.
 # The edge is alive at the end (and, at cleanup, has no sanitizer report).
 # shellcheck source=SCRIPTDIR/lib.sh
@@ -27,7 +27,7 @@ source "$(dirname "$0")/lib.sh"
 PING=frame\ PING\ 0\ 0102030405060708
 OPEN_WINDOW=00010000
 
-prepare_stack --edge-json '"maxStreams": 4, "maxConnectionsPerToken": 2, "handshakeTimeoutMs": 2000'
+prepare_stack --edge-json '"maxStreams": 4, "maxConnectionsPerToken": 2, "handshakeTimeoutMs": 3000'
 # A second token, added to lib.sh's config.
 TOKEN2=wsmux-e2e-other-$(openssl rand -hex 16)
 SHA2=$(printf '%s' "$TOKEN2" | sha256sum | cut -d' ' -f1)
@@ -177,8 +177,8 @@ wait_until 15 "a WebSocket of the first token to be accepted again" _slot_free
 stop_pid "$HOLD_B" 5 || true
 log "maxConnectionsPerToken: 429 for a third WebSocket, other token accepted"
 
-# --- 4. handshakeTimeoutMs 2000 -------------------------------------------
-# idle NAME [--tls ...]: connect, send nothing; closed within 1.5..6 s.
+# --- 4. handshakeTimeoutMs 3000 -------------------------------------------
+# idle NAME [--tls ...]: connect, send nothing; closed within 2.5..9 s.
 idle() {
   local name=$1 rc=0 ms
   shift
@@ -187,13 +187,13 @@ idle() {
   ms=$(sed -n 's/^closed after \([0-9]*\) ms$/\1/p' "$T/idle-$name.out")
   [[ -n $ms ]] || fail "$name: the edge did not drop an idle connection" \
     "(status $rc): $(cat "$T/idle-$name.out" "$T/run-idle-$name.err")"
-  ((ms >= 1500 && ms <= 6000)) ||
-    fail "$name: dropped after $ms ms, want 1500..6000 (handshakeTimeoutMs 2000)"
+  ((ms >= 2500 && ms <= 9000)) ||
+    fail "$name: dropped after $ms ms, want 2500..9000 (handshakeTimeoutMs 3000)"
   log "$name: dropped after $ms ms"
 }
 # An upgraded WebSocket idle for longer than the handshake timeout stays.
 raw idle_websocket <<EOF &
-sleep 3500
+sleep 4500
 $PING
 expect-frame PONG 0
 EOF

@@ -4,7 +4,7 @@
 # with plain HTTP over bash's /dev/tcp, against a real edge, sshd and proxy
 # (proxy -> wsmux-faultrelay -> edge -> sshd). The edge config adds
 # "metricsListen": "127.0.0.1:0", "maxStreams": 2,
-# "maxConnectionsPerToken": 2, "handshakeTimeoutMs": 2000,
+# "maxConnectionsPerToken": 2, "handshakeTimeoutMs": 3000,
 # "resumeGraceMs": 5000, a service with SSH disabled and one whose upstream
 # refuses connections.
 #  1. The edge logs "metrics on http://127.0.0.1:PORT/metrics". A scrape is
@@ -40,7 +40,7 @@ CRLF=$'\r\n'
 OPEN_WINDOW=00010000
 
 # Service "closed": nothing listens on its upstream, connections are refused.
-start_stack --edge-json '"metricsListen": "127.0.0.1:0", "maxStreams": 2, "maxConnectionsPerToken": 2, "handshakeTimeoutMs": 2000, "resumeGraceMs": 5000' \
+start_stack --edge-json '"metricsListen": "127.0.0.1:0", "maxStreams": 2, "maxConnectionsPerToken": 2, "handshakeTimeoutMs": 3000, "resumeGraceMs": 5000' \
   "nossh sshd service false" "closed closed"
 
 re='wsmux-edge: metrics on http://127\.0\.0\.1:([0-9]+)/metrics[[:space:]]*$'
@@ -50,31 +50,6 @@ line=$(grep -Em1 "$re" "$EDGE_ERR") ||
 METRICS_PORT=${BASH_REMATCH[1]}
 ((METRICS_PORT != EDGE_PORT)) || fail "metrics on the WebSocket port"
 log "metrics on 127.0.0.1:$METRICS_PORT"
-
-# http_raw PORT REQUEST: send REQUEST to 127.0.0.1:PORT as is and print all
-# the server sends until it closes the connection (10 s bound).
-http_raw() {
-  # shellcheck disable=SC2016 # expanded by the inner bash
-  timeout -k 2 10 bash -c \
-    'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "%s" "$2" >&3 && cat <&3' \
-    _ "$1" "$2"
-}
-
-# split_response RAW: RAW's head (through the empty line) into RAW.head,
-# its body into RAW.body; RESP_STATUS is the status line (no CR).
-split_response() {
-  local n
-  n=$(grep -n -m1 $'^\r$' "$1" | cut -d: -f1) ||
-    fail "no end of the head in the response: $(head -c 300 "$1")"
-  head -n "$n" "$1" | tr -d '\r' >"$1.head"
-  tail -n +"$((n + 1))" "$1" >"$1.body"
-  RESP_STATUS=$(head -n 1 "$1.head")
-}
-
-# header NAME FILE.head: the value of header NAME.
-header() {
-  sed -n "s/^$1: //p" "$2"
-}
 
 declare -A METRIC=() PREV=()
 NSCRAPE=0
@@ -102,7 +77,7 @@ scrape() {
     METRIC[$series]=$value
     n=$((n + 1))
   done <"$raw.body"
-  ((n == 30)) || fail "scrape $1: $n samples, want 30: $(cat "$raw.body")"
+  ((n == 34)) || fail "scrape $1: $n samples, want 34: $(cat "$raw.body")"
   for series in "${!PREV[@]}"; do
     [[ $series == *_total* ]] || continue
     ((${METRIC[$series]:-0} >= ${PREV[$series]})) ||
@@ -266,7 +241,7 @@ timeout -k 5 30 "$WSMUX_WSRAW" --connect "127.0.0.1:$EDGE_PORT" --idle \
   --timeout 20 >"$T/idle.out" 2>"$T/run-idle.err" ||
   fail "the edge did not drop an idle connection: $(cat "$T/idle.out" "$T/run-idle.err")"
 log "idle connection: $(cat "$T/idle.out")"
-wait_until 5 "handshake_timeout 1" metric_is "${LIMIT}\"handshake_timeout\"}" 1
+wait_until 10 "handshake_timeout 1" metric_is "${LIMIT}\"handshake_timeout\"}" 1
 log "limit rejections counted: streams, connections_per_token, handshake_timeout"
 
 # --- 5. resumes -------------------------------------------------------------

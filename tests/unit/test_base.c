@@ -70,6 +70,26 @@ static void test_text_clean(void **state) {
   assert_string_equal(b, "abcd...");
 }
 
+static void test_text_utf8_valid(void **state) {
+  (void)state;
+  assert_true(text_utf8_valid("", 0));
+  assert_true(text_utf8_valid("bye", 3));
+  assert_true(text_utf8_valid("caf\xc3\xa9", 5));
+  assert_true(text_utf8_valid("\xe2\x82\xac", 3));     /* U+20AC */
+  assert_true(text_utf8_valid("\xf0\x9f\x98\x80", 4)); /* U+1F600 */
+  assert_true(text_utf8_valid("\xf4\x8f\xbf\xbf", 4)); /* U+10FFFF */
+  assert_true(text_utf8_valid("a\0b", 3));             /* NUL is UTF-8 */
+  assert_false(text_utf8_valid("\xff", 1));
+  assert_false(text_utf8_valid("\x80", 1));             /* lone continuation */
+  assert_false(text_utf8_valid("\xc3", 1));             /* cut */
+  assert_false(text_utf8_valid("\xc3\xa9", 1));         /* cut by len */
+  assert_false(text_utf8_valid("\xc0\xaf", 2));         /* overlong */
+  assert_false(text_utf8_valid("\xe0\x80\xaf", 3));     /* overlong */
+  assert_false(text_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
+  assert_false(text_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+  assert_false(text_utf8_valid("\xe2\x28\xa1", 3));     /* bad 2nd byte */
+}
+
 /* ---- ids --------------------------------------------------------------- */
 
 static void test_id_valid(void **state) {
@@ -540,6 +560,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_text_quote),
       cmocka_unit_test(test_text_clean),
+      cmocka_unit_test(test_text_utf8_valid),
       cmocka_unit_test(test_id_valid),
       cmocka_unit_test(test_json_parse_strict),
       cmocka_unit_test(test_json_check_object),

@@ -34,6 +34,9 @@ static const char expected_samples[] =
     "wsmux_edge_limit_rejections_total{limit=\"streams\"} 50\n"
     "wsmux_edge_limit_rejections_total{limit=\"connections_per_token\"} 51\n"
     "wsmux_edge_limit_rejections_total{limit=\"handshake_timeout\"} 52\n"
+    "wsmux_edge_limit_rejections_total{limit=\"unauthenticated\"} 53\n"
+    "wsmux_edge_limit_rejections_total{limit=\"unauthenticated_per_address\"} "
+    "54\n"
     "wsmux_edge_store_backend{backend=\"file\"} 0\n"
     "wsmux_edge_store_backend{backend=\"postgres\"} 1\n"
     "wsmux_edge_store_up 1\n"
@@ -42,6 +45,8 @@ static const char expected_samples[] =
     "wsmux_edge_store_writes_total{result=\"ok\"} 63\n"
     "wsmux_edge_store_writes_total{result=\"failed\"} 64\n"
     "wsmux_edge_store_outages_total 65\n"
+    "wsmux_edge_connections_unauthenticated 67\n"
+    "wsmux_edge_requests_malformed_total 68\n"
     "wsmux_edge_state_unavailable_total 66\n";
 
 static metrics_t distinct_values(void) {
@@ -56,7 +61,9 @@ static metrics_t distinct_values(void) {
                  .store_reloads = 62,
                  .store_writes = {63, 64},
                  .store_outages = 65,
-                 .state_unavailable = 66};
+                 .state_unavailable = 66,
+                 .unauthenticated = 67,
+                 .malformed = 68};
   for (int i = 0; i < METRICS_OPEN_N; i++)
     m.stream_opens[i] = 10 + (uint64_t)i;
   for (int i = 0; i < METRICS_RESUME_N; i++)
@@ -119,6 +126,8 @@ static void test_help_and_type(void **state) {
       {"wsmux_edge_store_reloads_total", "counter"},
       {"wsmux_edge_store_writes_total", "counter"},
       {"wsmux_edge_store_outages_total", "counter"},
+      {"wsmux_edge_connections_unauthenticated", "gauge"},
+      {"wsmux_edge_requests_malformed_total", "counter"},
       {"wsmux_edge_state_unavailable_total", "counter"},
   };
   metrics_t m = distinct_values();

@@ -206,6 +206,17 @@ static void test_defaults(void **state) {
   assert_int_equal(p->drain_timeout_ms, 0);
   platform_free(p);
 
+  /* The caps on connections not authorized yet. */
+  p = parse_ok(HEAD "}");
+  assert_int_equal(p->max_unauthenticated, 1024);
+  assert_int_equal(p->max_unauthenticated_per_addr, 64);
+  platform_free(p);
+  p = parse_ok(
+      HEAD ",'maxUnauthenticated':1,'maxUnauthenticatedPerAddress':1000000}");
+  assert_int_equal(p->max_unauthenticated, 1);
+  assert_int_equal(p->max_unauthenticated_per_addr, 1000000);
+  platform_free(p);
+
   /* ...and at their upper bounds. */
   p = parse_ok(HEAD ",'maxConnectionsPerToken':100000,"
                     "'handshakeTimeoutMs':120000,'pingIntervalMs':60000,"
@@ -316,6 +327,11 @@ static const bad_case_t bad_cases[] = {
      "maxConnectionsPerToken: expected an integer in 1..100000, got '2'"},
     {HEAD ",'maxconnectionspertoken':2}",
      "config: unknown key 'maxconnectionspertoken'"},
+    {HEAD ",'maxUnauthenticated':0}",
+     "maxUnauthenticated: expected an integer in 1..1000000, got 0"},
+    {HEAD ",'maxUnauthenticatedPerAddress':1000001}",
+     "maxUnauthenticatedPerAddress: expected an integer in 1..1000000, got "
+     "1000001"},
     {HEAD ",'handshakeTimeoutMs':999}",
      "handshakeTimeoutMs: expected an integer in 1000..120000, got 999"},
     {HEAD ",'handshakeTimeoutMs':120001}",
