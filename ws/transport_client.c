@@ -253,7 +253,10 @@ void transport_client_free(transport_client_t *t) {
   if (t == NULL)
     return;
   transport_client_close(t);
-  uv_run(t->loop, UV_RUN_DEFAULT); /* the aborts' on_close */
+  /* Once every connection has closed there is nothing to wait for, and a
+   * loop serving other clients must not be run from here. */
+  if (t->conns != NULL)
+    uv_run(t->loop, UV_RUN_DEFAULT); /* the aborts' on_close */
   if (t->ssl_ctx != NULL)
     SSL_CTX_free(t->ssl_ctx);
   free(t);

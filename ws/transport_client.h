@@ -7,8 +7,8 @@
  * Ownership: a transport_client_t owns its TLS context and its
  * connections; a connection frees itself after on_close.
  * transport_client_close() aborts every connection (on_close follows from
- * the loop); once uv_run() has returned, transport_client_free() frees the
- * client.
+ * the loop); once uv_run() has returned, or once on_close was delivered for
+ * every connection, transport_client_free() frees the client.
  */
 #ifndef WSMUX_TRANSPORT_CLIENT_H
 #define WSMUX_TRANSPORT_CLIENT_H
@@ -63,7 +63,9 @@ transport_conn_t *transport_client_connect(transport_client_t *t, void *user,
                                            char *err, size_t errlen);
 /* Abort every connection; on_close follows for each from the loop. */
 void transport_client_close(transport_client_t *t);
-/* After uv_run() returned: free t (closes first if needed). */
+/* Free t. With connections left (only after uv_run() returned) it closes
+ * them and runs the loop for their on_close; with none (on_close delivered
+ * for each) it frees at once, so a loop serving others can call it. */
 void transport_client_free(transport_client_t *t);
 
 #endif
