@@ -195,7 +195,7 @@ static int report_running(const proxy_opts_t *po, const char *held,
     return EXIT_OK; /* still binding its endpoint */
   *colon = '\0';
   char text[2048];
-  proxy_app_banner(st.endpoint, atoi(colon + 1), po->user, "", text,
+  proxy_app_banner(NULL, st.endpoint, atoi(colon + 1), po->user, "", text,
                    sizeof(text));
   size_t n = strlen(text);
   snprintf(text + n, sizeof(text) - n,

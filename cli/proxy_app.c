@@ -1,5 +1,6 @@
 #include "cli/proxy_app.h"
 
+#include <assert.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,10 +33,17 @@
 /* The live status line is redrawn this often (at most twice a second). */
 #define STATUS_TICK_MS 500
 
-typedef struct {
+struct proxy {
   const proxy_opts_t *o;
   uv_loop_t *loop;
   log_t log;
+  char prog[PROXY_STATUS_ID_MAX * 2 + 16]; /* "wsmux[P/S]" */
+  const proxy_events_t *ev;
+  void *ev_ctx;
+  int handles;   /* of ours, not yet closed (timers, child) */
+  int conns;     /* WebSockets (or attempts) whose on_close is due */
+  int torn_down; /* on_stop_timer ran: handles are closing */
+  int done_sent;
   transport_client_t *transport;
   transport_conn_t *conn; /* the current WebSocket (or attempt), or NULL */
   relay_t *relay;         /* the current session; NULL when none */
@@ -57,8 +65,6 @@ typedef struct {
   char reset_reason[FRAME_REASON_MAX + 1]; /* as the relay passes it on */
   uint32_t grace_ms; /* how long the edge keeps a dropped session */
   int ever_open;     /* a WebSocket was up once: keep trying */
-  uv_signal_t sigint;
-  uv_signal_t sigterm;
   uv_timer_t stop_timer; /* runs teardown outside lws callbacks */
   uv_process_t child;    /* PROXY_MODE_SSH */
   int child_running;
@@ -74,7 +80,7 @@ typedef struct {
   uv_timer_t line_timer;
   relay_totals_t line_last; /* at the previous tick */
   uint64_t line_last_ms;
-} proxy_t;
+};
 
 /* --- live status ------------------------------------------------------- */
 
@@ -126,6 +132,8 @@ static void get_status(void *ctx, proxy_status_t *s) {
   s->pid = (long)getpid();
   snprintf(s->project, sizeof(s->project), "%s", p->o->project);
   snprintf(s->service, sizeof(s->service), "%s", p->o->service);
+  snprintf(s->up_file, sizeof(s->up_file), "%s",
+           p->o->up_file ? p->o->up_file : "");
   if (p->listener != NULL)
     snprintf(s->endpoint, sizeof(s->endpoint), "%s:%d",
              listener_addr(p->listener), listener_port(p->listener));
@@ -188,35 +196,60 @@ static void on_log_line(void *ctx, log_level_t level, const char *line,
     return;
   if (p->line_on)
     status_line_clear(&p->line);
-  if (p->o->detach != NULL && level <= LOG_WARN)
+  if (p->o->detach == NULL || level > LOG_WARN)
+    return;
+  if (p->o->name == NULL) {
     detach_err(p->o->detach, level, line);
+    return;
+  }
+  char named[1024];
+  snprintf(named, sizeof(named), "%s: %s", p->o->name, line);
+  detach_err(p->o->detach, level, named);
 }
 
 /* --- stopping ---------------------------------------------------------- */
 
+/* Done once torn down, with no handle of ours open and no on_close due. */
+static void maybe_done(proxy_t *p) {
+  if (!p->torn_down || p->handles > 0 || p->conns > 0 || p->done_sent)
+    return;
+  p->done_sent = 1;
+  p->ev->done(p->ev_ctx, p, p->exit_code);
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  proxy_t *p = h->data;
+  assert(p->handles > 0);
+  p->handles--;
+  maybe_done(p);
+}
+
+static void close_handle(proxy_t *p, void *h) {
+  ((uv_handle_t *)h)->data = p;
+  uv_close((uv_handle_t *)h, on_handle_closed);
+}
+
 static void on_stop_timer(uv_timer_t *t) {
   proxy_t *p = t->data;
-  if (uv_is_closing((uv_handle_t *)&p->stop_timer))
+  if (p->torn_down)
     return;
-  uv_close((uv_handle_t *)&p->stop_timer, NULL);
-  uv_close((uv_handle_t *)&p->retry_timer, NULL);
-  uv_close((uv_handle_t *)&p->old_check, NULL);
+  p->torn_down = 1;
+  close_handle(p, &p->stop_timer);
+  close_handle(p, &p->retry_timer);
+  close_handle(p, &p->old_check);
   line_stop(p);
-  uv_close((uv_handle_t *)&p->line_timer, NULL);
+  close_handle(p, &p->line_timer);
   proxy_status_server_close(p->status_server);
   p->status_server = NULL;
   if (p->relay != NULL && p->conn == NULL) {
     proxy_close_relay(p, p->relay, "proxy stopped"); /* detached: no on_close */
     p->relay = NULL;
   }
-  if (!uv_is_closing((uv_handle_t *)&p->sigint)) {
-    uv_close((uv_handle_t *)&p->sigint, NULL);
-    uv_close((uv_handle_t *)&p->sigterm, NULL);
-  }
   listener_close(p->listener);
   p->listener = NULL;
-  transport_client_close(
-      p->transport); /* transport_client_free() follows uv_run */
+  /* Every connection's on_close follows; then the client can be freed
+   * without running the loop (proxy_free). */
+  transport_client_close(p->transport);
 }
 
 /* Tear down from a safe place (a timer, not an lws callback), after
@@ -226,7 +259,7 @@ static void proxy_stop_after(proxy_t *p, int exit_code, uint64_t delay_ms) {
     p->exit_code = exit_code;
   p->stopping = 1;
   line_stop(p);
-  if (!uv_is_closing((uv_handle_t *)&p->stop_timer))
+  if (!p->torn_down)
     uv_timer_start(&p->stop_timer, on_stop_timer, delay_ms, 0);
 }
 
@@ -254,16 +287,19 @@ static void proxy_stop_gracefully(proxy_t *p, int exit_code) {
 
 /* --- modes ------------------------------------------------------------- */
 
-void proxy_app_banner(const char *a, int port, const char *u, const char *tail,
-                      char *out, size_t len) {
+void proxy_app_banner(const char *name, const char *a, int port, const char *u,
+                      const char *tail, char *out, size_t len) {
+  char head[PROXY_STATUS_ID_MAX * 2 + 32] = "SSH proxy";
+  if (name != NULL)
+    snprintf(head, sizeof(head), "SSH proxy for %s", name);
   snprintf(out, len,
-           "SSH proxy started on endpoint: %s:%d%s\n"
+           "%s started on endpoint: %s:%d%s\n"
            "Use with any SSH compatible client. Example usages:\n"
            "> SSH session: ssh %s@%s -p %d\n"
            "> SFTP: sftp -P %d %s@%s\n"
            "> RSYNC: rsync -avz -e \"ssh -p %d\" ./data/ %s@%s:/rsync-test/\n"
            "> SCP: scp -P %d file.txt %s@%s:/remote/path/\n",
-           a, port, tail, u, a, port, port, u, a, port, u, a, port, u, a);
+           head, a, port, tail, u, a, port, port, u, a, port, u, a, port, u, a);
 }
 
 /* The endpoint is up: serve the control socket and tell the user, on
@@ -278,17 +314,27 @@ static void announce(proxy_t *p) {
       log_msg(&p->log, LOG_WARN,
               "%s: `wsmux proxy list` shows no live figures for it", err);
   }
+  if (p->ev->up != NULL) {
+    proxy_app_banner(o->name, listener_addr(p->listener),
+                     listener_port(p->listener), o->user, "", text,
+                     sizeof(text));
+    log_msg(&p->log, LOG_INFO, "proxy started on endpoint %s:%d",
+            listener_addr(p->listener), listener_port(p->listener));
+    p->ev->up(p->ev_ctx, p, text);
+    return;
+  }
   if (o->detach == NULL) {
-    proxy_app_banner(listener_addr(p->listener), listener_port(p->listener),
-                     o->user, ", stop with Ctrl+C", text, sizeof(text));
+    proxy_app_banner(o->name, listener_addr(p->listener),
+                     listener_port(p->listener), o->user, ", stop with Ctrl+C",
+                     text, sizeof(text));
     fputs(text, stdout);
     fflush(stdout);
     if (o->status_line)
       line_start(p);
     return;
   }
-  proxy_app_banner(listener_addr(p->listener), listener_port(p->listener),
-                   o->user, "", text, sizeof(text));
+  proxy_app_banner(o->name, listener_addr(p->listener),
+                   listener_port(p->listener), o->user, "", text, sizeof(text));
   size_t n = strlen(text);
   snprintf(text + n, sizeof(text) - n,
            "Proxy running in the background (pid %ld), log: %s\n"
@@ -303,7 +349,7 @@ static void announce(proxy_t *p) {
 static void on_child_exit(uv_process_t *h, int64_t status, int signum) {
   proxy_t *p = h->data;
   p->child_running = 0;
-  uv_close((uv_handle_t *)h, NULL);
+  close_handle(p, h);
   /* ssh's own convention: 255 for its errors, 128+n after a signal. */
   int code = signum ? 128 + signum : (int)status;
   proxy_stop_gracefully(p, code);
@@ -342,8 +388,14 @@ static int spawn_ssh(proxy_t *p) {
   p->child.data = p;
   int rc = uv_spawn(p->loop, &p->child, &po);
   free(argv);
-  if (rc == 0)
+  if (rc == 0) {
     p->child_running = 1;
+    p->handles++;
+  } else {
+    /* A failed spawn still initialized the handle: it must be closed. */
+    p->handles++;
+    close_handle(p, &p->child);
+  }
   return rc;
 }
 
@@ -604,6 +656,8 @@ static void proxy_connect(proxy_t *p) {
   if (p->conn == NULL) {
     log_msg(&p->log, LOG_WARN, "%s", err);
     schedule_retry(p);
+  } else {
+    p->conns++;
   }
 }
 
@@ -616,9 +670,8 @@ static int permanent(const transport_close_t *why) {
          why->http_status != 429 && why->http_status < 500;
 }
 
-static void on_close(void *ctx, transport_conn_t *c,
-                     const transport_close_t *why) {
-  proxy_t *p = ctx;
+static void conn_closed(proxy_t *p, transport_conn_t *c,
+                        const transport_close_t *why) {
   relay_t *r = transport_conn_user(c);
   if (r != NULL && r == p->old) {
     proxy_close_relay(p, p->old, "the edge went away");
@@ -660,17 +713,13 @@ static void on_close(void *ctx, transport_conn_t *c,
   schedule_retry(p);
 }
 
-static void on_signal(uv_signal_t *h, int signum) {
-  proxy_t *p = h->data;
-  if (p->child_running) {
-    /* The terminal already sent ^C to ssh, our child, which decides what it
-     * means; a SIGTERM meant for us is passed on. */
-    if (signum == SIGTERM)
-      uv_process_kill(&p->child, SIGTERM);
-    return;
-  }
-  log_msg(&p->log, LOG_INFO, "stopping");
-  proxy_stop_gracefully(p, EXIT_OK);
+static void on_close(void *ctx, transport_conn_t *c,
+                     const transport_close_t *why) {
+  proxy_t *p = ctx;
+  assert(p->conns > 0);
+  p->conns--;
+  conn_closed(p, c, why);
+  maybe_done(p);
 }
 
 /* --- run --------------------------------------------------------------- */
@@ -688,6 +737,8 @@ static int proxy_start(proxy_t *p) {
     proxy_status_t st = {.pid = (long)getpid(), .started_at = o->started_at};
     snprintf(st.project, sizeof(st.project), "%s", o->project);
     snprintf(st.service, sizeof(st.service), "%s", o->service);
+    snprintf(st.up_file, sizeof(st.up_file), "%s",
+             o->up_file ? o->up_file : "");
     snprintf(st.endpoint, sizeof(st.endpoint), "%s:%d",
              listener_addr(p->listener), listener_port(p->listener));
     char *text = proxy_status_pidfile_text(&st);
@@ -708,7 +759,91 @@ static int proxy_start(proxy_t *p) {
     log_msg(&p->log, LOG_ERROR, "%s", err);
     return EXIT_NETWORK;
   }
+  p->conns++;
   return EXIT_OK;
+}
+
+proxy_t *proxy_new(uv_loop_t *loop, const proxy_opts_t *o,
+                   const proxy_events_t *ev, void *ctx) {
+  proxy_t *p = calloc(1, sizeof(*p));
+  if (p == NULL)
+    return NULL;
+  p->o = o;
+  p->loop = loop;
+  p->ev = ev;
+  p->ev_ctx = ctx;
+  if (o->name != NULL)
+    snprintf(p->prog, sizeof(p->prog), "wsmux[%s]", o->name);
+  else
+    snprintf(p->prog, sizeof(p->prog), "wsmux");
+  p->log = (log_t){.prog = p->prog,
+                   .level = o->level,
+                   .timestamps = o->detach != NULL,
+                   .hook = on_log_line,
+                   .hook_ctx = p};
+  p->handlers = (transport_handlers_t){.on_open = on_open,
+                                       .on_rx = on_rx,
+                                       .on_writable = on_writable,
+                                       .on_close = on_close};
+  p->hooks = (relay_hooks_t){.open_failed = on_open_failed,
+                             .finished = on_finished,
+                             .hello = on_hello,
+                             .dead = on_dead,
+                             .goaway = on_goaway};
+  uv_timer_t *timers[] = {&p->retry_timer, &p->old_check, &p->stop_timer,
+                          &p->line_timer};
+  for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++) {
+    uv_timer_init(loop, timers[i]);
+    timers[i]->data = p;
+    p->handles++;
+  }
+  int rc = proxy_start(p);
+  if (rc != EXIT_OK)
+    proxy_stop(p, rc);
+  return p;
+}
+
+void proxy_shutdown(proxy_t *p) {
+  log_msg(&p->log, LOG_INFO, "stopping");
+  proxy_stop_gracefully(p, EXIT_OK);
+}
+
+void proxy_free(proxy_t *p) {
+  if (p == NULL)
+    return;
+  assert(p->done_sent);
+  transport_client_free(p->transport); /* no connection left: frees now */
+  free(p);
+}
+
+/* --- one proxy on a loop of its own ------------------------------------ */
+
+typedef struct {
+  proxy_t *p;
+  uv_signal_t sigint;
+  uv_signal_t sigterm;
+  int exit_code;
+} app_t;
+
+static void on_app_done(void *ctx, proxy_t *p, int exit_code) {
+  app_t *a = ctx;
+  (void)p;
+  a->exit_code = exit_code;
+  uv_close((uv_handle_t *)&a->sigint, NULL);
+  uv_close((uv_handle_t *)&a->sigterm, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  app_t *a = h->data;
+  proxy_t *p = a->p;
+  if (p->child_running) {
+    /* The terminal already sent ^C to ssh, our child, which decides what it
+     * means; a SIGTERM meant for us is passed on. */
+    if (signum == SIGTERM)
+      uv_process_kill(&p->child, SIGTERM);
+    return;
+  }
+  proxy_shutdown(p);
 }
 
 int proxy_app_run(const proxy_opts_t *o) {
@@ -716,40 +851,23 @@ int proxy_app_run(const proxy_opts_t *o) {
   rlimit_raise_nofile(); /* one socket per stream */
   uv_loop_t loop;
   uv_loop_init(&loop);
-  proxy_t p = {.o = o, .loop = &loop};
-  p.log = (log_t){.prog = "wsmux",
-                  .level = o->level,
-                  .timestamps = o->detach != NULL,
-                  .hook = on_log_line,
-                  .hook_ctx = &p};
-  p.handlers = (transport_handlers_t){.on_open = on_open,
-                                      .on_rx = on_rx,
-                                      .on_writable = on_writable,
-                                      .on_close = on_close};
-  p.hooks = (relay_hooks_t){.open_failed = on_open_failed,
-                            .finished = on_finished,
-                            .hello = on_hello,
-                            .dead = on_dead,
-                            .goaway = on_goaway};
-  uv_timer_init(&loop, &p.retry_timer);
-  p.retry_timer.data = &p;
-  uv_timer_init(&loop, &p.old_check);
-  p.old_check.data = &p;
-  uv_timer_init(&loop, &p.stop_timer);
-  p.stop_timer.data = &p;
-  uv_timer_init(&loop, &p.line_timer);
-  p.line_timer.data = &p;
-  uv_signal_init(&loop, &p.sigint);
-  uv_signal_init(&loop, &p.sigterm);
-  p.sigint.data = p.sigterm.data = &p;
-  uv_signal_start(&p.sigint, on_signal, SIGINT);
-  uv_signal_start(&p.sigterm, on_signal, SIGTERM);
-  int rc = proxy_start(&p);
-  if (rc != EXIT_OK)
-    proxy_stop(&p, rc);
+  static const proxy_events_t ev = {.done = on_app_done};
+  app_t a = {0};
+  uv_signal_init(&loop, &a.sigint);
+  uv_signal_init(&loop, &a.sigterm);
+  a.sigint.data = a.sigterm.data = &a;
+  uv_signal_start(&a.sigint, on_signal, SIGINT);
+  uv_signal_start(&a.sigterm, on_signal, SIGTERM);
+  a.p = proxy_new(&loop, o, &ev, &a);
+  if (a.p == NULL) {
+    log_print("wsmux", LOG_ERROR, "out of memory");
+    uv_close((uv_handle_t *)&a.sigint, NULL);
+    uv_close((uv_handle_t *)&a.sigterm, NULL);
+    a.exit_code = EXIT_USAGE;
+  }
   uv_run(&loop, UV_RUN_DEFAULT);
-  transport_client_free(p.transport);
-  if (uv_loop_close(&loop) != 0)
-    log_msg(&p.log, LOG_DEBUG, "loop not empty at exit");
-  return p.exit_code;
+  proxy_free(a.p);
+  if (uv_loop_close(&loop) != 0 && o->level >= LOG_DEBUG)
+    log_print("wsmux", LOG_DEBUG, "loop not empty at exit");
+  return a.exit_code;
 }

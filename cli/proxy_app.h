@@ -2,13 +2,20 @@
  * The client side of wsmux as a running program: one WebSocket to the edge
  * and, depending on the mode, a loopback listener (--proxyOnly), a single
  * stream over stdin/stdout (--stdio, for ssh's ProxyCommand), or a listener
- * plus a child `ssh` that uses it (a direct session). Runs its own libuv
- * loop until done and returns the process exit code (cli/exitcode.h).
+ * plus a child `ssh` that uses it (a direct session).
+ *
+ * proxy_app_run() runs one proxy on a loop of its own until done (SIGINT /
+ * SIGTERM stop it) and returns the process exit code (cli/exitcode.h).
+ * proxy_new() runs one on the caller's loop, next to others (`wsmux proxy
+ * up`, cli/proxy_up.h): each has its own WebSocket, listener and control
+ * socket; the caller handles the signals and frees each proxy once it
+ * reports done.
  */
 #ifndef WSMUX_PROXY_APP_H
 #define WSMUX_PROXY_APP_H
 
 #include <stdint.h>
+#include <uv.h>
 
 #include "cli/detach.h"
 #include "base/log.h"
@@ -38,6 +45,9 @@ typedef struct {
   /* LISTEN only, all optional (README: "Background proxies"). */
   const char *project; /* for the status of the control socket */
   const char *service;
+  const char *name;       /* "P/S" of one of several proxies: in the banner,
+                             and before log lines */
+  const char *up_file;    /* the file of `wsmux proxy up`, in the status */
   rundir_lock_t *pidfile; /* held by the caller: the endpoint is written
                              into it once bound, and the control socket
                              (pidfile->sock_path) is served once up */
@@ -48,10 +58,38 @@ typedef struct {
 } proxy_opts_t;
 
 /* The ready-made commands for an endpoint: "SSH proxy started on endpoint:
- * ADDR:PORT<tail>" and the ssh/sftp/rsync/scp lines, into out. */
-void proxy_app_banner(const char *addr, int port, const char *user,
-                      const char *tail, char *out, size_t len);
+ * ADDR:PORT<tail>" ("SSH proxy for NAME started..." with a name) and the
+ * ssh/sftp/rsync/scp lines, into out. */
+void proxy_app_banner(const char *name, const char *addr, int port,
+                      const char *user, const char *tail, char *out,
+                      size_t len);
 
 int proxy_app_run(const proxy_opts_t *o);
+
+/* One proxy on a caller's loop. */
+typedef struct proxy proxy_t;
+
+typedef struct {
+  /* LISTEN: the endpoint accepts connections and the WebSocket is up;
+   * banner holds the ready-made commands (proxy_app_banner with o->name).
+   * Optional: without it they are printed on stdout. */
+  void (*up)(void *ctx, proxy_t *p, const char *banner);
+  /* Stopped for good (by proxy_shutdown, or by an answer of the edge that
+   * another attempt cannot change: exit_code says which), every handle
+   * closed. Free p with proxy_free() later, not from this callback. */
+  void (*done)(void *ctx, proxy_t *p, int exit_code);
+} proxy_events_t;
+
+/* Start a proxy of o (borrowed until proxy_free) on loop. A failure to
+ * start is reported through ev->done, from the loop. NULL only when out of
+ * memory. */
+proxy_t *proxy_new(uv_loop_t *loop, const proxy_opts_t *o,
+                   const proxy_events_t *ev, void *ctx);
+/* Stop as SIGTERM stops a single proxy: the listener closes, the edge
+ * gets a GOAWAY and a clean WebSocket close, open connections are closed
+ * (at most SHUTDOWN_GRACE_MS later). done follows. */
+void proxy_shutdown(proxy_t *p);
+/* After done: free p (it holds no handle any more). */
+void proxy_free(proxy_t *p);
 
 #endif

@@ -29,6 +29,9 @@ static int add_common(cJSON *o, const proxy_status_t *s) {
           ? cJSON_AddStringToObject(o, "endpoint", s->endpoint) == NULL
           : cJSON_AddNullToObject(o, "endpoint") == NULL)
     return -1;
+  if (s->up_file[0] != '\0' &&
+      cJSON_AddStringToObject(o, "upFile", s->up_file) == NULL)
+    return -1;
   return add_number(o, "startedAt", (double)s->started_at);
 }
 
@@ -93,6 +96,8 @@ int proxy_status_parse(const char *text, proxy_status_t *s) {
     s->pid = (long)pid->valuedouble;
     if (get_string(o, "endpoint", s->endpoint, sizeof(s->endpoint)) != 0)
       s->endpoint[0] = '\0';
+    if (get_string(o, "upFile", s->up_file, sizeof(s->up_file)) != 0)
+      s->up_file[0] = '\0';
     s->started_at = (int64_t)get_count(o, "startedAt");
     const cJSON *link = cJSON_GetObjectItemCaseSensitive(o, "link");
     if (cJSON_IsString(link)) {

@@ -7,9 +7,11 @@
  * Status JSON (README: "Background proxies"): pid, projectId, serviceId,
  * endpoint ("ADDR:PORT"), startedAt (unix seconds), uptimeSeconds, link
  * ("connected" | "reconnecting"), reconnectInSeconds, streams (open),
- * streamsTotal, bytesUp (proxy -> edge), bytesDown (edge -> proxy). The
- * pidfile holds pid, projectId, serviceId, endpoint (once bound) and
- * startedAt; built from it alone, the live fields are null.
+ * streamsTotal, bytesUp (proxy -> edge), bytesDown (edge -> proxy), and
+ * upFile (the absolute path of the file of `wsmux proxy up` that runs it;
+ * absent for a --proxyOnly proxy). The pidfile holds pid, projectId,
+ * serviceId, endpoint (once bound), startedAt and upFile; built from it
+ * alone, the live fields are null.
  *
  * A connection to the control socket gets one status object and is
  * closed; nothing is read from it.
@@ -23,6 +25,7 @@
 #include <cjson/cJSON.h>
 
 #define PROXY_STATUS_ID_MAX 128
+#define PROXY_STATUS_PATH_MAX 1024
 
 typedef struct {
   long pid;
@@ -30,6 +33,7 @@ typedef struct {
   char service[PROXY_STATUS_ID_MAX + 1];
   char endpoint[80]; /* "" until the listener is bound */
   int64_t started_at;
+  char up_file[PROXY_STATUS_PATH_MAX]; /* "" unless run by `proxy up` */
   int live; /* the fields below are known (from the proxy itself) */
   int connected;
   int reconnect_in_s; /* reconnecting: to the next attempt; 0 if now */
