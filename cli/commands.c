@@ -1,6 +1,7 @@
 /* Plumbing of the admin commands (cli/commands.h). */
 #include "cli/commands.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/api.h"
@@ -38,11 +39,34 @@ static int parse_error(const cmd_spec_t *spec, const char *msg,
   return EXIT_USAGE;
 }
 
+/* argv with "-f" (before "--") as "--NAME": a copy, or NULL. */
+static char **map_dash_f(int argc, char **argv, char *longf) {
+  char **v = calloc((size_t)argc + 1, sizeof(*v));
+  if (v == NULL)
+    return NULL;
+  int after = 0;
+  for (int i = 0; i < argc; i++) {
+    after = after || strcmp(argv[i], "--") == 0;
+    v[i] = !after && strcmp(argv[i], "-f") == 0 ? longf : argv[i];
+  }
+  return v;
+}
+
 int cmd_parse(const cmd_spec_t *spec, int argc, char **argv) {
-  char *rest[4], err[256];
+  char *rest[4], err[256], longf[64];
   int nrest, dashdash;
-  if (args_parse_lists(argc, argv, spec->opts, spec->lists, rest, 4, &nrest,
-                       &dashdash, err, sizeof(err)) != 0)
+  char **mapped = NULL;
+  if (spec->dash_f != NULL) {
+    snprintf(longf, sizeof(longf), "--%s", spec->dash_f);
+    if ((mapped = map_dash_f(argc, argv, longf)) == NULL)
+      return parse_error(spec, "out of memory", NULL);
+    argv = mapped;
+  }
+  int rc = args_parse_lists(argc, argv, spec->opts, spec->lists, rest, 4,
+                            &nrest, &dashdash, err, sizeof(err));
+  /* The values point into the caller's argv: only "--NAME" was ours. */
+  free(mapped);
+  if (rc != 0)
     return parse_error(spec, err, NULL);
   if (*spec->help || (nrest == 1 && dashdash < 0 && is_help(rest[0]))) {
     fputs(spec->usage, stdout);

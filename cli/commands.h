@@ -49,6 +49,7 @@ typedef struct {
   const int *help;
   const char *arg;    /* name of the one positional argument, or NULL */
   const char **value; /* receives it */
+  const char *dash_f; /* the long option "-f" stands for, or NULL */
 } cmd_spec_t;
 
 /*

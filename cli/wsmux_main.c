@@ -6,6 +6,7 @@
 #include "cli/cmd_ssh.h"
 #include "cli/commands.h"
 #include "cli/exitcode.h"
+#include "cli/proxy_up.h"
 
 static const char usage[] =
     "usage: wsmux <command> [options]\n"
@@ -23,6 +24,8 @@ static const char usage[] =
     "  ssh doctor            check the SSH setup of a service\n"
     "  proxy list            the proxies running on this machine\n"
     "  proxy stop            stop a proxy (or --all)\n"
+    "  proxy up              serve every service of a file in one process\n"
+    "  proxy reload          make a `proxy up` apply its changed file\n"
     "  ssh-identity create   create an SSH identity (public keys allowed\n"
     "                        into services)\n"
     "  ssh-identity list     list the SSH identities\n"
@@ -50,6 +53,15 @@ static int cmd_ssh(int argc, char **argv) {
                                    {"doctor", cmd_ssh_doctor},
                                    {0}};
   return cmd_dispatch(ssh_usage, subs, argc, argv);
+}
+
+static int cmd_proxy(int argc, char **argv) {
+  static const cmd_sub_t subs[] = {{"list", cmd_proxy_list},
+                                   {"stop", cmd_proxy_stop},
+                                   {"up", cmd_proxy_up},
+                                   {"reload", cmd_proxy_reload},
+                                   {0}};
+  return cmd_dispatch(cmd_proxy_usage, subs, argc, argv);
 }
 
 int main(int argc, char **argv) {

@@ -73,7 +73,8 @@ DISPATCHERS=("" project service "service ssh" ssh ssh-identity proxy)
 LEAVES=(login "project list" "service list" "service ssh enable"
   "service ssh disable" "ssh service" "ssh config" "ssh doctor"
   "ssh-identity create" "ssh-identity list" "ssh-identity get"
-  "ssh-identity update" "ssh-identity delete" "proxy list" "proxy stop")
+  "ssh-identity update" "ssh-identity delete" "proxy list" "proxy stop"
+  "proxy up" "proxy reload")
 
 # Every command a dispatcher's help lists must be one of LEAVES/DISPATCHERS.
 known=" ${DISPATCHERS[*]/%/,} ${LEAVES[*]/%/,} "

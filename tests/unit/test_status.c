@@ -2,8 +2,9 @@
  * Unit tests of what `wsmux proxy` and the live status line are made of:
  * size/rate/duration formatting and the status line text
  * (cli/status_line.h), the status JSON and pidfile text
- * (cli/proxy_status.h), and the pidfiles in the runtime directory
- * (cli/rundir.h): one holder at a time, stale files removed, release.
+ * (cli/proxy_status.h), the pidfiles in the runtime directory
+ * (cli/rundir.h): one holder at a time, stale files removed, release; and
+ * the file of `wsmux proxy up` (cli/upfile.h).
  */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <stdarg.h>
@@ -24,6 +25,7 @@
 #include "cli/proxy_status.h"
 #include "cli/rundir.h"
 #include "cli/status_line.h"
+#include "cli/upfile.h"
 
 /* ---- status_line ---------------------------------------------------- */
 
@@ -406,6 +408,94 @@ static void test_rundir_race(void **state) {
   }
 }
 
+/* ---- upfile --------------------------------------------------------- */
+
+static int parse(const char *text, upfile_t *f, char *err, size_t len) {
+  return upfile_parse(text, strlen(text), "/etc/wsmux", f, err, len);
+}
+
+static void test_upfile_ok(void **state) {
+  upfile_t f;
+  char err[256] = "";
+  assert_int_equal(
+      parse("{\"edge\": \"wss://e.example:8443\", \"ca\": \"ca.pem\",\n"
+            " \"user\": \"deploy\", \"services\": [\n"
+            "  {\"projectId\": \"p1\", \"serviceId\": \"web\"},\n"
+            "  {\"projectId\": \"p1\", \"serviceId\": \"api\", \"user\": "
+            "\"root\", \"address\": \"127.0.0.1\", \"port\": 0}]}\n",
+            &f, err, sizeof(err)),
+      0);
+  assert_string_equal(f.edge, "wss://e.example:8443");
+  assert_string_equal(f.ca, "/etc/wsmux/ca.pem"); /* relative to the file */
+  assert_int_equal(f.n, 2);
+  assert_string_equal(f.services[0].user, "deploy"); /* the file's user */
+  assert_null(f.services[0].address);
+  assert_int_equal(f.services[0].port, -1); /* derived */
+  assert_string_equal(f.services[1].user, "root");
+  assert_string_equal(f.services[1].address, "127.0.0.1");
+  assert_int_equal(f.services[1].port, 0);
+  assert_ptr_equal(upfile_find(&f, "p1", "api"), &f.services[1]);
+  assert_null(upfile_find(&f, "p1", "nope"));
+  assert_false(upfile_service_equal(&f.services[0], &f.services[1]));
+  assert_true(upfile_service_equal(&f.services[1], &f.services[1]));
+  upfile_free(&f);
+  /* Minimal: no edge, no ca, user root; an absolute ca stays. */
+  assert_int_equal(parse("{\"ca\": \"/x/ca.pem\", \"services\": "
+                         "[{\"projectId\": \"p\", \"serviceId\": \"s\"}]}",
+                         &f, err, sizeof(err)),
+                   0);
+  assert_null(f.edge);
+  assert_string_equal(f.ca, "/x/ca.pem");
+  assert_string_equal(f.services[0].user, "root");
+  upfile_free(&f);
+}
+
+static void test_upfile_errors(void **state) {
+  static const struct {
+    const char *text, *err;
+  } cases[] = {
+      {"{\"services\": []}", "services: empty: list at least one service"},
+      {"{}", "services: missing"},
+      {"{\"services\": {}}", "services: expected an array, got an object"},
+      {"{\"services\": [1]}", "services[0]: expected an object, got 1"},
+      {"{\"services\": [{\"serviceId\": \"s\"}]}",
+       "services[0].projectId: missing"},
+      {"{\"services\": [{\"projectId\": \"p\", \"serviceId\": \"a b\"}]}",
+       "services[0].serviceId: \"a b\" is not 1-128 characters of "
+       "[A-Za-z0-9._-]"},
+      {"{\"services\": [{\"projectId\": \"p\", \"serviceId\": \"s\", "
+       "\"port\": 70000}]}",
+       "services[0].port: expected an integer 0..65535, got 70000"},
+      {"{\"services\": [{\"projectId\": \"p\", \"serviceId\": \"s\", "
+       "\"port\": 1.5}]}",
+       "services[0].port: expected an integer 0..65535, got 1.5"},
+      {"{\"services\": [{\"projectId\": \"p\", \"serviceId\": \"s\", "
+       "\"address\": \"localhost\"}]}",
+       "services[0].address: \"localhost\" is not an IPv4 address"},
+      {"{\"services\": [{\"projectId\": \"p\", \"serviceId\": \"s\", "
+       "\"prot\": 1}]}",
+       "services[0]: unknown key \"prot\""},
+      {"{\"services\": [{\"projectId\": \"p\", \"serviceId\": \"s\"}, "
+       "{\"projectId\": \"p\", \"serviceId\": \"s\"}]}",
+       "services[1]: p/s is already listed at services[0]"},
+      {"{\"edge\": \"https://e\", \"services\": []}",
+       "edge: \"https://e\" is not a ws:// or wss:// URL"},
+      {"{\"token\": \"t\", \"services\": []}", "unknown key \"token\""},
+      {"{\"user\": \"\", \"services\": []}",
+       "user: expected a non-empty string, got \"\""},
+      {"{\"services\": []} x", "invalid JSON at byte offset"},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    upfile_t f;
+    char err[256] = "";
+    assert_int_equal(parse(cases[i].text, &f, err, sizeof(err)), -1);
+    if (strncmp(err, cases[i].err, strlen(cases[i].err)) != 0)
+      fail_msg("case %zu: got \"%s\", want \"%s\"", i, err, cases[i].err);
+    assert_int_equal(f.n, 0);
+    assert_null(f.services);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_sizes),
@@ -415,6 +505,8 @@ int main(void) {
       cmocka_unit_test(test_fit),
       cmocka_unit_test(test_status_json),
       cmocka_unit_test(test_status_pidfile),
+      cmocka_unit_test(test_upfile_ok),
+      cmocka_unit_test(test_upfile_errors),
       cmocka_unit_test_setup_teardown(test_rundir_dir, setup_run, teardown_run),
       cmocka_unit_test_setup_teardown(test_rundir_one_holder, setup_run,
                                       teardown_run),
