@@ -7,8 +7,10 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <time.h>
+#include <pwd.h>
 #include <unistd.h>
 
+#include "cli/api.h"
 #include "cli/args.h"
 #include "cli/exitcode.h"
 #include "base/id.h"
@@ -16,6 +18,7 @@
 #include "cli/proxy_app.h"
 #include "cli/proxy_status.h"
 #include "cli/rundir.h"
+#include "cli/sshconf.h"
 #include "proxy/endpoint.h"
 #include "ws/session.h"
 
@@ -62,19 +65,31 @@ static const char usage[] =
 static const char config_usage[] =
     "usage: wsmux ssh config --projectId P --serviceId S [--user U]\n"
     "                        [--edge URL] [--ca FILE]\n"
+    "       wsmux ssh config --install --projectId P [--serviceId S]\n"
+    "                        [--user U] [--edge URL] [--ca FILE]\n"
+    "                        [--token T] [--insecure]\n"
+    "       wsmux ssh config --uninstall [--projectId P [--serviceId S]]\n"
     "\n"
     "Prints Host blocks for ~/.ssh/config (VS Code / Cursor Remote-SSH):\n"
     "  wsmux-P-S        connects through `wsmux ssh service --stdio` (no\n"
     "                   proxy needs to be running)\n"
     "  wsmux-P-S-proxy  connects to the endpoint of a running --proxyOnly\n"
-    "Both share one HostKeyAlias, so the host key is trusted once.\n";
+    "Both share one HostKeyAlias, so the host key is trusted once.\n"
+    "\n"
+    "  --install    write the blocks of service S, or of every service of\n"
+    "               project P with SSH enabled (asked of the edge), into\n"
+    "               ~/.ssh/wsmux.conf, replacing what was there for them,\n"
+    "               and add one line, Include ~/.ssh/wsmux.conf, at the top\n"
+    "               of ~/.ssh/config (once; nothing else in it changes)\n"
+    "  --uninstall  remove the blocks of S, of P, or (neither given) all;\n"
+    "               with none left, remove the file and the Include line\n";
 
 #define MAX_REST 64
 
 typedef struct {
   const char *project, *service, *user, *edge, *token, *address, *port;
   const char *ca, *window, *level, *dead;
-  int proxy_only, stdio, insecure, help, detach, quiet;
+  int proxy_only, stdio, insecure, help, detach, quiet, install, uninstall;
   char *rest[MAX_REST];
   int nrest, dashdash;
 } ssh_opts_t;
@@ -89,6 +104,7 @@ static int parse_opts(int argc, char **argv, ssh_opts_t *o) {
       {"dead-timeout", &o->dead, NULL}, {"proxyOnly", NULL, &o->proxy_only},
       {"stdio", NULL, &o->stdio},       {"insecure", NULL, &o->insecure},
       {"detach", NULL, &o->detach},     {"quiet", NULL, &o->quiet},
+      {"install", NULL, &o->install},   {"uninstall", NULL, &o->uninstall},
       {"help", NULL, &o->help},         {0}};
   char err[256];
   if (args_parse(argc, argv, opts, o->rest, MAX_REST, &o->nrest, &o->dashdash,
@@ -305,6 +321,11 @@ int cmd_ssh_service(int argc, char **argv) {
     log_print("wsmux", LOG_ERROR, "--detach only goes with --proxyOnly");
     return EXIT_USAGE;
   }
+  if (o.install || o.uninstall) {
+    log_print("wsmux", LOG_ERROR,
+              "--install and --uninstall go with `wsmux ssh config`");
+    return EXIT_USAGE;
+  }
   cli_target_t target;
   cli_context_flags_t flags = {o.edge, o.token, o.ca, o.insecure};
   int rc =
@@ -363,6 +384,155 @@ static void self_path(char *out, size_t len) {
     out[n] = '\0';
 }
 
+/* The blocks of one service, as `ssh config` prints or installs them. */
+static char *config_blocks(const ssh_opts_t *o, const char *service,
+                           int paste) {
+  endpoint_t ep;
+  endpoint_derive(o->project, service, &ep);
+  char self[1024], ca[PATH_MAX];
+  self_path(self, sizeof(self));
+  sshconf_host_t h = {.project = o->project,
+                      .service = service,
+                      .user = o->user ? o->user : "root",
+                      .self = self,
+                      .edge = o->edge,
+                      .ca = o->ca ? realpath(o->ca, ca) ? ca : o->ca : NULL,
+                      .addr = ep.addr,
+                      .port = ep.port};
+  return sshconf_blocks(&h, paste);
+}
+
+/* The services of project with SSH enabled, from the edge: their ids
+ * into *ids (free each and the array), *n of them. An exit code. */
+static int ssh_services(const ssh_opts_t *o, char ***ids, size_t *n) {
+  cli_context_t ctx;
+  cli_context_flags_t flags = {o->edge, o->token, o->ca, o->insecure};
+  *ids = NULL;
+  *n = 0;
+  int rc = cli_context_resolve_flags(&flags, &ctx);
+  if (rc != 0)
+    return rc;
+  char path[300];
+  cJSON *doc = NULL;
+  snprintf(path, sizeof(path), "/v1/projects/%s/services", o->project);
+  rc = api_call(&ctx, "GET", path, NULL, &doc);
+  cli_context_free(&ctx);
+  if (rc != EXIT_OK)
+    return rc;
+  const cJSON *arr = cJSON_GetObjectItemCaseSensitive(doc, "services");
+  const cJSON *it;
+  *ids = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof(**ids));
+  if (*ids == NULL || !cJSON_IsArray(arr)) {
+    log_print("wsmux", LOG_ERROR, "unexpected answer from the edge to GET %s",
+              path);
+    cJSON_Delete(doc);
+    free(*ids);
+    *ids = NULL;
+    return EXIT_NETWORK;
+  }
+  cJSON_ArrayForEach(it, arr) {
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(it, "kind");
+    const cJSON *ssh = cJSON_GetObjectItemCaseSensitive(it, "sshEnabled");
+    if (cJSON_IsString(id) && id_valid(id->valuestring) && cJSON_IsTrue(ssh) &&
+        !(cJSON_IsString(kind) && strcmp(kind->valuestring, "job") == 0) &&
+        ((*ids)[*n] = strdup(id->valuestring)) != NULL)
+      (*n)++;
+  }
+  cJSON_Delete(doc);
+  return EXIT_OK;
+}
+
+/* `ssh config --install` / `--uninstall` (cli/sshconf.h). */
+static int config_install(const ssh_opts_t *o) {
+  if (o->install && o->project == NULL) {
+    log_print("wsmux", LOG_ERROR, "--install needs --projectId");
+    return EXIT_USAGE;
+  }
+  if (o->service != NULL && o->project == NULL) {
+    log_print("wsmux", LOG_ERROR, "--serviceId goes with --projectId");
+    return EXIT_USAGE;
+  }
+  if ((o->project && !id_valid(o->project)) ||
+      (o->service && !id_valid(o->service))) {
+    log_print("wsmux", LOG_ERROR, "ids are 1-128 characters of [A-Za-z0-9._-]");
+    return EXIT_USAGE;
+  }
+  const char *home = getenv("HOME");
+  if (home == NULL || home[0] != '/') {
+    log_print("wsmux", LOG_ERROR, "HOME is not set to an absolute path");
+    return EXIT_USAGE;
+  }
+  struct passwd *pw = getpwuid(getuid());
+  sshconf_paths_t paths;
+  if (sshconf_paths(home, pw ? pw->pw_dir : NULL, &paths) != 0) {
+    log_print("wsmux", LOG_ERROR, "out of memory");
+    return EXIT_USAGE;
+  }
+  char **ids = NULL, *one[1] = {(char *)o->service};
+  size_t n = 0;
+  int rc = EXIT_OK;
+  if (o->install && o->service == NULL)
+    rc = ssh_services(o, &ids, &n);
+  char **list = ids ? ids : one;
+  if (o->install && o->service != NULL)
+    n = 1;
+  char **bodies = calloc(n + 1, sizeof(*bodies));
+  for (size_t i = 0; rc == EXIT_OK && i < n; i++)
+    if (bodies == NULL || (bodies[i] = config_blocks(o, list[i], 0)) == NULL) {
+      log_print("wsmux", LOG_ERROR, "out of memory");
+      rc = EXIT_USAGE;
+    }
+  sshconf_result_t res;
+  char err[1024];
+  if (rc == EXIT_OK &&
+      sshconf_apply(&paths, o->project, o->service, (const char *const *)list,
+                    (const char *const *)bodies, n, o->uninstall, &res, err,
+                    sizeof(err)) != 0) {
+    log_print("wsmux", LOG_ERROR, "%s", err);
+    rc = EXIT_USAGE;
+  }
+  if (rc == EXIT_OK && o->install) {
+    for (size_t i = 0; i < n; i++)
+      printf("Host wsmux-%s-%s, wsmux-%s-%s-proxy: service %s of project %s\n",
+             o->project, list[i], o->project, list[i], list[i], o->project);
+    if (n == 0)
+      log_print("wsmux", LOG_WARN,
+                "project %s has no service with SSH enabled: nothing to "
+                "install%s",
+                o->project,
+                res.removed ? " (its old blocks were removed)" : "");
+    printf("%s: %s\n", paths.conf,
+           res.conf_removed   ? "removed (no block left)"
+           : res.conf_changed ? "written"
+                              : "unchanged");
+    printf("%s: %s\n", paths.config,
+           res.include_added            ? "added \"Include\" at the top"
+           : res.include_removed        ? "removed \"Include\""
+           : n > 0 || !res.conf_removed ? "already includes it"
+                                        : "unchanged");
+  } else if (rc == EXIT_OK) {
+    if (res.removed == 0)
+      log_print("wsmux", LOG_INFO, "nothing of %s%s%s is installed",
+                o->project ? o->project : "wsmux", o->service ? "/" : "",
+                o->service ? o->service : "");
+    printf("%s: %s\n", paths.conf,
+           res.conf_removed   ? "removed (no block left)"
+           : res.conf_changed ? "written"
+                              : "unchanged");
+    printf("%s: %s\n", paths.config,
+           res.include_removed ? "removed \"Include\"" : "unchanged");
+  }
+  for (size_t i = 0; ids && i < n; i++)
+    free(ids[i]);
+  for (size_t i = 0; bodies && i < n; i++)
+    free(bodies[i]);
+  free(ids);
+  free(bodies);
+  sshconf_paths_free(&paths);
+  return rc;
+}
+
 int cmd_ssh_config(int argc, char **argv) {
   ssh_opts_t o = {0};
   if (parse_opts(argc, argv, &o) != 0)
@@ -371,6 +541,13 @@ int cmd_ssh_config(int argc, char **argv) {
     fputs(config_usage, stdout);
     return EXIT_OK;
   }
+  if (o.install && o.uninstall) {
+    log_print("wsmux", LOG_ERROR,
+              "--install and --uninstall exclude each other");
+    return EXIT_USAGE;
+  }
+  if (o.install || o.uninstall)
+    return config_install(&o);
   const char *missing = !o.project   ? "--projectId"
                         : !o.service ? "--serviceId"
                                      : NULL;
@@ -382,31 +559,12 @@ int cmd_ssh_config(int argc, char **argv) {
     log_print("wsmux", LOG_ERROR, "ids are 1-128 characters of [A-Za-z0-9._-]");
     return EXIT_USAGE;
   }
-  endpoint_t ep;
-  endpoint_derive(o.project, o.service, &ep);
-  char alias[300], self[1024];
-  host_alias(o.project, o.service, alias, sizeof(alias));
-  self_path(self, sizeof(self));
-  const char *user = o.user ? o.user : "root";
-  printf("# wsmux: service %s of project %s. Paste into ~/.ssh/config.\n"
-         "# The API token comes from `wsmux login` or $WSMUX_TOKEN.\n"
-         "Host %s\n"
-         "  User %s\n"
-         "  HostKeyAlias %s\n"
-         "  ProxyCommand %s ssh service --projectId %s --serviceId %s --stdio",
-         o.service, o.project, alias, user, alias, self, o.project, o.service);
-  if (o.edge)
-    printf(" --edge %s", o.edge);
-  char ca[4096];
-  if (o.ca)
-    printf(" --ca %s", realpath(o.ca, ca) ? ca : o.ca);
-  printf("\n\n# With `wsmux ssh service --projectId %s --serviceId %s "
-         "--proxyOnly` running:\n"
-         "Host %s-proxy\n"
-         "  HostName %s\n"
-         "  Port %u\n"
-         "  User %s\n"
-         "  HostKeyAlias %s\n",
-         o.project, o.service, alias, ep.addr, ep.port, user, alias);
+  char *text = config_blocks(&o, o.service, 1);
+  if (text == NULL) {
+    log_print("wsmux", LOG_ERROR, "out of memory");
+    return EXIT_USAGE;
+  }
+  fputs(text, stdout);
+  free(text);
   return EXIT_OK;
 }

@@ -1,8 +1,9 @@
 /*
  * Unit tests of the CLI without an edge: repeatable options, the context
  * file and resolution, output formatting, request bodies and key files,
- * and the argument checks of every admin command. The only socket used is
- * a connection to 127.0.0.1:1 that is refused.
+ * the argument checks of every admin command, and the installed
+ * ssh_config entries (cli/sshconf.h). The only socket used is a connection
+ * to 127.0.0.1:1 that is refused.
  */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <stdarg.h>
@@ -27,6 +28,7 @@
 #include "cli/context.h"
 #include "cli/exitcode.h"
 #include "cli/output.h"
+#include "cli/sshconf.h"
 #include "base/id.h"
 
 /* ---- helpers -------------------------------------------------------- */
@@ -998,6 +1000,159 @@ static void test_cmd_network_errors(void **state) {
   assert_int_equal(access(fx->config, F_OK), -1);
 }
 
+/* ---- sshconf ------------------------------------------------------- */
+
+static void test_sshconf_include(void **state) {
+  const char *line = "Include ~/.ssh/wsmux.conf";
+  /* Odd spacing, tabs, CRs, no final newline: every byte kept. */
+  const char *orig = "# mine\r\nHost a\n\tUser  b \n\nHost *\n  Port 2";
+  char *out, *back;
+  size_t n, m;
+  assert_int_equal(sshconf_include_add(orig, strlen(orig), line, &out, &n), 1);
+  assert_int_equal(n, strlen(line) + 1 + strlen(orig));
+  assert_memory_equal(out, "Include ~/.ssh/wsmux.conf\n# mine\r\n", 34);
+  assert_memory_equal(out + strlen(line) + 1, orig, strlen(orig));
+  /* Once only. */
+  assert_int_equal(sshconf_include_add(out, n, line, &back, &m), 0);
+  assert_int_equal(sshconf_include_remove(out, n, line, &back, &m), 1);
+  assert_int_equal(m, strlen(orig));
+  assert_memory_equal(back, orig, m);
+  free(back);
+  free(out);
+  /* Only a whole line equal to ours goes. */
+  const char *other =
+      "Include ~/.ssh/wsmux.conf.bak\n  Include ~/.ssh/wsmux.conf\n";
+  assert_int_equal(sshconf_include_remove(other, strlen(other), line, &out, &n),
+                   0);
+  /* Anywhere, and the last line without a newline too. */
+  const char *moved =
+      "Host a\nInclude ~/.ssh/wsmux.conf\nX\nInclude ~/.ssh/wsmux.conf";
+  assert_int_equal(sshconf_include_remove(moved, strlen(moved), line, &out, &n),
+                   1);
+  assert_int_equal(n, 9);
+  assert_memory_equal(out, "Host a\nX\n", 9);
+  free(out);
+  /* An empty file. */
+  assert_int_equal(sshconf_include_add("", 0, line, &out, &n), 1);
+  assert_int_equal(sshconf_include_remove(out, n, line, &back, &m), 1);
+  assert_int_equal(m, 0);
+  free(out);
+  free(back);
+}
+
+static void test_sshconf_sections(void **state) {
+  sshconf_sections_t s;
+  assert_int_equal(sshconf_sections_parse("", 0, &s), 0);
+  assert_int_equal(s.n, 0);
+  assert_int_equal(sshconf_sections_put(&s, "p2", "db", "Host b\n"), 0);
+  assert_int_equal(sshconf_sections_put(&s, "p1", "web", "Host a\n"), 0);
+  assert_int_equal(sshconf_sections_put(&s, "p1", "api", "Host c\n"), 0);
+  assert_int_equal(sshconf_sections_put(&s, "p1", "web", "Host a2\n"), 0);
+  char *text = sshconf_sections_text(&s);
+  sshconf_sections_free(&s);
+  /* Sorted, one section per service, the replaced one once. */
+  const char *a =
+      strstr(text, "# >>> wsmux p1/api\nHost c\n# <<< wsmux p1/api\n");
+  const char *b =
+      strstr(text, "# >>> wsmux p1/web\nHost a2\n# <<< wsmux p1/web\n");
+  const char *c =
+      strstr(text, "# >>> wsmux p2/db\nHost b\n# <<< wsmux p2/db\n");
+  assert_true(a != NULL && b != NULL && c != NULL && a < b && b < c);
+  assert_null(strstr(text, "Host a\n"));
+  /* Read back: the same three; a project removed as a whole. */
+  assert_int_equal(sshconf_sections_parse(text, strlen(text), &s), 0);
+  assert_int_equal(s.n, 3);
+  char *again = sshconf_sections_text(&s);
+  assert_string_equal(again, text);
+  assert_int_equal(sshconf_sections_remove(&s, "p1", NULL), 2);
+  assert_int_equal(s.n, 1);
+  assert_string_equal(s.v[0].service, "db");
+  assert_int_equal(sshconf_sections_remove(&s, NULL, NULL), 1);
+  sshconf_sections_free(&s);
+  /* A section not closed is not ours to rewrite. */
+  const char *open_ = "# >>> wsmux p1/web\nHost a\n";
+  assert_int_equal(sshconf_sections_parse(open_, strlen(open_), &s), -1);
+  free(again);
+  free(text);
+}
+
+static char *slurp(const char *path, size_t *n) {
+  FILE *f = fopen(path, "rb");
+  if (f == NULL)
+    return NULL;
+  fseek(f, 0, SEEK_END);
+  long len = ftell(f);
+  rewind(f);
+  char *s = malloc((size_t)len + 1);
+  assert_int_equal(fread(s, 1, (size_t)len, f), (size_t)len);
+  fclose(f);
+  s[len] = '\0';
+  *n = (size_t)len;
+  return s;
+}
+
+static void test_sshconf_apply(void **state) {
+  fixture_t *fx = *state;
+  char home[PATH_MAX], cfg[PATH_MAX + 32], conf[PATH_MAX + 32];
+  snprintf(home, sizeof(home), "%s/home", fx->dir);
+  snprintf(cfg, sizeof(cfg), "%s/.ssh/config", home);
+  snprintf(conf, sizeof(conf), "%s/.ssh/wsmux.conf", home);
+  assert_int_equal(mkdir(home, 0755), 0);
+  sshconf_paths_t p;
+  /* Another home for "~": the line names the file. */
+  assert_int_equal(sshconf_paths(home, "/nonexistent", &p), 0);
+  char want[PATH_MAX + 64];
+  snprintf(want, sizeof(want), "Include %s/.ssh/wsmux.conf", home);
+  assert_string_equal(p.include, want);
+  sshconf_paths_free(&p);
+  assert_int_equal(sshconf_paths(home, home, &p), 0);
+  assert_string_equal(p.include, "Include ~/.ssh/wsmux.conf");
+  /* No ~/.ssh: made 0700, config 0600, conf 0600. */
+  const char *svc[] = {"web", "api"}, *body[] = {"Host w\n", "Host a\n"};
+  sshconf_result_t r;
+  char err[512] = "";
+  assert_int_equal(
+      sshconf_apply(&p, "p1", NULL, svc, body, 2, 0, &r, err, sizeof(err)), 0);
+  assert_true(r.conf_changed && r.include_added);
+  struct stat st;
+  assert_int_equal(stat(p.ssh_dir, &st), 0);
+  assert_int_equal(st.st_mode & 0777, 0700);
+  assert_int_equal(stat(cfg, &st), 0);
+  assert_int_equal(st.st_mode & 0777, 0600);
+  assert_int_equal(stat(conf, &st), 0);
+  assert_int_equal(st.st_mode & 0777, 0600);
+  size_t n;
+  char *c = slurp(cfg, &n);
+  assert_string_equal(c, "Include ~/.ssh/wsmux.conf\n");
+  free(c);
+  /* Again: nothing changes. */
+  assert_int_equal(
+      sshconf_apply(&p, "p1", NULL, svc, body, 2, 0, &r, err, sizeof(err)), 0);
+  assert_true(!r.conf_changed && !r.include_added && r.removed == 2);
+  /* The project again with one service fewer: the other goes. */
+  assert_int_equal(
+      sshconf_apply(&p, "p1", NULL, svc, body, 1, 0, &r, err, sizeof(err)), 0);
+  char *t = slurp(conf, &n);
+  assert_non_null(strstr(t, "p1/web"));
+  assert_null(strstr(t, "p1/api"));
+  free(t);
+  /* Uninstall everything: the created config goes too. */
+  assert_int_equal(
+      sshconf_apply(&p, NULL, NULL, NULL, NULL, 0, 1, &r, err, sizeof(err)), 0);
+  assert_true(r.conf_removed && r.include_removed);
+  assert_int_equal(access(cfg, F_OK), -1);
+  assert_int_equal(access(conf, F_OK), -1);
+  /* A hand-broken file is refused, untouched. */
+  FILE *f = fopen(conf, "w");
+  fputs("# >>> wsmux p1/web\nHost x\n", f);
+  fclose(f);
+  assert_int_equal(
+      sshconf_apply(&p, "p1", "web", svc, body, 1, 0, &r, err, sizeof(err)),
+      -1);
+  assert_non_null(strstr(err, "a section is not closed"));
+  sshconf_paths_free(&p);
+}
+
 int main(void) {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup_dir, teardown_dir)
   const struct CMUnitTest tests[] = {
@@ -1028,6 +1183,9 @@ int main(void) {
       T(test_cmd_help),
       T(test_cmd_usage_errors),
       T(test_cmd_network_errors),
+      cmocka_unit_test(test_sshconf_include),
+      cmocka_unit_test(test_sshconf_sections),
+      T(test_sshconf_apply),
   };
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);
