@@ -412,10 +412,12 @@ int cli_context_resolve(const char *edge_flag, const char *token_flag,
               "spaces or control characters");
     rc = EXIT_AUTH;
   } else {
+    const char *ca_env = nonempty(getenv("WSMUX_CA"));
     rc = fill_out(edge, token,
-                  ca_flag ? ca_flag
-                  : use   ? stored.ca
-                          : NULL,
+                  ca_flag  ? ca_flag
+                  : ca_env ? ca_env
+                  : use    ? stored.ca
+                           : NULL,
                   insecure_flag || (use && stored.insecure),
                   use ? stored.name : NULL, out);
   }

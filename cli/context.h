@@ -2,10 +2,10 @@
  * Where a command finds the edge and its API token.
  *
  * Resolution, field by field: the flags (--edge, --token, --ca,
- * --insecure), then WSMUX_EDGE / WSMUX_TOKEN, then the current context
- * stored by `wsmux login`. A stored token is only ever sent to its own edge:
- * with --edge or WSMUX_EDGE naming another edge, the stored context is not
- * used at all.
+ * --insecure), then WSMUX_EDGE / WSMUX_TOKEN / WSMUX_CA, then the current
+ * context stored by `wsmux login`. A stored token is only ever sent to its own
+ * edge: with --edge or WSMUX_EDGE naming another edge, the stored context is
+ * not used at all.
  *
  * The contexts live in $XDG_CONFIG_HOME/wsmux/config.json (default
  * ~/.config/wsmux/config.json):
@@ -53,8 +53,8 @@ typedef struct {
 
 /* Help text of CLI_CONTEXT_OPTS. */
 #define CLI_CONTEXT_HELP                                                       \
-  "connection (default: $WSMUX_EDGE / $WSMUX_TOKEN, then the context\n"        \
-  "stored by 'wsmux login'):\n"                                                \
+  "connection (default: $WSMUX_EDGE / $WSMUX_TOKEN / $WSMUX_CA, then the\n"    \
+  "context stored by 'wsmux login'):\n"                                        \
   "  --edge URL      wss://host[:port] of the edge\n"                          \
   "  --token T       API token (prefer $WSMUX_TOKEN: arguments show in ps)\n"  \
   "  --ca FILE       also trust this CA certificate (PEM)\n"                   \

@@ -55,6 +55,7 @@ static int setup_dir(void **state) {
   setenv("XDG_CONFIG_HOME", xdg, 1);
   unsetenv("WSMUX_EDGE");
   unsetenv("WSMUX_TOKEN");
+  unsetenv("WSMUX_CA");
   *state = f;
   return 0;
 }
@@ -519,6 +520,17 @@ static void test_resolve_flags_env(void **state) {
   assert_int_equal(c.insecure, 0);
   cli_context_free(&c);
   free(err);
+  /* WSMUX_CA after --ca. */
+  setenv("WSMUX_CA", "/env/ca.pem", 1);
+  assert_int_equal(resolve(NULL, NULL, NULL, 0, &c, &err), 0);
+  assert_string_equal(c.ca, "/env/ca.pem");
+  cli_context_free(&c);
+  free(err);
+  assert_int_equal(resolve(NULL, NULL, "flag.pem", 0, &c, &err), 0);
+  assert_string_equal(c.ca, "flag.pem");
+  cli_context_free(&c);
+  free(err);
+  unsetenv("WSMUX_CA");
 }
 
 static void test_resolve_stored(void **state) {
