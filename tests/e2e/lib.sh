@@ -9,7 +9,7 @@
 #   - set -euo pipefail;
 #   - creates the per-test temp dir $T (mktemp, removed on exit unless
 #     E2E_KEEP=1);
-#   - traps EXIT/INT/TERM: every process started through this file (or
+#   - traps EXIT/INT/TERM/HUP: every process started through this file (or
 #     registered with `track`) is stopped in reverse start order (SIGTERM,
 #     then SIGKILL after a bounded wait), the stderr of every wsmux /
 #     wsmux-edge run is checked for sanitizer reports (a report fails the
@@ -282,7 +282,7 @@ _show_logs() {
 _e2e_cleanup() {
   local rc=$?
   set +e
-  trap - EXIT INT TERM
+  trap - EXIT INT TERM HUP
   if [[ -n $E2E_WATCHDOG ]]; then
     kill -TERM "$E2E_WATCHDOG" 2>/dev/null
     wait "$E2E_WATCHDOG" 2>/dev/null
@@ -327,12 +327,13 @@ _e2e_cleanup() {
 trap _e2e_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+trap 'exit 129' HUP
 
 # The watchdog: see the header. Its stdout is /dev/null so that it never
 # holds ctest's output pipe open for long.
 if ((E2E_DEADLINE > 0)); then
   (
-    trap - EXIT INT TERM
+    trap - EXIT INT TERM HUP
     main=$$
     end=$((EPOCHSECONDS + E2E_DEADLINE))
     while kill -0 "$main" 2>/dev/null; do
