@@ -237,9 +237,10 @@ static int svc_start(up_t *up, const upfile_service_t *spec) {
   return svc_start_locked(up, spec, &lk) != NULL ? 0 : -1;
 }
 
+/* The service of these ids, running, stopping or done (not yet reaped). */
 static svc_t *svc_find(up_t *up, const char *project, const char *service) {
   for (svc_t *s = up->svcs; s != NULL; s = s->next)
-    if (!s->done && strcmp(s->spec.project, project) == 0 &&
+    if (strcmp(s->spec.project, project) == 0 &&
         strcmp(s->spec.service, service) == 0)
       return s;
   return NULL;
@@ -405,6 +406,7 @@ static void reload(up_t *up) {
         spec_free(s->next_spec);
         free(s->next_spec);
         s->next_spec = NULL;
+        failed++; /* it stops, and does not come back */
       }
       svc_stop(s);
       restarted++;
@@ -420,11 +422,18 @@ static void reload(up_t *up) {
         started++;
       else
         failed++;
-    } else if (cur->stopping && cur->next_spec == NULL) {
-      /* Removed by an earlier reload and still closing: back once gone. */
+    } else if ((cur->stopping || cur->done) && cur->next_spec == NULL) {
+      /* Removed by an earlier reload and still closing, or stopped on an
+       * error: it holds its pidfile until reaped; back once gone. */
       cur->next_spec = calloc(1, sizeof(*cur->next_spec));
-      if (cur->next_spec != NULL && spec_copy(cur->next_spec, ns) == 0)
+      if (cur->next_spec != NULL && spec_copy(cur->next_spec, ns) == 0) {
         started++;
+      } else {
+        spec_free(cur->next_spec);
+        free(cur->next_spec);
+        cur->next_spec = NULL;
+        failed++;
+      }
     }
   }
   upfile_free(&nf);

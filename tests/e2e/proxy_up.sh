@@ -17,11 +17,13 @@
 #  - `proxy reload` applies a changed setting (restart of that service
 #    only) and lists the services; `proxy stop -f FILE` stops them all and
 #    removes every file;
-#  - `--detach`, then `proxy stop --all` stops the process once.
+#  - `--detach`, then `proxy stop --all` stops the process once;
+#  - a service the edge refuses (SSH off) stops alone, the others run; once
+#    SSH is enabled, a reload starts it.
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-start_stack "s2 sshd" "s3 sshd" "s4 sshd"
+start_stack "s2 sshd" "s3 sshd" "s4 sshd" "off sshd service false"
 P=$E2E_PROJECT S1=$E2E_SSH_SERVICE U=$LOGIN_USER
 RUN=$XDG_RUNTIME_DIR/wsmux
 UP=$T/up.json
@@ -215,5 +217,31 @@ wsmux proxy stop --all >"$T/all.out" 2>"$T/all.err" || fail "stop --all: $(cat "
 [[ $(grep -c "^stopped $P/.* (pid $BG)\$" "$T/all.out") == 3 ]] || fail "stop --all: $(cat "$T/all.out")"
 wait_exit "$BG" 5 || fail "the detached proxy up still runs"
 log "--detach, then proxy stop --all"
+
+# --- a service refused by the edge: alone; a reload brings it back ---------
+
+write_up "$(svc "$S1")" "$(svc off)"
+OUT=$T/up3.out ERR=$T/up3.err
+env "${E2E_SAN_ENV[@]}" WSMUX_TOKEN="$EDGE_TOKEN" "$WSMUX_BIN" proxy up \
+  -f "$UP" </dev/null >"$OUT" 2>"$ERR" &
+UPID=$!
+track "$UPID" "wsmux proxy up (off)" 1
+E2E_SAN_LOGS+=("$ERR")
+wait_output 30 "the summary with one service" "$UPID" "proxy up exited" "$ERR" \
+  -F "1 service up from $UP (pid $UPID)" "$OUT"
+grep -qF "wsmux[$P/off]: error: SSH is not enabled for service off" "$ERR" &&
+  grep -qF "$P/off stopped (exit 5); the other services keep running" "$ERR" ||
+  fail "the refused service: $(cat "$ERR")"
+read -r A P1 < <(endpoint "$S1" "$OUT")
+ssh_echo beside-off "ssh beside the refused service" "$P1" "$A"
+wsmux service ssh enable --projectId "$P" --serviceId off --edge "$EDGE_URL" \
+  --ca "$EDGE_CERT" >/dev/null || fail "service ssh enable off"
+wsmux proxy reload -f "$UP" >"$T/reload2.out" 2>"$T/reload2.err" ||
+  fail "reload after enabling SSH: $(cat "$T/reload2.err")"
+wait_until 20 "the banner of off" grep -q "^SSH proxy for $P/off started" "$OUT"
+read -r A P2 < <(endpoint off "$OUT")
+ssh_echo via-off "ssh through the service started again" "$P2" "$A"
+stop_proxy "$UPID" "$ERR"
+log "a service refused by the edge stops alone; a reload starts it again"
 
 log "PASS"
