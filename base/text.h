@@ -1,8 +1,9 @@
 /*
- * Text from outside (JSON values, request paths, ids) made safe to show in
- * a message, a log line or an HTTP header: printable ASCII only, so a
- * hostile value cannot break a line or forge a header, and cut so that one
- * error stays one line.
+ * Text from outside (JSON values, request paths, ids, a peer's close and
+ * reset reasons) made safe to show in a message, a log line or an HTTP
+ * header, so that a hostile value cannot break a line, forge a log line or
+ * a header, or drive a terminal; cut so that one error stays one line. And
+ * the UTF-8 rule every JSON string wsmux accepts must follow.
  *
  * Ownership: the caller owns every buffer; nothing is allocated.
  */
@@ -25,8 +26,23 @@ void text_clean(char *dst, size_t n, const char *s, size_t max);
 /* s for messages: text_clean() to TEXT_QUOTE_MAX characters, in double
  * quotes ("\"a?b...\""). Cut to n bytes, never overrun. */
 void text_quote(char *dst, size_t n, const char *s);
-/* Whether s[0..len) is well-formed UTF-8 (RFC 3629: no overlong forms, no
- * surrogates, nothing above U+10FFFF). */
+/*
+ * src (len bytes, NULs included) for a log line: valid UTF-8 that prints is
+ * kept; "\\" for a backslash (so an escape in the output always means one
+ * was made); \n \r \t \e for those; every other control character (C0,
+ * DEL, and the C1 controls U+0080..U+009F as their two bytes) and every
+ * byte that is not part of valid UTF-8 as \xNN. Written into dst (n bytes,
+ * always NUL-terminated when n > 0) and cut before a character or escape
+ * that does not fit, then ending in "...". The output is at most 4 bytes
+ * per input byte, so 4 * len + 1 never cuts.
+ */
+void text_escape(char *dst, size_t n, const char *src, size_t len);
+
+/* Bytes of the valid UTF-8 character at s (len > 0 bytes available): 1..4;
+ * 0 when s does not start one (a stray continuation byte, a truncated
+ * sequence, an overlong form, a surrogate U+D800..DFFF, beyond U+10FFFF). */
+size_t text_utf8_char(const char *s, size_t len);
+/* 1 when the len bytes of s are valid UTF-8 (a NUL byte is), else 0. */
 int text_utf8_valid(const char *s, size_t len);
 
 #endif

@@ -70,24 +70,103 @@ static void test_text_clean(void **state) {
   assert_string_equal(b, "abcd...");
 }
 
-static void test_text_utf8_valid(void **state) {
-  (void)state;
-  assert_true(text_utf8_valid("", 0));
-  assert_true(text_utf8_valid("bye", 3));
-  assert_true(text_utf8_valid("caf\xc3\xa9", 5));
-  assert_true(text_utf8_valid("\xe2\x82\xac", 3));     /* U+20AC */
-  assert_true(text_utf8_valid("\xf0\x9f\x98\x80", 4)); /* U+1F600 */
-  assert_true(text_utf8_valid("\xf4\x8f\xbf\xbf", 4)); /* U+10FFFF */
-  assert_true(text_utf8_valid("a\0b", 3));             /* NUL is UTF-8 */
-  assert_false(text_utf8_valid("\xff", 1));
-  assert_false(text_utf8_valid("\x80", 1));             /* lone continuation */
-  assert_false(text_utf8_valid("\xc3", 1));             /* cut */
-  assert_false(text_utf8_valid("\xc3\xa9", 1));         /* cut by len */
-  assert_false(text_utf8_valid("\xc0\xaf", 2));         /* overlong */
-  assert_false(text_utf8_valid("\xe0\x80\xaf", 3));     /* overlong */
-  assert_false(text_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
-  assert_false(text_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
-  assert_false(text_utf8_valid("\xe2\x28\xa1", 3));     /* bad 2nd byte */
+static void test_text_utf8(void **state) {
+  static const struct {
+    const char *s;
+    size_t len;
+    int valid;
+  } cases[] = {
+      {"", 0, 1},
+      {"plain ascii", 11, 1},
+      {"a\0b", 3, 1},                 /* NUL is a character */
+      {"\xc3\xa9", 2, 1},             /* U+00E9 */
+      {"\xe2\x82\xac", 3, 1},         /* U+20AC */
+      {"\xf0\x9f\x98\x80", 4, 1},     /* U+1F600 */
+      {"\xf4\x8f\xbf\xbf", 4, 1},     /* U+10FFFF, the last one */
+      {"\xef\xbf\xbf", 3, 1},         /* U+FFFF */
+      {"\xed\x9f\xbf", 3, 1},         /* U+D7FF, just below the surrogates */
+      {"\xff", 1, 0},                 /* never in UTF-8 */
+      {"\x80", 1, 0},                 /* a stray continuation byte */
+      {"\xc3", 1, 0},                 /* truncated */
+      {"\xe2\x82", 2, 0},             /* truncated */
+      {"\xc3(", 2, 0},                /* not a continuation */
+      {"\xc0\xaf", 2, 0},             /* overlong '/' */
+      {"\xc1\xbf", 2, 0},             /* overlong */
+      {"\xe0\x80\xaf", 3, 0},         /* overlong */
+      {"\xf0\x8f\xbf\xbf", 4, 0},     /* overlong U+FFFF */
+      {"\xed\xa0\x80", 3, 0},         /* U+D800, a surrogate */
+      {"\xed\xbf\xbf", 3, 0},         /* U+DFFF */
+      {"\xf4\x90\x80\x80", 4, 0},     /* U+110000 */
+      {"\xf5\x80\x80\x80", 4, 0},     /* beyond */
+      {"ok \xe2\x82\xac \xa0", 8, 0}, /* bad at the end */
+  };
+
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    if (text_utf8_valid(cases[i].s, cases[i].len) != cases[i].valid)
+      fail_msg("case %zu", i);
+  assert_int_equal(text_utf8_char("\xe2\x82\xac", 3), 3);
+  assert_int_equal(text_utf8_char("\xe2\x82\xac", 2), 0);
+  assert_int_equal(text_utf8_char("a", 0), 0);
+}
+
+static void test_text_escape(void **state) {
+  static const struct {
+    const char *s;
+    size_t len;
+    const char *want;
+  } cases[] = {
+      {"", 0, ""},
+      {"plain text: ok", 14, "plain text: ok"},
+      /* A forged log line and a terminal sequence stay on this line, inert. */
+      {"bye\nwsmux-edge: FORGED", 22, "bye\\nwsmux-edge: FORGED"},
+      {"\x1b[2J\r\t", 6, "\\e[2J\\r\\t"},
+      {"a\\nb", 4, "a\\\\nb"}, /* a backslash is escaped itself */
+      {"\x01\x7f", 2, "\\x01\\x7f"},
+      {"a\0b", 3, "a\\x00b"},
+      {"caf\xc3\xa9 \xe2\x82\xac", 9, "caf\xc3\xa9 \xe2\x82\xac"},
+      {"\xc2\x9b"
+       "31m",
+       5, "\\xc2\\x9b31m"},                                       /* C1 CSI */
+      {"\xff\xc3(\xed\xa0\x80", 6, "\\xff\\xc3(\\xed\\xa0\\x80"}, /* bytes */
+  };
+  char b[64];
+
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    text_escape(b, sizeof b, cases[i].s, cases[i].len);
+    if (strcmp(b, cases[i].want) != 0)
+      fail_msg("case %zu: got \"%s\"", i, b);
+  }
+  /* Exactly fits: not cut. */
+  text_escape(b, 7, "abcdef", 6);
+  assert_string_equal(b, "abcdef");
+  /* Cut: whole pieces, then "...". */
+  text_escape(b, 7, "abcdefg", 7);
+  assert_string_equal(b, "abc...");
+  /* Never inside an escape or a UTF-8 character. */
+  text_escape(b, 9, "ab\ncdefg", 8);
+  assert_string_equal(b, "ab\\nc...");
+  text_escape(b, 8, "ab\ncdefg", 8);
+  assert_string_equal(b, "ab\\n...");
+  text_escape(b, 7, "ab\ncdefg", 8);
+  assert_string_equal(b, "ab...");
+  text_escape(b, 8,
+              "ab\xe2\x82\xac"
+              "cdef",
+              9);
+  assert_string_equal(b, "ab...");
+  /* 4 bytes of output per input byte at most. */
+  char big[4 * 6 + 1];
+  text_escape(big, sizeof big, "\x01\xff\x1b\xc2\x85\n", 6);
+  assert_string_equal(big, "\\x01\\xff\\e\\xc2\\x85\\n");
+  /* Tiny buffers cut without the mark, never overrun. */
+  memset(b, '#', sizeof b);
+  text_escape(b, 3, "abcdef", 6);
+  assert_string_equal(b, "ab");
+  assert_int_equal(b[3], '#');
+  text_escape(b, 1, "abc", 3);
+  assert_string_equal(b, "");
+  text_escape(b, 0, "abc", 3); /* n == 0 writes nothing */
+  assert_int_equal(b[0], '\0');
 }
 
 /* ---- ids --------------------------------------------------------------- */
@@ -560,7 +639,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_text_quote),
       cmocka_unit_test(test_text_clean),
-      cmocka_unit_test(test_text_utf8_valid),
+      cmocka_unit_test(test_text_utf8),
+      cmocka_unit_test(test_text_escape),
       cmocka_unit_test(test_id_valid),
       cmocka_unit_test(test_json_parse_strict),
       cmocka_unit_test(test_json_check_object),
