@@ -119,12 +119,12 @@ cJSON *json_parse_strict(const char *text, size_t len, char *err,
   cJSON *root;
 
   if (text == NULL || len == 0) {
-    json_fail(err, errlen, NULL, "invalid JSON at byte offset 0");
+    json_fail(err, errlen, NULL, JSON_SYNTAX_ERROR " 0");
     return NULL;
   }
   root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
   if (root == NULL) {
-    json_fail(err, errlen, NULL, "invalid JSON at byte offset %zu",
+    json_fail(err, errlen, NULL, JSON_SYNTAX_ERROR " %zu",
               (size_t)(end - text));
     return NULL;
   }
@@ -134,15 +134,56 @@ cJSON *json_parse_strict(const char *text, size_t len, char *err,
   if (off < len) {
     cJSON_Delete(root);
     json_fail(err, errlen, NULL,
-              "invalid JSON at byte offset %zu: data after the document", off);
+              JSON_SYNTAX_ERROR " %zu: data after the document", off);
     return NULL;
   }
   off = find_nul_escape(text, len, &why);
-  if (off == len)
-    return root;
-  cJSON_Delete(root);
-  json_fail(err, errlen, NULL, "invalid JSON at byte offset %zu: %s", off, why);
-  return NULL;
+  if (off < len) {
+    cJSON_Delete(root);
+    json_fail(err, errlen, NULL, JSON_SYNTAX_ERROR " %zu: %s", off, why);
+    return NULL;
+  }
+  if (json_check_utf8(root, "", err, errlen) != 0) {
+    cJSON_Delete(root);
+    return NULL;
+  }
+  return root;
+}
+
+/* Depth-first over v, whose path is path[0..at) in a buffer of n bytes
+ * shared by every level (cJSON bounds the depth at CJSON_NESTING_LIMIT).
+ * Keys go into paths cleaned (text_clean): a message must not carry a
+ * hostile key's control bytes. */
+static int utf8_walk(const cJSON *v, char *path, size_t at, size_t n, char *err,
+                     size_t errlen) {
+  size_t i = 0;
+
+  if (cJSON_IsString(v) && v->valuestring != NULL &&
+      !text_utf8_valid(v->valuestring, strlen(v->valuestring)))
+    return json_fail(err, errlen, path, "invalid UTF-8");
+  for (const cJSON *m = v->child; m != NULL; m = m->next, i++) {
+    if (cJSON_IsObject(v) && !text_utf8_valid(m->string, strlen(m->string)))
+      return json_fail(err, errlen, path, "invalid UTF-8 in a key");
+    if (cJSON_IsObject(v)) {
+      char key[TEXT_QUOTE_SIZE];
+      text_clean(key, sizeof key, m->string, TEXT_QUOTE_MAX);
+      snprintf(path + at, n - at, "%s%s", at > 0 ? "." : "", key);
+    } else {
+      snprintf(path + at, n - at, "[%zu]", i);
+    }
+    if (utf8_walk(m, path, at + strlen(path + at), n, err, errlen) != 0)
+      return -1;
+    path[at] = '\0';
+  }
+  return 0;
+}
+
+int json_check_utf8(const cJSON *v, const char *path, char *err,
+                    size_t errlen) {
+  char buf[JSON_PATH_MAX];
+
+  snprintf(buf, sizeof buf, "%s", path != NULL ? path : "");
+  return utf8_walk(v, buf, strlen(buf), sizeof buf, err, errlen);
 }
 
 /* An unknown key is nearly always a typo that would otherwise be silently

@@ -2,7 +2,8 @@
  * Strict JSON, the one set of rules for everything wsmux reads as JSON:
  * the edge config, the state file, admin API bodies. On top of cJSON: no
  * data after the document, no NUL byte or \u0000 (cJSON would silently
- * cut the string there), no unknown or repeated keys, and messages that
+ * cut the string there), only valid UTF-8, no unknown or repeated keys,
+ * and messages that
  * start with the JSON path of the bad value ("services[2].upstream:
  * expected a string, got 8080").
  *
@@ -24,13 +25,30 @@
 #define JSON_PRINTF_LIKE(f, a)
 #endif
 
+/* Longest JSON path json_check_utf8() builds; a deeper one is cut (it only
+ * appears in messages). */
+#define JSON_PATH_MAX 256
+/* How every syntax error of json_parse_strict() starts. */
+#define JSON_SYNTAX_ERROR "invalid JSON at byte offset"
+
 /*
  * Parse a whole JSON document of len bytes (no NUL needed). Only
- * whitespace may follow it, and NUL bytes and "\u0000" are refused. NULL
- * with "invalid JSON at byte offset N[: why]" in err.
+ * whitespace may follow it, NUL bytes and "\u0000" are refused, and every
+ * string and key must be valid UTF-8 (json_check_utf8()). NULL with
+ * JSON_SYNTAX_ERROR " N[: why]" in err for a syntax error, or the message
+ * of json_check_utf8() (which starts with the path of the value).
  */
 cJSON *json_parse_strict(const char *text, size_t len, char *err,
                          size_t errlen);
+/*
+ * Every string value and key in v must be valid UTF-8 (base/text.h: no
+ * overlongs, surrogates or code points past U+10FFFF): cJSON passes any
+ * bytes through, and a file or answer holding them is refused by other
+ * JSON readers and can carry terminal sequences. 0, or -1 with "PATH:
+ * invalid UTF-8" (path of the string, below `path`) or "PATH: invalid
+ * UTF-8 in a key" (path of the object) in err.
+ */
+int json_check_utf8(const cJSON *v, const char *path, char *err, size_t errlen);
 /*
  * obj must be an object whose keys are all in `allowed` (NULL-terminated,
  * at most 32 entries) and none repeated. `what` names a key in messages:

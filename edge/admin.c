@@ -348,7 +348,14 @@ static cJSON *parse_body(req_t *r, const char *const *allowed) {
   cJSON *doc = json_parse_strict(r->body, r->len, err, sizeof err);
 
   if (doc == NULL) {
-    respond_error(r, HTTP_BAD_REQUEST, "request body: %s", err);
+    /* A byte offset needs saying what it counts in; any other message
+     * starts with the path of the field. */
+    respond_error(r, HTTP_BAD_REQUEST, "%s%s",
+                  strncmp(err, JSON_SYNTAX_ERROR, strlen(JSON_SYNTAX_ERROR)) ==
+                          0
+                      ? "request body: "
+                      : "",
+                  err);
     return NULL;
   }
   if (allowed != NULL &&

@@ -188,7 +188,8 @@ static int dup_string(parse_ctx_t *c, const char *p, const char *s,
 }
 
 /* Free text (names, tags, paths): no control bytes, since it ends up in
- * logs and listings. UTF-8 is passed through. */
+ * logs and listings. Valid UTF-8 (json_parse_strict() checked it) is
+ * passed through. */
 static int text_valid(const char *s, size_t max) {
   size_t n = strlen(s);
 

@@ -586,6 +586,11 @@ static void test_identity_errors(void **state) {
        "projects[1]: expected a project id (1..128 characters of "
        "[A-Za-z0-9._-]), got \\\"p 9\\\""},
       {"{'name':'c','keys':['" KEY1 "'],'id':'x'}", "unknown field \\\"id\\\""},
+      /* not UTF-8: named, and the request changes nothing */
+      {"{'name':'c','keys':['" KEY1 "'],'description':'a\xff'}",
+       "description: invalid UTF-8"},
+      {"{'name':'c','keys':['" KEY1 "'],'tags':['ok','\xed\xa0\x80']}",
+       "tags[1]: invalid UTF-8"},
       {"{'name':'c','keys':['" KEY1 "'],}",
        "request body: invalid JSON at byte offset 104"},
       {"", "request body: invalid JSON at byte offset 0"},

@@ -238,6 +238,29 @@ static void test_json_parse_strict(void **state) {
   parse_bad("[\"a\0b\"]", 7,
             "invalid JSON at byte offset 3: NUL bytes are not allowed");
 
+  /* Strings and keys must be valid UTF-8, named by their path; \u escapes
+   * (cJSON refuses lone surrogates) and valid multi-byte text pass. */
+  parse_good("{\"caf\xc3\xa9\": [\"\xe2\x82\xac\", \"\\ud83d\\ude00\"]}");
+  parse_bad("{\"a\": {\"description\": \"x\xff\"}}", 28,
+            "a.description: invalid UTF-8");
+  parse_bad("{\"tokens\": [{\"id\": \"a\"}, {\"id\": \"\xc0\xaf\"}]}", 39,
+            "tokens[1].id: invalid UTF-8");
+  parse_bad("[\"\xed\xa0\x80\"]", 7, "[0]: invalid UTF-8");
+  parse_bad("\"\xf4\x90\x80\x80\"", 6, "invalid UTF-8");
+  parse_bad("{\"x\": {\"k\xff\": 1}}", 16, "x: invalid UTF-8 in a key");
+  parse_bad("{\"k\xff\": 1}", 9, "invalid UTF-8 in a key");
+  /* A hostile key in a path is cleaned. */
+  parse_bad("{\"a\x1b[2J\": \"\xff\"}", 14, "a?[2J: invalid UTF-8");
+  parse_bad("[\"\\ud800\"]", 10, "invalid JSON at byte offset 2");
+  /* Below a given path. */
+  cJSON *doc = cJSON_CreateObject();
+  cJSON_AddStringToObject(doc, "ok", "\xc3\xa9");
+  assert_int_equal(json_check_utf8(doc, "state", err, sizeof err), 0);
+  cJSON_AddStringToObject(doc, "bad", "\xe2\x82");
+  assert_int_equal(json_check_utf8(doc, "state", err, sizeof err), -1);
+  assert_string_equal(err, "state.bad: invalid UTF-8");
+  cJSON_Delete(doc);
+
   /* A small err is cut, never overrun; a NULL err is allowed. */
   assert_null(json_parse_strict("x", 1, err, 8));
   assert_string_equal(err, "invalid");

@@ -267,6 +267,11 @@ static const bad_case_t bad_cases[] = {
     {"{'listen':'a:1'", "invalid JSON at byte offset"},
     {"{} x", "invalid JSON at byte offset 3"},
     {"[]", "config: expected an object, got an array"},
+    /* not UTF-8 (an overlong '/', a lone byte) */
+    {HEAD ",'projects':[{'id':'p1','name':'a\xc0\xaf'}]}",
+     "projects[0].name: invalid UTF-8"},
+    {HEAD ",'tokens':[{'id':'ci','sha256':'" SECRET_HEX "','x\xff':1}]}",
+     "tokens[0]: invalid UTF-8 in a key"},
     {"null", "config: expected an object, got null"},
     /* unknown and repeated keys */
     {HEAD ",'windowbytes':16384}", "config: unknown key 'windowbytes'"},

@@ -257,6 +257,10 @@ static const bad_t bad_states[] = {
      "'sshEnabled':true},{'projectId':'p1','serviceId':'s',"
      "'sshEnabled':false}]}",
      "services[1]: a second entry for the same service"},
+    /* not UTF-8: other JSON readers would refuse the file */
+    {"{'version':1,'identities':[{'id':'x','name':'y','description':'caf\xc3"
+     "','keys':['" KEY2 "']," T0 "}]}",
+     "identities[0].description: invalid UTF-8"},
     {"{'version':1} x", "invalid JSON at byte offset 14: data after the "
                         "document"},
 };
