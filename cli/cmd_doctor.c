@@ -8,6 +8,7 @@
 #include "cli/args.h"
 #include "cli/cmd_ssh.h"
 #include "cli/exitcode.h"
+#include "cli/output.h"
 #include "base/log.h"
 #include "edge/identity.h"
 
@@ -159,11 +160,14 @@ static int has(char *const *list, size_t n, const char *s) {
   return 0;
 }
 
+/* The items of list, printable (the edge's text, for the terminal). */
 static void join(char *out, size_t len, char *const *list, size_t n) {
+  char item[512];
   out[0] = '\0';
-  for (size_t i = 0; i < n; i++)
-    snprintf(out + strlen(out), len - strlen(out), "%s%s", i ? ", " : "",
-             list[i]);
+  for (size_t i = 0; i < n; i++) {
+    output_printable(item, sizeof(item), list[i]);
+    snprintf(out + strlen(out), len - strlen(out), "%s%s", i ? ", " : "", item);
+  }
 }
 
 /* Append to out which restriction of id leaves the service out. */

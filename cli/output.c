@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/color.h"
+#include "base/text.h"
 
 #define COLUMN_GAP 3
 #define LABEL_WIDTH 16
@@ -21,12 +22,25 @@ int output_format_parse(const char *s, output_format_t *out) {
 }
 
 void output_printable(char *buf, size_t len, const char *s) {
-  size_t j = 0;
-  for (const unsigned char *c = (const unsigned char *)s; *c && j + 1 < len;
-       c++) {
-    int c1 = c[0] == 0xc2 && c[1] >= 0x80 && c[1] <= 0x9f;
-    buf[j++] = (char)(*c < 0x20 || *c == 0x7f || c1 ? '?' : *c);
-    c += c1;
+  size_t j = 0, n = strlen(s);
+  for (size_t i = 0; i < n && j + 1 < len;) {
+    const unsigned char *c = (const unsigned char *)s + i;
+    size_t k = text_utf8_char(s + i, n - i);
+    /* A byte that is not UTF-8 would reach the terminal as it is (a lone
+     * 0x9b is CSI on an 8-bit terminal); a character cut by buf stays
+     * out. */
+    int bad =
+        k == 0 || c[0] < 0x20 || c[0] == 0x7f || (c[0] == 0xc2 && c[1] <= 0x9f);
+    if (bad) {
+      buf[j++] = '?';
+      i += k ? k : 1;
+      continue;
+    }
+    if (j + k >= len)
+      break;
+    memcpy(buf + j, s + i, k);
+    j += k;
+    i += k;
   }
   buf[j] = '\0';
 }
@@ -128,16 +142,49 @@ void output_table_free(output_table_t *t) {
 
 /* ---- JSON ----------------------------------------------------------- */
 
+/* A JSON string that cannot drive a terminal and is the same value:
+ * control characters (cJSON escapes only C0; here also DEL and the C1
+ * controls) as \u00XX. A byte that is not UTF-8 (the edge never sends
+ * one; a foreign server might) cannot be written in valid JSON: it
+ * becomes U+FFFD. */
+static void json_string(const char *s, FILE *f) {
+  size_t n = strlen(s);
+  fputc('"', f);
+  for (size_t i = 0; i < n;) {
+    const unsigned char *c = (const unsigned char *)s + i;
+    size_t k = text_utf8_char(s + i, n - i);
+    if (k == 0) {
+      fputs("\\ufffd", f);
+      i++;
+    } else if (c[0] == '"' || c[0] == '\\') {
+      fprintf(f, "\\%c", c[0]);
+      i++;
+    } else if (c[0] < 0x20 || c[0] == 0x7f) {
+      fprintf(f, "\\u%04x", c[0]);
+      i++;
+    } else if (k == 2 && c[0] == 0xc2 && c[1] <= 0x9f) {
+      fprintf(f, "\\u%04x", c[1]);
+      i += 2;
+    } else {
+      fwrite(c, 1, k, f);
+      i += k;
+    }
+  }
+  fputc('"', f);
+}
+
 static void json_leaf(const cJSON *j, FILE *f) {
+  if (cJSON_IsString(j) && j->valuestring != NULL) {
+    json_string(j->valuestring, f);
+    return;
+  }
   char *s = cJSON_PrintUnformatted(j);
   fputs(s ? s : "null", f);
   free(s);
 }
 
 static void json_key(const char *key, FILE *f) {
-  cJSON *s = cJSON_CreateString(key ? key : "");
-  json_leaf(s, f);
-  cJSON_Delete(s);
+  json_string(key ? key : "", f);
   fputs(": ", f);
 }
 

@@ -1,8 +1,8 @@
 /*
  * What the admin commands print on stdout: aligned tables (the default) or
  * the server's JSON, pretty-printed (--output json). Text that comes from
- * the server is printed with its control characters replaced by '?', so an
- * answer cannot drive the terminal.
+ * the server is printed with its control characters and invalid UTF-8
+ * replaced by '?', so an answer cannot drive the terminal.
  */
 #ifndef WSMUX_OUTPUT_H
 #define WSMUX_OUTPUT_H
@@ -20,8 +20,9 @@ typedef enum {
 /* "table" or "json" (NULL: table) into *out; -1 when unknown. */
 int output_format_parse(const char *s, output_format_t *out);
 
-/* Copy s into buf (len > 0), truncated, with control characters (C0, DEL,
- * and C1 encoded in UTF-8) replaced by '?'. */
+/* Copy s into buf (len > 0), truncated (never inside a character), with
+ * control characters (C0, DEL, and C1 encoded in UTF-8) and each byte that
+ * is not valid UTF-8 replaced by '?'. */
 void output_printable(char *buf, size_t len, const char *s);
 
 /* Columns of text, printed aligned: a header row (bold on a colour

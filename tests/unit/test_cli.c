@@ -639,6 +639,38 @@ static void test_output_printable(void **state) {
   assert_string_equal(buf, "0123456");
   output_printable(buf, sizeof(buf), "\xc3\xa9\xc2\x85!");
   assert_string_equal(buf, "\xc3\xa9?!");
+  /* Bytes that are not UTF-8 (a lone CSI, an overlong, a surrogate) and an
+   * escape sequence never reach the terminal. */
+  output_printable(buf, sizeof(buf),
+                   "\x9b"
+                   "1m\xc0\xaf");
+  assert_string_equal(buf, "?1m??");
+  output_printable(buf, sizeof(buf), "\x1b[2J\xed\xa0\x80");
+  assert_string_equal(buf, "?[2J???");
+  /* Cut before a character that does not fit whole. */
+  output_printable(buf, sizeof(buf), "abcde\xe2\x82\xac");
+  assert_string_equal(buf, "abcde");
+  output_printable(buf, sizeof(buf), "abcd\xe2\x82\xac");
+  assert_string_equal(buf, "abcd\xe2\x82\xac");
+}
+
+static void test_output_json_terminal_safe(void **state) {
+  /* The same values, written so that no control byte reaches the
+   * terminal: DEL and C1 escaped as well as C0; a byte that is not UTF-8
+   * (which cannot be said in JSON) becomes U+FFFD. */
+  char *s = capture(output_identity_print,
+                    "{\"name\":\"a\\u001b[2J\\u007f\xc2\x9b\xc3\xa9\xff\","
+                    "\"k\\n\":1}",
+                    OUTPUT_JSON, 0);
+  assert_string_equal(
+      s, "{\n"
+         "  \"name\": \"a\\u001b[2J\\u007f\\u009b\xc3\xa9\\ufffd\",\n"
+         "  \"k\\u000a\": 1\n"
+         "}\n");
+  cJSON *back = cJSON_Parse(s);
+  assert_non_null(back);
+  cJSON_Delete(back);
+  free(s);
 }
 
 static void test_output_json(void **state) {
@@ -1184,6 +1216,7 @@ int main(void) {
       cmocka_unit_test(test_output_table),
       cmocka_unit_test(test_output_printable),
       cmocka_unit_test(test_output_json),
+      cmocka_unit_test(test_output_json_terminal_safe),
       cmocka_unit_test(test_output_projects_services),
       cmocka_unit_test(test_output_identities),
       cmocka_unit_test(test_api_status),
