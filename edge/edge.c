@@ -205,8 +205,10 @@ static int on_authorize(void *ctx, const transport_upgrade_t *up, void *auth,
   }
   if (e->conns_per_token[token_index(e, a.tok)] >=
       e->platform->max_conns_per_token) {
+    char q[TEXT_QUOTE_SIZE];
     snprintf(msg, msglen, "too many connections for this token");
-    log_msg(e->log, LOG_WARN, "refused %s: token=%s has %u connections", path,
+    text_quote(q, sizeof(q), path);
+    log_msg(e->log, LOG_WARN, "refused %s: token=%s has %u connections", q,
             a.tok->id, e->platform->max_conns_per_token);
     e->counters.limit_rejections[METRICS_LIMIT_CONNS_PER_TOKEN]++;
     return 429;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/text.h"
 #include "ws/frame.h"
 
 /* Reads land in chunks of this size; short reads are copied into a chunk of
@@ -388,10 +389,11 @@ static void cb_closed(void *ctx, session_stream_t *st, uint16_t code,
   if (rs == NULL)
     return;
   rs->st = NULL;
-  char text[FRAME_REASON_MAX + 1];
-  size_t n = reason_len < FRAME_REASON_MAX ? reason_len : FRAME_REASON_MAX;
-  memcpy(text, reason ? reason : "", n);
-  text[n] = '\0';
+  /* The peer's bytes become text here, for the hooks' logs: escaped, so a
+   * reason cannot forge a log line or drive a terminal. */
+  char text[RELAY_REASON_SIZE];
+  text_escape(text, sizeof(text), reason ? reason : "", reason_len);
+  size_t n = strlen(text);
   if (code == FRAME_CODE_NO_ERROR) {
     /* Both FINs exchanged: flush what the peer sent, then close. */
     rs->peer_fin = 1;
@@ -416,8 +418,11 @@ static void cb_refused(void *ctx, uint32_t id, uint16_t code) {
 static void cb_goaway(void *ctx, uint32_t last, uint16_t code,
                       const char *reason, size_t len) {
   relay_t *r = ctx;
-  if (r->hooks.goaway != NULL)
-    r->hooks.goaway(r->ctx, code, reason, len);
+  char text[RELAY_REASON_SIZE];
+  if (r->hooks.goaway == NULL)
+    return;
+  text_escape(text, sizeof(text), reason ? reason : "", len);
+  r->hooks.goaway(r->ctx, code, text, strlen(text));
 }
 
 static void cb_hello(void *ctx, const uint8_t *id, int resumed,

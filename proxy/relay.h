@@ -33,6 +33,10 @@ typedef struct {
   uint64_t bytes_written; /* received on the WebSocket, written to TCP */
 } relay_stats_t;
 
+/* A peer's reason (RST, OPEN_FAIL, GOAWAY) reaches the hooks escaped for a
+ * log line (text_escape(), base/text.h) and cut to fit this many bytes. */
+#define RELAY_REASON_SIZE 512
+
 typedef struct {
   /* Server: a new stream; connect rs's TCP handle (relay_stream_tcp) and
    * answer with relay_stream_accept / relay_stream_refuse. */

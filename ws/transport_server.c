@@ -231,12 +231,15 @@ static int close_frame_error(const void *in, size_t len, const char **why) {
 static void describe_peer_close(server_conn_t *c, const void *in, size_t len,
                                 transport_close_t *why) {
   const uint8_t *p = in;
+  /* RFC 6455 caps the reason at 123 bytes: escaped, it always fits. */
+  char reason[4 * 123 + 1];
   if (len < 2)
     return;
   why->close_code = (p[0] << 8) | p[1];
-  snprintf(why->message, sizeof(why->message), "closed by peer (%d%s%.*s)",
-           why->close_code, len > 2 ? ": " : "", (int)(len - 2),
-           (const char *)p + 2);
+  /* The peer's bytes, for the log: escaped (base/text.h). */
+  text_escape(reason, sizeof(reason), (const char *)p + 2, len - 2);
+  snprintf(why->message, sizeof(why->message), "closed by peer (%d%s%s)",
+           why->close_code, len > 2 ? ": " : "", reason);
   (void)c;
 }
 

@@ -14,6 +14,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
+#include "base/text.h"
 #include "ws/rfc6455.h"
 
 #define HOST_MAX 256
@@ -448,9 +449,13 @@ static void peer_close(wsclient_t *w, const uint8_t *p, size_t n) {
   w->rx_stopped = 1;
   if (n >= 2) {
     int code = (p[0] << 8) | p[1];
+    /* The edge's bytes, for the user's log: escaped (base/text.h). RFC
+     * 6455 caps the reason at 123 bytes; a longer one is cut. */
+    char reason[4 * 123 + 1];
+    text_escape(reason, sizeof(reason), (const char *)p + 2, n - 2);
     w->why.close_code = code;
-    set_why(w, TRANSPORT_END_CLOSED, "closed by peer (%d%s%.*s)", code,
-            n > 2 ? ": " : "", (int)(n - 2), (const char *)p + 2);
+    set_why(w, TRANSPORT_END_CLOSED, "closed by peer (%d%s%s)", code,
+            n > 2 ? ": " : "", reason);
   } else {
     set_why(w, TRANSPORT_END_CLOSED, "closed by peer");
   }
@@ -525,11 +530,14 @@ static void upgrade_answered(wsclient_t *w) {
   }
   char *headers = strstr(w->response, "\r\n") + 2;
   if (status != 101) {
+    /* The header is the edge's text, bound for the user's terminal. */
+    char esc[4 * sizeof(v)];
+    int has = find_header(headers, "x-wsmux-error", v, sizeof(v)) != NULL;
+    if (has)
+      text_escape(esc, sizeof(esc), v, strlen(v));
     w->why.http_status = status;
     set_why(w, TRANSPORT_END_HTTP, "%s",
-            find_header(headers, "x-wsmux-error", v, sizeof(v))
-                ? v
-                : "the edge refused the request");
+            has ? esc : "the edge refused the request");
     finish(w);
     return;
   }

@@ -61,8 +61,10 @@
  *                          (e.g. an RST for a stream whose late frames must
  *                          be ignored)
  *   sleep MS               wait, still reading (and answering PINGs)
- *   close                  close with 1000, wait for the server's close
- *                          frame (printed as "close CODE REASON")
+ *   close [CODE [HEX]]     close (1000 "done"; or CODE with the reason
+ *                          bytes HEX, PAYLOAD syntax as for frame, none
+ *                          without HEX), wait for the server's close frame
+ *                          (printed as "close CODE REASON")
  * At the end of the script an open connection is closed as by "close".
  * Every PING frame of the edge is answered with a PONG unless --no-pong;
  * WebSocket pings are always answered.
@@ -661,7 +663,7 @@ static int ws_send(int opcode, const uint8_t *p, size_t n) {
   return rc;
 }
 
-static void ws_send_close(int code, const char *reason) {
+static void ws_send_close_bytes(int code, const void *reason, size_t n) {
   buf_t b = {0};
   if (g.close_sent) {
     return;
@@ -669,10 +671,14 @@ static void ws_send_close(int code, const char *reason) {
   g.close_sent = 1;
   if (code > 0) {
     buf_be(&b, (uint64_t)code, 2);
-    buf_add(&b, reason, strlen(reason));
+    buf_add(&b, reason, n);
   }
   (void)ws_send(0x8, b.p, b.len);
   free(b.p);
+}
+
+static void ws_send_close(int code, const char *reason) {
+  ws_send_close_bytes(code, reason, strlen(reason));
 }
 
 static void describe(const rframe_t *f, char *out, size_t cap) {
@@ -1120,10 +1126,15 @@ static void cmd_sleep(long ms) {
   }
 }
 
-static void cmd_close(int quiet) {
+/* Close with code and reason (NULL: 1000 "done"). */
+static void cmd_close(int quiet, int code, const buf_t *reason) {
   int64_t deadline = now_ms() + 2000;
   if (!g.close_got && !g.eof) {
-    ws_send_close(1000, "done");
+    if (reason != NULL) {
+      ws_send_close_bytes(code, reason->p, reason->len);
+    } else {
+      ws_send_close(1000, "done");
+    }
   }
   while (!g.close_got && !g.eof && pump(deadline) > 0) {
   }
@@ -1197,7 +1208,14 @@ static void run_line(char *line) {
   } else if (strcmp(cmd, "sleep") == 0 && argc == 2) {
     cmd_sleep((long)parse_num(argv[1], 3600000, "sleep"));
   } else if (strcmp(cmd, "close") == 0 && argc == 1) {
-    cmd_close(0);
+    cmd_close(0, 0, NULL);
+  } else if (strcmp(cmd, "close") == 0 && (argc == 2 || argc == 3)) {
+    buf_t b = {0};
+    if (argc == 3) {
+      payload_decode(&b, argv[2]);
+    }
+    cmd_close(0, (int)parse_num(argv[1], 4999, "close code"), &b);
+    free(b.p);
   } else {
     die("unknown or malformed command '%s'", cmd);
   }
@@ -1455,7 +1473,7 @@ int main(int argc, char **argv) {
   if (script != NULL) {
     run_script(script);
   }
-  cmd_close(1);
+  cmd_close(1, 0, NULL);
   if (g.ssl != NULL) {
     SSL_free(g.ssl);
     SSL_CTX_free(g.ctx);

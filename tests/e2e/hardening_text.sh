@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+#
+# e2e hardening_text: text from outside is never trusted, against a real
+# wsmux-edge (TLS) with wsmux-wsraw and the wsmux CLI:
+#   log injection: a WebSocket close reason and an RST reason holding
+#     "\nwsmux-edge: FORGED ..." and ESC sequences reach the edge's log
+#     escaped (\n, \e): no line of its stderr starts with "wsmux-edge:
+#     FORGED" and no raw ESC byte is in it;
+#   invalid UTF-8: an identity whose description is not UTF-8 is refused
+#     with 400 naming "description" (the CLI exits 6 with it) and the state
+#     file is unchanged; a config that is not UTF-8 is refused at start.
+# shellcheck source=SCRIPTDIR/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+[[ -x $WSMUX_WSRAW ]] || fail "wsmux-wsraw not found at $WSMUX_WSRAW"
+
+start_stack --upstream testsrv "echo testsrv"
+WS_PATH=$(ws_path echo)
+STATE=$T/wsmux-edge-state.json
+
+# hex TEXT: TEXT's bytes as hex digits (for wsraw's payloads).
+hex() {
+  printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'
+}
+
+# no_forgery WHAT: the edge's stderr has no forged line and no raw ESC.
+no_forgery() {
+  if grep -q '^wsmux-edge: FORGED' "$EDGE_ERR"; then
+    fail "$1: a forged line is in the edge's log:
+$(grep -n 'FORGED' "$EDGE_ERR")"
+  fi
+  if grep -q $'\x1b' "$EDGE_ERR"; then
+    fail "$1: a raw ESC byte is in the edge's log:
+$(grep -n $'\x1b' "$EDGE_ERR" | od -c | head -n 20)"
+  fi
+}
+
+# --- log injection -------------------------------------------------------
+
+FORGE_CLOSE=$'bye\nwsmux-edge: FORGED close \x1b[2J\x1b]0;pwned\x07'
+FORGE_RST=$'rst\r\nwsmux-edge: FORGED reset \x1b[31m\xff'
+
+# An RST of an open stream, then a close, each with a hostile reason. RST
+# code 7 is RESET.
+wsraw forge 60 "$WS_PATH" <<EOF
+frame OPEN 1 00010000
+expect-frame OPEN_OK 1
+frame RST 1 0007$(hex "$FORGE_RST")
+frame PING 0 0102030405060708
+expect-frame PONG 0
+close 1000 $(hex "$FORGE_CLOSE")
+EOF
+[[ $(head -n 1 "$RAW_OUT") == "status 101" ]] ||
+  fail "forge: the upgrade was refused: $(cat "$RAW_OUT")"
+
+wait_output 20 "the edge's line of the RST" "$EDGE_PID" "the edge exited" \
+  "$EDGE_ERR" -F 'result=RESET: rst\r\nwsmux-edge: FORGED reset \e[31m\xff' \
+  "$EDGE_ERR"
+wait_output 20 "the edge's line of the close" "$EDGE_PID" "the edge exited" \
+  "$EDGE_ERR" -F \
+  'closed by peer (1000: bye\nwsmux-edge: FORGED close \e[2J\e]0;pwned\x07)' \
+  "$EDGE_ERR"
+no_forgery "close and RST reasons"
+log "log injection: both reasons logged escaped on one line each"
+
+# --- invalid UTF-8 ---------------------------------------------------------
+
+export XDG_CONFIG_HOME=$T/xdg
+unset WSMUX_EDGE WSMUX_TOKEN
+
+# cli NAME ARGS...: wsmux ARGS against the edge with the token $AS (default
+# $EDGE_TOKEN), bounded. Sets RUN_RC, RUN_OUT, RUN_ERR.
+cli() {
+  local name=$1
+  shift
+  RUN_OUT=$T/run-$name.out
+  RUN_ERR=$T/run-$name.err
+  E2E_SAN_LOGS+=("$RUN_ERR")
+  RUN_RC=0
+  env "${E2E_SAN_ENV[@]}" timeout -k 5 30 "$WSMUX_BIN" "$@" \
+    --edge "$EDGE_URL" --ca "$EDGE_CERT" --token "${AS:-$EDGE_TOKEN}" \
+    </dev/null >"$RUN_OUT" 2>"$RUN_ERR" || RUN_RC=$?
+  ((RUN_RC != 124 && RUN_RC != 137)) ||
+    fail "$name: wsmux did not exit within 30 s"
+}
+
+# expect_cli NAME CODE STDERR_TEXT ARGS...: cli; exit CODE and, unless
+# STDERR_TEXT is empty, a `wsmux: error: ` line holding it.
+expect_cli() {
+  local name=$1 code=$2 msg=$3
+  shift 3
+  cli "$name" "$@"
+  ((RUN_RC == code)) || fail "$name: wsmux $* exited $RUN_RC, want $code;" \
+    "stderr: $(cat "$RUN_ERR")"
+  if [[ -n $msg ]]; then
+    grep '^wsmux: error: ' "$RUN_ERR" | grep -qF -- "$msg" ||
+      fail "$name: no error holding '$msg': $(cat "$RUN_ERR")"
+  fi
+  log "$name: exit $RUN_RC${msg:+: $(grep -m1 '^wsmux: error: ' "$RUN_ERR")}"
+}
+
+KEY=$(cat "$CLIENT_KEY.pub")
+expect_cli utf8_good 0 "" ssh-identity create --name alice \
+  --description $'caf\xc3\xa9' --key "$KEY"
+[[ -s $STATE ]] || fail "no state file at $STATE after a create"
+cp "$STATE" "$T/state.before"
+
+expect_cli utf8_bad 6 "description: invalid UTF-8 (HTTP 400)" \
+  ssh-identity create --name mallory --description $'a\xff\x1b[2J' \
+  --key "$KEY"
+cmp -s "$STATE" "$T/state.before" ||
+  fail "utf8_bad: the state file changed"
+expect_cli utf8_bad_update 6 "description: invalid UTF-8 (HTTP 400)" \
+  ssh-identity update alice --description $'\xed\xa0\x80'
+cmp -s "$STATE" "$T/state.before" ||
+  fail "utf8_bad_update: the state file changed"
+expect_cli utf8_list 0 "" ssh-identity list
+grep -Eq $' alice .* caf\xc3\xa9$' "$RUN_OUT" ||
+  fail "utf8_list: alice's description is not listed: $(cat "$RUN_OUT")"
+grep -q mallory "$RUN_OUT" && fail "utf8_list: mallory was stored"
+
+# A config that is not UTF-8 is refused at start, naming the value.
+sed "s/\"name\": \"Demo\"/\"name\": \"Demo\\xc0\\xaf\"/" "$EDGE_CONFIG" \
+  >"$T/bad-utf8.json"
+grep -q $'Demo\xc0\xaf' "$T/bad-utf8.json" || fail "the bad config was not made"
+rc=0
+timeout -k 5 20 "$WSMUX_EDGE_BIN" --config "$T/bad-utf8.json" \
+  </dev/null >/dev/null 2>"$T/bad-utf8.err" || rc=$?
+((rc == 1)) || fail "an edge with a non-UTF-8 config exited $rc"
+grep -qF "$T/bad-utf8.json: projects[0].name: invalid UTF-8" \
+  "$T/bad-utf8.err" || fail "bad config: $(cat "$T/bad-utf8.err")"
+log "invalid UTF-8: refused in the API (state unchanged) and in the config"
