@@ -20,8 +20,9 @@ int api_status_exit_code(int status) {
   case 413:
     return EXIT_INVALID;
   case 401:
-  case 403:
     return EXIT_AUTH;
+  case 403: /* a valid token whose role does not allow it */
+    return EXIT_REFUSED;
   case 404:
     return EXIT_NOT_FOUND;
   case 409:

@@ -402,6 +402,13 @@ int main(int argc, char **argv) {
     log_print("wsmux-edge", LOG_ERROR, "%s", err);
     return 1;
   }
+  /* A config from before roles keeps working, but says so. */
+  for (size_t i = 0; i < platform->ntokens; i++)
+    if (platform->tokens[i].role_default)
+      log_msg(&log, LOG_WARN,
+              "%s: tokens[%zu] (%s) has no \"role\": it is an admin; give it "
+              "\"role\": \"admin\" or \"member\" (docs/EDGE_CONFIG.md)",
+              config, i, platform->tokens[i].id);
   signal(SIGPIPE, SIG_IGN);
   log_msg(&log, LOG_INFO, "open files limit: %ld (one per stream)",
           rlimit_raise_nofile());

@@ -9,8 +9,9 @@ enum {
   EXIT_NOT_FOUND = 3, /* unknown project, service or identity (404) */
   EXIT_NETWORK = 4,   /* edge unreachable, TLS failure, connection lost,
                          or a server failure (5xx) */
-  EXIT_REFUSED = 5,   /* refused by policy or conflict (409: job, SSH off,
-                         name already used) */
+  EXIT_REFUSED = 5,   /* refused by policy or conflict (403: the token's
+                         role does not allow it; 409: job, SSH off, name
+                         already used) */
   EXIT_INVALID = 6,   /* the edge rejected the request as invalid (400) */
   EXIT_KEY = 7,       /* ssh doctor: the key is in no matching identity */
 };

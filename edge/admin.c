@@ -36,6 +36,7 @@ enum {
   HTTP_NO_CONTENT = 204,
   HTTP_BAD_REQUEST = 400,
   HTTP_UNAUTHORIZED = 401,
+  HTTP_FORBIDDEN = 403,
   HTTP_NOT_FOUND = 404,
   HTTP_METHOD_NOT_ALLOWED = 405,
   HTTP_CONFLICT = 409,
@@ -136,6 +137,73 @@ static int respond_oom(req_t *r) {
 void admin_response_clear(admin_response_t *resp) {
   free(resp->body);
   memset(resp, 0, sizeof *resp);
+}
+
+/* ---- roles (docs/ADMIN_API.md, "Roles") ---------------------------------- */
+
+/* 403 naming the token and its role: "token ci has role member: it may
+ * not create SSH identities". */
+PRINTF_LIKE(2, 3)
+static int deny(req_t *r, const char *fmt, ...) {
+  char role[PLATFORM_DESCRIBE_SIZE], what[MSG_SIZE / 2];
+  va_list ap;
+
+  va_start(ap, fmt);
+  vsnprintf(what, sizeof what, fmt, ap);
+  va_end(ap);
+  platform_token_describe(r->token, role, sizeof role);
+  return respond_error(r, HTTP_FORBIDDEN, "token %s has %s: it may not %s",
+                       r->token->id, role, what);
+}
+
+/* Admin of every project: the audit log covers them all. */
+static int may_all(req_t *r, const char *what) {
+  if (r->token->role == PLATFORM_ROLE_ADMIN && r->token->nprojects == 0)
+    return 1;
+  deny(r, "%s", what);
+  return 0;
+}
+
+/* A write: admins only. */
+static int may_write(req_t *r, const char *what) {
+  if (r->token->role == PLATFORM_ROLE_ADMIN)
+    return 1;
+  deny(r, "%s", what);
+  return 0;
+}
+
+/* A project outside the token's is refused before it is looked up, so the
+ * answer does not tell whether it exists. */
+static int may_project(req_t *r, const char *pid) {
+  if (platform_token_has_project(r->token, pid))
+    return 1;
+  deny(r, "access project %s", pid);
+  return 0;
+}
+
+/* An identity a project-limited token may see: one that can apply to one
+ * of its projects (no project restriction, or one of them listed). */
+static int identity_visible(const platform_token_t *t, const identity_t *id) {
+  if (t->nprojects == 0 || id->nprojects == 0)
+    return 1;
+  for (size_t i = 0; i < id->nprojects; i++)
+    if (platform_token_has_project(t, id->projects[i]))
+      return 1;
+  return 0;
+}
+
+/* An identity a project-limited token may write: one that applies to its
+ * projects only (restricted, and to none but them); identities are
+ * team-wide, so an unrestricted one is an admin's of every project. */
+static int identity_within(const platform_token_t *t, const identity_t *id) {
+  if (t->nprojects == 0)
+    return 1;
+  if (id->nprojects == 0)
+    return 0;
+  for (size_t i = 0; i < id->nprojects; i++)
+    if (!platform_token_has_project(t, id->projects[i]))
+      return 0;
+  return 1;
 }
 
 /* ---- JSON views -------------------------------------------------------- */
@@ -307,9 +375,11 @@ static int get_projects(req_t *r) {
 
   if (p->nprojects > 0 && items == NULL)
     return respond_oom(r);
+  size_t n = 0;
   for (size_t i = 0; i < p->nprojects; i++)
-    items[i] = project_json(&p->projects[i]);
-  doc = list_json("projects", items, p->nprojects);
+    if (platform_token_has_project(r->token, p->projects[i].id))
+      items[n++] = project_json(&p->projects[i]);
+  doc = list_json("projects", items, n);
   free(items);
   return doc != NULL ? respond_json(r, HTTP_OK, doc) : respond_oom(r);
 }
@@ -411,9 +481,12 @@ static void on_ssh_written(void *ctx, const store_result_t *res) {
 }
 
 static int patch_service(req_t *r, const char *pid, const char *sid) {
-  platform_service_t *s = find_service(r, pid, sid);
+  platform_service_t *s;
   int on;
 
+  if (!may_write(r, "switch SSH of services"))
+    return r->resp.status;
+  s = find_service(r, pid, sid);
   if (s == NULL || parse_ssh_switch(r, &on) != 0)
     return r->resp.status;
   if (on && s->kind == PLATFORM_KIND_JOB)
@@ -452,9 +525,11 @@ static int get_identities(req_t *r) {
   items = st->nidentities ? calloc(st->nidentities, sizeof *items) : NULL;
   if (st->nidentities > 0 && items == NULL)
     return respond_oom(r);
+  size_t n = 0;
   for (size_t i = 0; i < st->nidentities; i++)
-    items[i] = identity_to_json(&st->identities[i]);
-  doc = list_json("identities", items, st->nidentities);
+    if (identity_visible(r->token, &st->identities[i]))
+      items[n++] = identity_to_json(&st->identities[i]);
+  doc = list_json("identities", items, n);
   free(items);
   return doc != NULL ? respond_json(r, HTTP_OK, doc) : respond_oom(r);
 }
@@ -465,8 +540,13 @@ static long find_identity(req_t *r, const char *key) {
   if (!view_ok(r))
     return -1;
   i = state_find_identity(view(r), key);
-  if (i < 0)
+  if (i < 0) {
     respond_error(r, HTTP_NOT_FOUND, "SSH identity %s not found", key);
+  } else if (!identity_visible(r->token, &view(r)->identities[i])) {
+    deny(r, "access SSH identity %s, which applies to none of its projects",
+         key);
+    i = -1;
+  }
   return i;
 }
 
@@ -549,8 +629,14 @@ static int post_identity(req_t *r) {
   admin_t *a = r->a;
   identity_t id;
 
-  if (!view_ok(r) || identity_from_body(r, NULL, -1, &id) != 0)
+  if (!may_write(r, "create SSH identities") || !view_ok(r) ||
+      identity_from_body(r, NULL, -1, &id) != 0)
     return r->resp.status;
+  if (!identity_within(r->token, &id)) {
+    identity_clear(&id);
+    return deny(r, "create an SSH identity that applies outside its projects "
+                   "(give \"projects\" among them)");
+  }
   if (new_id(view(r), &id) != 0) {
     identity_clear(&id);
     return respond_error(r, HTTP_INTERNAL, "cannot generate an identity id");
@@ -573,15 +659,22 @@ static int get_identity(req_t *r, const char *key) {
 
 static int patch_identity(req_t *r, const char *key) {
   admin_t *a = r->a;
-  long i = find_identity(r, key);
+  long i;
   identity_t id;
 
-  if (i < 0)
+  if (!may_write(r, "update SSH identities") || (i = find_identity(r, key)) < 0)
     return r->resp.status;
   const identity_t *base = &view(r)->identities[i];
   int64_t base_rev = base->rev;
+  if (!identity_within(r->token, base))
+    return deny(r, "update SSH identity %s, which applies outside its projects",
+                key);
   if (identity_from_body(r, base, i, &id) != 0)
     return r->resp.status;
+  if (!identity_within(r->token, &id)) {
+    identity_clear(&id);
+    return deny(r, "make SSH identity %s apply outside its projects", key);
+  }
   id.updated_at = admin_now(a);
   snprintf(r->key, sizeof r->key, "%s", id.id);
   snprintf(r->name, sizeof r->name, "%s", id.name);
@@ -600,11 +693,14 @@ static void on_identity_deleted(void *ctx, const store_result_t *res) {
 }
 
 static int delete_identity(req_t *r, const char *key) {
-  long i = find_identity(r, key);
+  long i;
 
-  if (i < 0)
+  if (!may_write(r, "delete SSH identities") || (i = find_identity(r, key)) < 0)
     return r->resp.status;
   const identity_t *id = &view(r)->identities[i];
+  if (!identity_within(r->token, id))
+    return deny(r, "delete SSH identity %s, which applies outside its projects",
+                key);
   snprintf(r->key, sizeof r->key, "%s", id->id);
   begin_async(r);
   store_identity_delete(r->a->store, r->key, id->rev, r->token->id,
@@ -652,6 +748,8 @@ static void on_audit(void *ctx, store_status_t st, const store_audit_t *recs,
 }
 
 static int get_audit(req_t *r) {
+  if (!may_all(r, "read the audit log (an admin of every project may)"))
+    return r->resp.status;
   begin_async(r);
   store_audit_list(r->a->store, AUDIT_LIMIT, on_audit, r);
   return 0;
@@ -713,6 +811,8 @@ static int route_projects(req_t *r) {
     return method(r, "GET") ? get_projects(r) : not_allowed(r, "GET");
   if (r->nseg < 4 || !is(r, 3, "services"))
     return not_found(r);
+  if (!may_project(r, pid))
+    return r->resp.status;
   if (r->nseg == 4)
     return method(r, "GET") ? get_services(r, pid) : not_allowed(r, "GET");
   if (r->nseg == 5) {

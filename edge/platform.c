@@ -122,7 +122,8 @@ static const char *const store_keys[] = {
     "postgres", "maxStaleMs", "connectTimeoutMs", "queryTimeoutMs", NULL};
 static const char *const dsn_keys[] = {"dsnFile", NULL};
 static const char *const tls_keys[] = {"cert", "key", NULL};
-static const char *const token_keys[] = {"id", "sha256", NULL};
+static const char *const token_keys[] = {"id", "sha256", "role", "projects",
+                                         NULL};
 static const char *const project_keys[] = {"id", "name", NULL};
 static const char *const service_keys[] = {
     "id", "projectId", "name", "kind", "tags", "sshEnabled", "upstream", NULL};
@@ -756,12 +757,76 @@ static int get_sha256(parse_ctx_t *c, const cJSON *obj, const char *parent,
       c, p, "expected 64 hex characters (SHA-256 of the token), got %s", q);
 }
 
+/* "role": "admin" | "member". Absent is admin, so that a config written
+ * before roles keeps working; the edge warns about each such token at
+ * start (docs/EDGE_CONFIG.md). */
+static int get_role(parse_ctx_t *c, const cJSON *obj, const char *parent,
+                    platform_token_t *t) {
+  char p[PATH_BUF], q[TEXT_QUOTE_SIZE];
+  const char *s;
+  const cJSON *v = member(obj, parent, "role", p, sizeof p);
+
+  t->role = PLATFORM_ROLE_ADMIN;
+  t->role_default = v == NULL;
+  if (want_string(c, p, v, NULL, &s) != 0)
+    return -1;
+  if (s == NULL || strcmp(s, "admin") == 0)
+    return 0;
+  if (strcmp(s, "member") == 0) {
+    t->role = PLATFORM_ROLE_MEMBER;
+    return 0;
+  }
+  text_quote(q, sizeof q, s);
+  return parse_fail(c, p, "expected \"admin\" or \"member\", got %s", q);
+}
+
+/* "projects": ids, at least one, no repeats; that each is one of the
+ * config's projects is checked once those are parsed
+ * (check_token_projects). */
+static int get_token_projects(parse_ctx_t *c, const cJSON *obj,
+                              const char *parent, platform_token_t *t) {
+  char p[PATH_BUF], ip[PATH_BUF], q[TEXT_QUOTE_SIZE];
+  const cJSON *arr, *v;
+  size_t i = 0;
+
+  json_path_key(p, sizeof p, parent, "projects");
+  if (get_array(c, obj, parent, "projects", &arr, &t->nprojects) != 0)
+    return -1;
+  if (arr != NULL && t->nprojects == 0)
+    return parse_fail(c, p,
+                      "expected at least one project id (leave \"projects\" "
+                      "out for every project)");
+  if (alloc_array(c, p, t->nprojects, sizeof *t->projects,
+                  (void **)&t->projects) != 0)
+    return -1;
+  cJSON_ArrayForEach(v, arr) {
+    const char *s;
+    json_path_index(ip, sizeof ip, p, i);
+    if (want_string(c, ip, v, NULL, &s) != 0)
+      return -1;
+    if (!id_valid(s)) {
+      text_quote(q, sizeof q, s);
+      return parse_fail(c, ip,
+                        "expected a project id (1..128 characters of "
+                        "[A-Za-z0-9._-]), got %s",
+                        q);
+    }
+    for (size_t j = 0; j < i; j++)
+      if (strcmp(t->projects[j], s) == 0)
+        return parse_fail(c, ip, "same as projects[%zu]", j);
+    if (dup_string(c, ip, s, &t->projects[i++]) != 0)
+      return -1;
+  }
+  return 0;
+}
+
 static int parse_token(parse_ctx_t *c, const cJSON *v, const char *p,
                        platform_token_t *t) {
   if (check_object(c, v, p, token_keys) != 0 ||
-      get_id(c, v, p, "id", &t->id) != 0)
+      get_id(c, v, p, "id", &t->id) != 0 ||
+      get_sha256(c, v, p, t->sha256) != 0 || get_role(c, v, p, t) != 0)
     return -1;
-  return get_sha256(c, v, p, t->sha256);
+  return get_token_projects(c, v, p, t);
 }
 
 static int check_token_dups(parse_ctx_t *c, const platform_t *p,
@@ -863,6 +928,25 @@ static int check_project_ref(parse_ctx_t *c, const char *p,
   json_path_key(path, sizeof path, p, "projectId");
   text_quote(q, sizeof q, project_id);
   return parse_fail(c, path, "unknown project %s (not in \"projects\")", q);
+}
+
+/* A token limited to a project the config does not have is a typo that
+ * would only show as refusals. */
+static int check_token_projects(parse_ctx_t *c, const platform_t *p,
+                                const sort_key_t *projects) {
+  char path[PATH_BUF], q[TEXT_QUOTE_SIZE];
+
+  for (size_t i = 0; i < p->ntokens; i++)
+    for (size_t j = 0; j < p->tokens[i].nprojects; j++) {
+      sort_key_t want = {p->tokens[i].projects[j], NULL, 0};
+      if (p->nprojects > 0 && bsearch(&want, projects, p->nprojects,
+                                      sizeof *projects, key_find) != NULL)
+        continue;
+      snprintf(path, sizeof path, "tokens[%zu].projects[%zu]", i, j);
+      text_quote(q, sizeof q, p->tokens[i].projects[j]);
+      return parse_fail(c, path, "unknown project %s (not in \"projects\")", q);
+    }
+  return 0;
 }
 
 static int get_kind(parse_ctx_t *c, const cJSON *obj, const char *parent,
@@ -980,6 +1064,8 @@ static int parse_root(parse_ctx_t *c, const cJSON *root, platform_t *p) {
     return -1;
   rc = parse_projects(c, root, p, &projects);
   if (rc == 0)
+    rc = check_token_projects(c, p, projects);
+  if (rc == 0)
     rc = parse_services(c, root, p, projects);
   free(projects);
   return rc;
@@ -1053,8 +1139,12 @@ void platform_free(platform_t *p) {
     free(p->store_dsn);
   }
   free(p->metrics_host);
-  for (size_t i = 0; i < p->ntokens && p->tokens != NULL; i++)
+  for (size_t i = 0; i < p->ntokens && p->tokens != NULL; i++) {
     free(p->tokens[i].id);
+    for (size_t j = 0; j < p->tokens[i].nprojects; j++)
+      free(p->tokens[i].projects[j]);
+    free(p->tokens[i].projects);
+  }
   free(p->tokens);
   for (size_t i = 0; i < p->nprojects && p->projects != NULL; i++) {
     free(p->projects[i].id);
@@ -1122,6 +1212,41 @@ const platform_service_t *platform_find_service(const platform_t *p,
   return NULL;
 }
 
+const char *platform_role_name(platform_role_t role) {
+  return role == PLATFORM_ROLE_MEMBER ? "member" : "admin";
+}
+
+int platform_token_has_project(const platform_token_t *t,
+                               const char *project_id) {
+  if (t->nprojects == 0)
+    return 1;
+  for (size_t i = 0; project_id != NULL && i < t->nprojects; i++)
+    if (strcmp(t->projects[i], project_id) == 0)
+      return 1;
+  return 0;
+}
+
+void platform_token_describe(const platform_token_t *t, char *buf, size_t n) {
+  /* Room kept for ", ..." so that a long list still says it was cut. */
+  size_t o, keep = n > 6 ? n - 6 : 0;
+  int w;
+
+  if (n == 0)
+    return;
+  w = snprintf(buf, n, "role %s%s", platform_role_name(t->role),
+               t->nprojects > 0 ? " for projects " : "");
+  o = w < 0 ? 0 : (size_t)w < n ? (size_t)w : n - 1;
+  for (size_t i = 0; i < t->nprojects; i++) {
+    size_t len = strlen(t->projects[i]) + (i > 0 ? 2 : 0);
+    if (o + len >= keep) {
+      snprintf(buf + o, n - o, "%s...", i > 0 ? ", " : "");
+      return;
+    }
+    snprintf(buf + o, n - o, "%s%s", i > 0 ? ", " : "", t->projects[i]);
+    o += len;
+  }
+}
+
 PRINTF_LIKE(4, 5)
 static platform_access_t access_deny(platform_access_t a, char *msg,
                                      size_t msglen, const char *fmt, ...) {
@@ -1154,6 +1279,14 @@ platform_access_t platform_check_ssh(const platform_t *p, const char *token,
   if (t == NULL)
     return access_deny(PLATFORM_ACCESS_UNAUTHORIZED, msg, msglen,
                        "invalid or missing API token");
+  if (!platform_token_has_project(t, project_id)) {
+    char role[PLATFORM_DESCRIBE_SIZE];
+    platform_token_describe(t, role, sizeof role);
+    text_clean(pid, sizeof pid, project_id ? project_id : "", ID_MAX);
+    return access_deny(PLATFORM_ACCESS_FORBIDDEN, msg, msglen,
+                       "token %s has %s: it may not access project %s", t->id,
+                       role, pid);
+  }
   s = platform_find_service(p, project_id, service_id);
   if (s == NULL) {
     text_clean(sid, sizeof sid, service_id ? service_id : "", ID_MAX);
@@ -1184,6 +1317,8 @@ int platform_access_http_status(platform_access_t a) {
     return 200;
   case PLATFORM_ACCESS_UNAUTHORIZED:
     return 401;
+  case PLATFORM_ACCESS_FORBIDDEN:
+    return 403;
   case PLATFORM_ACCESS_NOT_FOUND:
     return 404;
   case PLATFORM_ACCESS_JOB:

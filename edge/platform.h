@@ -19,9 +19,21 @@ typedef enum {
   PLATFORM_KIND_JOB = 1,
 } platform_kind_t;
 
+/* What a token may do (docs/ADMIN_API.md, "Roles"). */
+typedef enum {
+  PLATFORM_ROLE_ADMIN = 0,  /* everything */
+  PLATFORM_ROLE_MEMBER = 1, /* list, read identities and keys, connect */
+} platform_role_t;
+
 typedef struct {
   char *id;           /* shown in logs, never the token itself */
   uint8_t sha256[32]; /* SHA-256 of the token's bytes */
+  platform_role_t role;
+  int role_default; /* the config gave no "role": admin, and a warning */
+  /* The only projects it may see and use (ids of the config's projects,
+   * at least one); NULL/0: every project. */
+  char **projects;
+  size_t nprojects;
 } platform_token_t;
 
 typedef struct {
@@ -107,6 +119,7 @@ typedef struct {
 typedef enum {
   PLATFORM_ACCESS_OK = 0,
   PLATFORM_ACCESS_UNAUTHORIZED, /* 401: missing or unknown token */
+  PLATFORM_ACCESS_FORBIDDEN,    /* 403: a project outside the token's */
   PLATFORM_ACCESS_NOT_FOUND,    /* 404: unknown project or service */
   PLATFORM_ACCESS_JOB,          /* 409: target is a job */
   PLATFORM_ACCESS_SSH_DISABLED, /* 409: SSH not enabled on the service */
@@ -134,8 +147,22 @@ const platform_service_t *platform_find_service(const platform_t *p,
                                                 const char *project_id,
                                                 const char *service_id);
 
+/* "admin" or "member". */
+const char *platform_role_name(platform_role_t role);
+/* Whether t may see and use project_id (any project when t has none). */
+int platform_token_has_project(const platform_token_t *t,
+                               const char *project_id);
+/* For messages: "role member", "role admin for projects p1, p2" (a long
+ * list cut with "..."). Written to buf (n bytes, NUL-terminated);
+ * PLATFORM_DESCRIBE_SIZE suits a message. */
+#define PLATFORM_DESCRIBE_SIZE 256
+void platform_token_describe(const platform_token_t *t, char *buf, size_t n);
+
 /*
- * Whether `token` (may be NULL) may open SSH streams to the service. On
+ * Whether `token` (may be NULL) may open SSH streams to the service. A
+ * token may connect to the services of its projects whatever its role; a
+ * project outside them is refused (403) before it is looked up, so the
+ * answer does not tell whether it exists. On
  * PLATFORM_ACCESS_OK sets *svc and *tok. Writes the user-facing message
  * (docs/PROTOCOL.md section 1) into msg for every other result.
  */
@@ -145,7 +172,7 @@ platform_access_t platform_check_ssh(const platform_t *p, const char *token,
                                      const platform_service_t **svc,
                                      const platform_token_t **tok, char *msg,
                                      size_t msglen);
-/* HTTP status for an access result (200, 401, 404, 409). */
+/* HTTP status for an access result (200, 401, 403, 404, 409). */
 int platform_access_http_status(platform_access_t a);
 
 /*

@@ -28,11 +28,24 @@
   "AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBF8c89kfgeAw2Dp37XaS+"  \
   "drhJk8JczVkbEriZReEdVrrSrFSI9WFKzA1xtOi26kT8aJZkQT8j9F31kvWWgq9UGs="
 #define T0 1795608000 /* 2026-11-25T12:00:00Z */
+/* Tokens named after their secrets: SHA-256 of "member", "deploy",
+ * "viewer". */
+#define MEMBER_HEX                                                             \
+  "e31ab643c44f7a0ec824b59d1194d60dac334200d845e61d2d289daa0f087ea4"
+#define DEPLOY_HEX                                                             \
+  "b7bd55c11b781b0ccc43aa6e57f9dadf0660e9d1d4e27e0979ee43a407d454ae"
+#define VIEWER_HEX                                                             \
+  "d35ca5051b82ffc326a3b0b6574a9a3161dee16b9478a199ee39cd803ce5b799"
 
 /* ' is swapped for " before use. */
 static const char config[] =
     "{'listen':'127.0.0.1:0','plainWs':true,"
-    "'tokens':[{'id':'ci','sha256':'" SECRET_HEX "'}],"
+    "'tokens':[{'id':'ci','sha256':'" SECRET_HEX "','role':'admin'},"
+    "{'id':'member','sha256':'" MEMBER_HEX "','role':'member'},"
+    "{'id':'deploy','sha256':'" DEPLOY_HEX "','role':'admin',"
+    "'projects':['p2']},"
+    "{'id':'viewer','sha256':'" VIEWER_HEX "','role':'member',"
+    "'projects':['p1']}],"
     "'projects':[{'id':'p1','name':'Demo'},{'id':'p2'}],"
     "'services':["
     "{'id':'web','projectId':'p1','name':'Web','tags':['prod','eu'],"
@@ -689,6 +702,195 @@ static void test_authorized_keys(void **state) {
   expect_error(f, 404, "service db not found in project p2");
 }
 
+/* ---- roles ------------------------------------------------------------ */
+
+#define KEYS "'keys':['" KEY1 "']"
+
+static void test_role_member(void **state) {
+  fx_t *f = *state;
+
+  /* Reads: everything, like an admin. */
+  assert_int_equal(call_as(f, "member", "GET", "/v1/projects", NULL), 200);
+  expect_body(f, "{'projects':[{'id':'p1','name':'Demo'},"
+                 "{'id':'p2','name':'p2'}]}");
+  assert_int_equal(
+      call_as(f, "member", "GET", "/v1/projects/p1/services", NULL), 200);
+  assert_int_equal(
+      call_as(f, "member", "GET", "/v1/projects/p2/services/web", NULL), 200);
+  assert_int_equal(call_as(f, "member", "GET",
+                           "/v1/projects/p1/services/web/authorized-keys",
+                           NULL),
+                   200);
+  assert_int_equal(
+      call(f, "POST", "/v1/ssh-identities", "{'name':'bob'," KEYS "}"), 201);
+  assert_int_equal(call_as(f, "member", "GET", "/v1/ssh-identities", NULL),
+                   200);
+  assert_non_null(strstr(f->r.body, "\"name\":\"bob\""));
+  assert_int_equal(call_as(f, "member", "GET", "/v1/ssh-identities/bob", NULL),
+                   200);
+
+  /* Writes: 403 naming the role, before anything else is looked at. */
+  assert_int_equal(call_as(f, "member", "POST", "/v1/ssh-identities",
+                           "{'name':'eve'," KEYS "}"),
+                   403);
+  expect_error(f, 403,
+               "token member has role member: it may not create SSH "
+               "identities");
+  assert_int_equal(call_as(f, "member", "PATCH", "/v1/ssh-identities/bob",
+                           "{'projects':[]}"),
+                   403);
+  expect_error(f, 403,
+               "token member has role member: it may not update SSH "
+               "identities");
+  assert_int_equal(
+      call_as(f, "member", "DELETE", "/v1/ssh-identities/nobody", NULL), 403);
+  expect_error(f, 403,
+               "token member has role member: it may not delete SSH "
+               "identities");
+  assert_int_equal(call_as(f, "member", "PATCH", "/v1/projects/p1/services/db",
+                           "{'ssh':true}"),
+                   403);
+  expect_error(f, 403,
+               "token member has role member: it may not switch SSH of "
+               "services");
+  assert_int_equal(call_as(f, "member", "GET", "/v1/audit", NULL), 403);
+  expect_error(f, 403,
+               "token member has role member: it may not read the audit log "
+               "(an admin of every project may)");
+  /* Nothing changed. */
+  assert_int_equal(store_view(f->store)->nidentities, 1);
+  assert_false(platform_find_service(f->p, "p1", "db")->ssh_enabled);
+  expect_file_matches(f);
+}
+
+static void test_role_projects(void **state) {
+  fx_t *f = *state;
+  static const char *const made[] = {
+      "{'name':'all'," KEYS "}",
+      "{'name':'one'," KEYS ",'projects':['p1']}",
+      "{'name':'two'," KEYS ",'projects':['p2']}",
+      "{'name':'both'," KEYS ",'projects':['p1','p2']}",
+  };
+  cJSON *doc;
+
+  for (size_t i = 0; i < 4; i++)
+    assert_int_equal(call(f, "POST", "/v1/ssh-identities", made[i]), 201);
+
+  /* Listing and access: its projects only; another project is 403 whether
+   * or not it exists. */
+  assert_int_equal(call_as(f, "deploy", "GET", "/v1/projects", NULL), 200);
+  expect_body(f, "{'projects':[{'id':'p2','name':'p2'}]}");
+  assert_int_equal(
+      call_as(f, "deploy", "GET", "/v1/projects/p2/services", NULL), 200);
+  assert_int_equal(
+      call_as(f, "deploy", "GET", "/v1/projects/p1/services", NULL), 403);
+  expect_error(f, 403,
+               "token deploy has role admin for projects p2: it may not "
+               "access project p1");
+  assert_int_equal(
+      call_as(f, "deploy", "GET", "/v1/projects/p9/services/x", NULL), 403);
+  expect_error(f, 403,
+               "token deploy has role admin for projects p2: it may not "
+               "access project p9");
+  assert_int_equal(call_as(f, "deploy", "GET",
+                           "/v1/projects/p1/services/web/authorized-keys",
+                           NULL),
+                   403);
+  assert_int_equal(call_as(f, "deploy", "PATCH", "/v1/projects/p1/services/web",
+                           "{'ssh':false}"),
+                   403);
+  assert_true(platform_find_service(f->p, "p1", "web")->ssh_enabled);
+  assert_int_equal(call_as(f, "deploy", "PATCH", "/v1/projects/p2/services/web",
+                           "{'ssh':false}"),
+                   200);
+  assert_false(platform_find_service(f->p, "p2", "web")->ssh_enabled);
+
+  /* Identities: those that can apply to its projects. */
+  assert_int_equal(call_as(f, "deploy", "GET", "/v1/ssh-identities", NULL),
+                   200);
+  doc = body_json(f);
+  const cJSON *list = cJSON_GetObjectItemCaseSensitive(doc, "identities");
+  assert_int_equal(cJSON_GetArraySize(list), 3);
+  assert_string_equal(str_field(cJSON_GetArrayItem(list, 0), "name"), "all");
+  assert_string_equal(str_field(cJSON_GetArrayItem(list, 1), "name"), "two");
+  assert_string_equal(str_field(cJSON_GetArrayItem(list, 2), "name"), "both");
+  cJSON_Delete(doc);
+  assert_int_equal(call_as(f, "deploy", "GET", "/v1/ssh-identities/one", NULL),
+                   403);
+  expect_error(f, 403,
+               "token deploy has role admin for projects p2: it may not "
+               "access SSH identity one, which applies to none of its "
+               "projects");
+
+  /* Writes: only identities restricted to its projects. */
+  assert_int_equal(call_as(f, "deploy", "POST", "/v1/ssh-identities",
+                           "{'name':'new'," KEYS "}"),
+                   403);
+  expect_error(f, 403,
+               "token deploy has role admin for projects p2: it may not "
+               "create an SSH identity that applies outside its projects "
+               "(give \\\"projects\\\" among them)");
+  assert_int_equal(call_as(f, "deploy", "POST", "/v1/ssh-identities",
+                           "{'name':'new'," KEYS ",'projects':['p2','p1']}"),
+                   403);
+  assert_int_equal(call_as(f, "deploy", "POST", "/v1/ssh-identities",
+                           "{'name':'new'," KEYS ",'projects':['p2']}"),
+                   201);
+  assert_int_equal(call_as(f, "deploy", "PATCH", "/v1/ssh-identities/both",
+                           "{'description':'x'}"),
+                   403);
+  expect_error(f, 403,
+               "token deploy has role admin for projects p2: it may not "
+               "update SSH identity both, which applies outside its projects");
+  assert_int_equal(call_as(f, "deploy", "PATCH", "/v1/ssh-identities/two",
+                           "{'projects':[]}"),
+                   403);
+  expect_error(f, 403,
+               "token deploy has role admin for projects p2: it may not make "
+               "SSH identity two apply outside its projects");
+  assert_int_equal(call_as(f, "deploy", "PATCH", "/v1/ssh-identities/two",
+                           "{'description':'mine'}"),
+                   200);
+  assert_int_equal(
+      call_as(f, "deploy", "DELETE", "/v1/ssh-identities/all", NULL), 403);
+  expect_error(f, 403,
+               "token deploy has role admin for projects p2: it may not "
+               "delete SSH identity all, which applies outside its projects");
+  assert_int_equal(
+      call_as(f, "deploy", "DELETE", "/v1/ssh-identities/new", NULL), 204);
+  assert_int_equal(store_view(f->store)->nidentities, 4);
+  expect_file_matches(f);
+
+  /* The audit log covers every project: not for a limited admin. */
+  assert_int_equal(call_as(f, "deploy", "GET", "/v1/audit", NULL), 403);
+  expect_error(f, 403,
+               "token deploy has role admin for projects p2: it may not read "
+               "the audit log (an admin of every project may)");
+  /* ...whose writes it records with the token's id. */
+  assert_int_equal(call(f, "GET", "/v1/audit", NULL), 200);
+  doc = body_json(f);
+  const cJSON *rec =
+      cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(doc, "audit"), 0);
+  assert_string_equal(str_field(rec, "tokenId"), "deploy");
+  assert_string_equal(str_field(rec, "action"), "identity.delete");
+  assert_string_equal(str_field(rec, "detail"), "new");
+  cJSON_Delete(doc);
+
+  /* A limited member: its projects, and no writes. */
+  assert_int_equal(call_as(f, "viewer", "GET", "/v1/projects", NULL), 200);
+  expect_body(f, "{'projects':[{'id':'p1','name':'Demo'}]}");
+  assert_int_equal(call_as(f, "viewer", "POST", "/v1/ssh-identities",
+                           "{'name':'v'," KEYS ",'projects':['p1']}"),
+                   403);
+  expect_error(f, 403,
+               "token viewer has role member for projects p1: it may not "
+               "create SSH identities");
+  assert_int_equal(call_as(f, "viewer", "GET", "/v1/ssh-identities/two", NULL),
+                   403);
+  assert_int_equal(
+      call_as(f, "viewer", "GET", "/v1/projects/p2/services/web", NULL), 403);
+}
+
 int main(void) {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
   const struct CMUnitTest tests[] = {
@@ -698,7 +900,8 @@ int main(void) {
       T(test_patch_service),        T(test_patch_job),
       T(test_patch_service_errors), T(test_identity_lifecycle),
       T(test_identity_errors),      T(test_write_failure_changes_nothing),
-      T(test_authorized_keys),
+      T(test_authorized_keys),      T(test_role_member),
+      T(test_role_projects),
   };
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -765,6 +765,7 @@ static void test_output_identities(void **state) {
 static void test_api_status(void **state) {
   assert_int_equal(api_status_exit_code(400), EXIT_INVALID);
   assert_int_equal(api_status_exit_code(401), EXIT_AUTH);
+  assert_int_equal(api_status_exit_code(403), EXIT_REFUSED);
   assert_int_equal(api_status_exit_code(404), EXIT_NOT_FOUND);
   assert_int_equal(api_status_exit_code(409), EXIT_REFUSED);
   assert_int_equal(api_status_exit_code(413), EXIT_INVALID);

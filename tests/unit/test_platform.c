@@ -17,6 +17,9 @@
 /* sha256("secret") and sha256("other") */
 #define SECRET_HEX                                                             \
   "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b"
+/* SHA-256 of "deploy". */
+#define DEPLOY_HEX                                                             \
+  "b7bd55c11b781b0ccc43aa6e57f9dadf0660e9d1d4e27e0979ee43a407d454ae"
 #define OTHER_HEX_UPPER                                                        \
   "D9298A10D1B0735837DC4BD85DAC641B0F3CEF27A47E5D53A54F2F3F5B2FCFFA"
 
@@ -267,6 +270,31 @@ static const bad_case_t bad_cases[] = {
     {"{'listen':'a:1'", "invalid JSON at byte offset"},
     {"{} x", "invalid JSON at byte offset 3"},
     {"[]", "config: expected an object, got an array"},
+    /* token roles */
+    {HEAD ",'tokens':[{'id':'ci','sha256':'" SECRET_HEX "','role':'root'}]}",
+     "tokens[0].role: expected 'admin' or 'member', got 'root'"},
+    {HEAD ",'tokens':[{'id':'ci','sha256':'" SECRET_HEX "','role':true}]}",
+     "tokens[0].role: expected a string, got true"},
+    {HEAD PROJ ",'tokens':[{'id':'ci','sha256':'" SECRET_HEX
+               "','projects':[]}]}",
+     "tokens[0].projects: expected at least one project id (leave 'projects' "
+     "out for every project)"},
+    {HEAD PROJ ",'tokens':[{'id':'ci','sha256':'" SECRET_HEX
+               "','projects':'p1'}]}",
+     "tokens[0].projects: expected an array, got 'p1'"},
+    {HEAD PROJ ",'tokens':[{'id':'ci','sha256':'" SECRET_HEX
+               "','projects':['p 1']}]}",
+     "tokens[0].projects[0]: expected a project id (1..128 characters of "
+     "[A-Za-z0-9._-]), got 'p 1'"},
+    {HEAD PROJ ",'tokens':[{'id':'ci','sha256':'" SECRET_HEX
+               "','projects':['p1','p1']}]}",
+     "tokens[0].projects[1]: same as projects[0]"},
+    {HEAD PROJ ",'tokens':[{'id':'ci','sha256':'" SECRET_HEX
+               "','projects':['p1']},{'id':'b','sha256':'" OTHER_HEX_UPPER
+               "','projects':['p1','p9']}]}",
+     "tokens[1].projects[1]: unknown project 'p9' (not in 'projects')"},
+    {HEAD ",'tokens':[{'id':'ci','sha256':'" SECRET_HEX "','scope':'x'}]}",
+     "tokens[0]: unknown key 'scope'"},
     /* not UTF-8 (an overlong '/', a lone byte) */
     {HEAD ",'projects':[{'id':'p1','name':'a\xc0\xaf'}]}",
      "projects[0].name: invalid UTF-8"},
@@ -574,9 +602,51 @@ static void test_error_buffer(void **state) {
   assert_null(p);
 }
 
+static void test_roles(void **state) {
+  platform_t *p =
+      parse_ok(HEAD ",'tokens':[{'id':'old','sha256':'" SECRET_HEX "'},"
+                    "{'id':'m','sha256':'" OTHER_HEX_UPPER "','role':'member',"
+                    "'projects':['p2','p1']},"
+                    "{'id':'a','sha256':'" DEPLOY_HEX "','role':'admin'}],"
+                    "'projects':[{'id':'p1'},{'id':'p2'},{'id':'p3'}]}");
+  char d[PLATFORM_DESCRIBE_SIZE];
+
+  /* No "role": an admin, marked so the edge can warn. */
+  assert_int_equal(p->tokens[0].role, PLATFORM_ROLE_ADMIN);
+  assert_true(p->tokens[0].role_default);
+  assert_int_equal(p->tokens[0].nprojects, 0);
+  assert_int_equal(p->tokens[1].role, PLATFORM_ROLE_MEMBER);
+  assert_false(p->tokens[1].role_default);
+  assert_int_equal(p->tokens[1].nprojects, 2);
+  assert_string_equal(p->tokens[1].projects[0], "p2");
+  assert_int_equal(p->tokens[2].role, PLATFORM_ROLE_ADMIN);
+  assert_false(p->tokens[2].role_default);
+
+  assert_true(platform_token_has_project(&p->tokens[0], "p3"));
+  assert_true(platform_token_has_project(&p->tokens[1], "p1"));
+  assert_false(platform_token_has_project(&p->tokens[1], "p3"));
+  assert_false(platform_token_has_project(&p->tokens[1], NULL));
+
+  platform_token_describe(&p->tokens[0], d, sizeof d);
+  assert_string_equal(d, "role admin");
+  platform_token_describe(&p->tokens[1], d, sizeof d);
+  assert_string_equal(d, "role member for projects p2, p1");
+  /* A list that does not fit is cut whole, and says so. */
+  platform_token_describe(&p->tokens[1], d, 34);
+  assert_string_equal(d, "role member for projects p2, ...");
+  platform_token_describe(&p->tokens[1], d, 32);
+  assert_string_equal(d, "role member for projects ...");
+  platform_token_describe(&p->tokens[1], d, 4);
+  assert_string_equal(d, "rol");
+  assert_string_equal(platform_role_name(PLATFORM_ROLE_MEMBER), "member");
+  platform_free(p);
+}
+
 static platform_t *access_platform(void) {
   return parse_ok(HEAD ",'tokens':[{'id':'ci','sha256':'" SECRET_HEX "'},"
-                       "{'id':'ops','sha256':'" OTHER_HEX_UPPER "'}],"
+                       "{'id':'ops','sha256':'" OTHER_HEX_UPPER "'},"
+                       "{'id':'deploy','sha256':'" DEPLOY_HEX "',"
+                       "'role':'member','projects':['p2']}],"
                        "'projects':[{'id':'p1'},{'id':'p2'}],'services':["
                        "{'id':'web','projectId':'p1','upstream':'h:22',"
                        "'sshEnabled':true},"
@@ -645,6 +715,18 @@ static const access_case_t access_cases[] = {
     {"secret", "p1", "db", PLATFORM_ACCESS_SSH_DISABLED, 409,
      "SSH is not enabled for service db: enable SSH in the service's "
      "Resources"},
+    /* A project outside the token's: 403 before the lookup, so an
+     * unknown one is not told apart. */
+    {"deploy", "p1", "web", PLATFORM_ACCESS_FORBIDDEN, 403,
+     "token deploy has role member for projects p2: it may not access "
+     "project p1"},
+    {"deploy", "p9", "x", PLATFORM_ACCESS_FORBIDDEN, 403,
+     "token deploy has role member for projects p2: it may not access "
+     "project p9"},
+    {"deploy", "p1\r\nX: 1", "x", PLATFORM_ACCESS_FORBIDDEN, 403,
+     "token deploy has role member for projects p2: it may not access "
+     "project p1??X: 1"},
+    {"deploy", "p2", "only2", PLATFORM_ACCESS_OK, 200, ""},
     {"secret", "p1", "web", PLATFORM_ACCESS_OK, 200, ""},
     {"other", "p2", "only2", PLATFORM_ACCESS_OK, 200, ""},
 };
@@ -687,6 +769,7 @@ static void test_http_status(void **state) {
   assert_int_equal(platform_access_http_status(PLATFORM_ACCESS_OK), 200);
   assert_int_equal(platform_access_http_status(PLATFORM_ACCESS_UNAUTHORIZED),
                    401);
+  assert_int_equal(platform_access_http_status(PLATFORM_ACCESS_FORBIDDEN), 403);
   assert_int_equal(platform_access_http_status(PLATFORM_ACCESS_NOT_FOUND), 404);
   assert_int_equal(platform_access_http_status(PLATFORM_ACCESS_JOB), 409);
   assert_int_equal(platform_access_http_status(PLATFORM_ACCESS_SSH_DISABLED),
@@ -885,6 +968,7 @@ int main(void) {
       cmocka_unit_test(test_nul_escape),
       cmocka_unit_test(test_error_buffer),
       cmocka_unit_test(test_find_token),
+      cmocka_unit_test(test_roles),
       cmocka_unit_test(test_check_ssh),
       cmocka_unit_test(test_http_status),
       cmocka_unit_test(test_tls_paths),
