@@ -14,9 +14,11 @@
  * FLAGS is one byte: bit 0 sends a wrong bearer token; bits 1-2 make the
  * state save fail (1) or report an unsynced directory (2); bit 3 makes the
  * clock return a time that cannot be formatted; bit 4 passes a NULL body
- * when BODY is empty. ASCII '0' (0x30) is a plain request with the right
- * token. METHOD and PATH end at the first ' ' and '\n' (or NUL); BODY is the
- * rest, any bytes.
+ * when BODY is empty; bits 6-7 choose the token: 0 "ci" (admin), 1
+ * "member", 2 "deploy" (admin of project p2), 3 "viewer" (member of p1).
+ * ASCII '0' (0x30) is a plain request with the admin token ('p', 0x70, the
+ * same as "member"). METHOD and PATH end at the first ' ' and '\n' (or
+ * NUL); BODY is the rest, any bytes.
  *
  * Each input starts from the same platform (an edge config parsed once) and
  * a clone of the same state (two identities, one SSH switch), so runs do
@@ -67,6 +69,13 @@ int __wrap_identity_id_generate(char out[IDENTITY_ID_SIZE]);
   "AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBF8c89kfgeAw2Dp37XaS+"  \
   "drhJk8JczVkbEriZReEdVrrSrFSI9WFKzA1xtOi26kT8aJZkQT8j9F31kvWWgq9UGs="
 #define T0 1795608000 /* 2026-11-25T12:00:00Z */
+/* SHA-256 of the tokens "member", "deploy" and "viewer". */
+#define MEMBER_HEX                                                             \
+  "e31ab643c44f7a0ec824b59d1194d60dac334200d845e61d2d289daa0f087ea4"
+#define DEPLOY_HEX                                                             \
+  "b7bd55c11b781b0ccc43aa6e57f9dadf0660e9d1d4e27e0979ee43a407d454ae"
+#define VIEWER_HEX                                                             \
+  "d35ca5051b82ffc326a3b0b6574a9a3161dee16b9478a199ee39cd803ce5b799"
 #define MAX_REQUESTS 64
 
 /* The state file path does not exist, so even an unwrapped save could not
@@ -75,7 +84,12 @@ static const char config[] =
     "{\"listen\":\"127.0.0.1:0\",\"plainWs\":true,"
     "\"stateFile\":\"/nonexistent/wsmux-fuzz/state.json\","
     "\"auditFile\":\"/nonexistent/wsmux-fuzz/audit.jsonl\","
-    "\"tokens\":[{\"id\":\"ci\",\"sha256\":\"" SECRET_HEX "\"}],"
+    "\"tokens\":[{\"id\":\"ci\",\"sha256\":\"" SECRET_HEX "\"},"
+    "{\"id\":\"member\",\"sha256\":\"" MEMBER_HEX "\",\"role\":\"member\"},"
+    "{\"id\":\"deploy\",\"sha256\":\"" DEPLOY_HEX "\",\"role\":\"admin\","
+    "\"projects\":[\"p2\"]},"
+    "{\"id\":\"viewer\",\"sha256\":\"" VIEWER_HEX "\",\"role\":\"member\","
+    "\"projects\":[\"p1\"]}],"
     "\"projects\":[{\"id\":\"p1\",\"name\":\"Demo\"},{\"id\":\"p2\"}],"
     "\"services\":["
     "{\"id\":\"web\",\"projectId\":\"p1\",\"name\":\"Web\","
@@ -235,6 +249,7 @@ static void check_response(const admin_response_t *r) {
   case 201:
   case 400:
   case 401:
+  case 403:
   case 404:
   case 405:
   case 409:
@@ -342,16 +357,27 @@ static void one_request(admin_t *a, store_t *store, const uint8_t *p,
   }
   save_mode = (flags >> 1) & 3;
   weird_clock = (flags >> 3) & 1;
+  static const char *const as[] = {TOKEN, "member", "deploy", "viewer"};
+  int who = (flags >> 6) & 3;
   admin_request_t req = {.method = method,
                          .path = path,
-                         .bearer = flags & 1 ? "wrong-token" : TOKEN,
+                         .bearer = flags & 1 ? "wrong-token" : as[who],
                          .body = body,
                          .len = len};
+  size_t before = store_view(store)->nidentities;
   admin_handle(a, &req, on_reply, &got);
   CHECK(got.replies == 1);
   check_response(&got.resp);
   if (flags & 1)
     CHECK(got.resp.status == 401);
+  /* Roles: only "ci" is an admin of every project; a member never
+   * changes anything. */
+  if (who == 0)
+    CHECK(got.resp.status != 403);
+  if (!(flags & 1) && (who == 1 || who == 3) && strcmp(method, "GET") != 0) {
+    CHECK(got.resp.status >= 400);
+    CHECK(store_view(store)->nidentities == before);
+  }
   admin_response_clear(&got.resp);
   CHECK(got.resp.body == NULL && got.resp.status == 0);
   check_switches(store);

@@ -19,6 +19,10 @@
  *     from listen), and lookups find every service;
  *   - state success: serialize, parse back and serialize again gives the
  *     same bytes (what the edge writes it can read);
+ *   - an accepted document is valid UTF-8 (every string and key is
+ *     checked, and the rest of JSON is ASCII);
+ *   - token roles: admin or member (admin when not given), and a token's
+ *     projects are among the config's;
  *   - an accepted document holds no NUL byte and no \u escape that cJSON
  *     decodes to U+0000 ("\u0000", and any escape not followed by four hex
  *     digits, which cJSON 1.7 reads as 0): cJSON would silently cut the
@@ -34,6 +38,7 @@
 
 #include "fuzz/check.h"
 #include "base/id.h"
+#include "base/text.h"
 #include "edge/identity.h"
 #include "edge/platform.h"
 #include "edge/state.h"
@@ -101,7 +106,14 @@ static void check_platform(const platform_t *p) {
           strcmp(p->metrics_host, p->listen_host) != 0);
   }
   for (size_t i = 0; i < p->ntokens; i++) {
-    CHECK(id_ok(p->tokens[i].id));
+    const platform_token_t *t = &p->tokens[i];
+    CHECK(id_ok(t->id));
+    CHECK(t->role == PLATFORM_ROLE_ADMIN || t->role == PLATFORM_ROLE_MEMBER);
+    CHECK(!t->role_default || t->role == PLATFORM_ROLE_ADMIN);
+    CHECK(t->nprojects == 0 || t->projects != NULL);
+    for (size_t j = 0; j < t->nprojects; j++)
+      CHECK(platform_find_project(p, t->projects[j]) != NULL &&
+            platform_token_has_project(t, t->projects[j]));
     for (size_t j = 0; j < i; j++) {
       CHECK(strcmp(p->tokens[i].id, p->tokens[j].id) != 0);
       CHECK(memcmp(p->tokens[i].sha256, p->tokens[j].sha256, 32) != 0);
@@ -153,6 +165,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   platform_t *p = (platform_t *)1;
   state_t *s = (state_t *)1;
   int nul = has_nul(data, size);
+  /* JSON's structure is ASCII and every string is checked: a document
+   * that is accepted is valid UTF-8 as a whole. */
+  int utf8 = text_utf8_valid((const char *)data, size);
 
   if (size > 0) {
     CHECK(text != NULL);
@@ -162,7 +177,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   memset(err, 'x', sizeof err);
   if (platform_parse(text, size, BASE_DIR, &p, err, sizeof err) == 0) {
     CHECK(p != NULL);
-    CHECK(!nul);
+    CHECK(!nul && utf8);
     check_platform(p);
     platform_free(p);
   } else {
@@ -177,7 +192,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   memset(err, 'x', sizeof err);
   if (state_parse(text, size, &s, err, sizeof err) == 0) {
     CHECK(s != NULL);
-    CHECK(!nul);
+    CHECK(!nul && utf8);
     check_state_roundtrip(s);
     state_free(s);
   } else {
