@@ -69,6 +69,9 @@ typedef struct {
   const char *method; /* "GET", "POST", "PATCH", "PUT", "DELETE" */
   const char *path;   /* URL-decoded path, without the query */
   const char *bearer; /* token of "Authorization: Bearer", "" when none */
+  /* The If-None-Match header as sent, "" when none (static files answer
+   * 304 to a copy they already have). */
+  const char *if_none_match;
   const uint8_t *body;
   size_t body_len; /* at most TRANSPORT_HTTP_BODY_MAX */
   transport_origin_t origin;

@@ -31,6 +31,8 @@
  * far shorter). */
 #define HTTP_ANSWER_TIMEOUT_S 60
 #define CL_DIGITS_MAX 19 /* Content-Length beyond this is not a length */
+/* If-None-Match: a few ETags; a longer list is ignored (a full answer). */
+#define ETAG_LIST_MAX 256
 
 /* ---- the connection before its request is authorized -------------------- */
 
@@ -250,15 +252,20 @@ int server_reply(struct lws *wsi, unsigned status, const char *ctype,
   int rc = -1;
   snprintf(line, sizeof(line), "HTTP/1.1 %u %s", status, reason_phrase(status));
   snprintf(n, sizeof(n), "%zu", len);
+  /* A 304 has no body, and a Content-Length would have to be the 200's:
+   * it gets its status and the given lines only (docs/NOTES-lws.md). */
+  int bodiless = status == 204 || status == 304;
+  if (status == 304)
+    len = 0;
   /* A name of NULL writes the value as a line of its own: the status. */
   if (lws_add_http_header_by_name(wsi, NULL, (const unsigned char *)line,
                                   (int)strlen(line), &p, end) == 0 &&
-      (ctype == NULL || status == 204 ||
+      (ctype == NULL || bodiless ||
        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
                                     (const unsigned char *)ctype,
                                     (int)strlen(ctype), &p, end) == 0) &&
       /* A 204 has no body and must not announce one (RFC 9110 8.6). */
-      (status == 204 ||
+      (bodiless ||
        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH,
                                     (const unsigned char *)n, (int)strlen(n),
                                     &p, end) == 0) &&
@@ -460,6 +467,7 @@ typedef struct {
   char bearer[SERVER_TOKEN_MAX + 8];
   char peer[SERVER_ADDR_MAX];
   char xff[SERVER_XFF_MAX];
+  char if_none_match[ETAG_LIST_MAX];
   uint8_t *body;
   size_t body_len;
   size_t expect;             /* Content-Length */
@@ -521,6 +529,7 @@ static void request_view(struct lws *wsi, http_req_t *r,
   *req = (transport_http_request_t){.method = r->method,
                                     .path = r->path,
                                     .bearer = r->bearer,
+                                    .if_none_match = r->if_none_match,
                                     .body = r->body,
                                     .body_len = r->body_len};
   server_read_origin(wsi, r->peer, r->xff, &req->origin);
@@ -598,6 +607,9 @@ static int http_begin(transport_server_t *t, struct lws *wsi, http_req_t *r) {
   if (lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION) > 7 &&
       strncasecmp(auth, "Bearer ", 7) == 0)
     snprintf(r->bearer, sizeof(r->bearer), "%s", auth + 7);
+  if (lws_hdr_copy(wsi, r->if_none_match, sizeof(r->if_none_match),
+                   WSI_TOKEN_HTTP_IF_NONE_MATCH) < 0)
+    r->if_none_match[0] = '\0';
   if (t->h.on_http_head != NULL) {
     transport_http_request_t req;
     transport_http_response_t resp = {0};
