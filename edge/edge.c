@@ -9,6 +9,7 @@
 #include "base/id.h"
 #include "base/text.h"
 #include "edge/admin.h"
+#include "edge/console.h"
 #include "edge/identity.h"
 #include "proxy/relay.h"
 #include "proxy/upstream.h"
@@ -521,11 +522,15 @@ static void on_admin_reply(void *ctx, admin_response_t *r) {
   if (r->status == 401)
     count_auth_failure(e, PLATFORM_ACCESS_UNAUTHORIZED,
                        call->no_bearer ? "" : "x");
+  /* The console reads these in a browser: a token's answers are not
+   * kept in its cache, and never sniffed into another type. */
   transport_http_response_t resp = {
       .status = r->status,
       .content_type = r->content_type != NULL ? r->content_type : "text/plain",
       .body = r->body, /* the transport frees it */
-      .body_len = r->body_len};
+      .body_len = r->body_len,
+      .headers = "Cache-Control: no-store\r\n"
+                 "X-Content-Type-Options: nosniff\r\n"};
   r->body = NULL;
   transport_http_respond(call->h, &resp);
   free(call);
@@ -562,9 +567,11 @@ static int health_answer(edge_t *e, transport_http_t *h,
   return 1;
 }
 
-/* Paths anyone may ask for: their answers hold nothing of the platform. */
-static int public_path(const char *path) {
-  return strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0;
+/* Paths anyone may ask for: their answers hold nothing of the platform
+ * (the console's files neither: what it shows comes from the API). */
+static int public_path(const edge_t *e, const char *path) {
+  return strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 ||
+         (e->platform->console && console_owns(path));
 }
 
 /* Before the body: a request for the API without a valid token is
@@ -573,7 +580,7 @@ static int on_http_head(void *ctx, const transport_http_request_t *req,
                         transport_http_response_t *resp) {
   edge_t *e = ctx;
   char path[TEXT_QUOTE_SIZE], addr[EDGE_ADDR_MAX];
-  if (public_path(req->path) ||
+  if (public_path(e, req->path) ||
       platform_find_token(e->platform, req->bearer, strlen(req->bearer)) !=
           NULL)
     return 0;
@@ -598,11 +605,43 @@ static int on_peer_trusted(void *ctx, const char *ip) {
   return platform_proxy_trusted(e->platform, ip);
 }
 
+/* A file of the web console: no token (the files hold no data), logged
+ * at debug only (a page load is several requests). */
+static void serve_console(edge_t *e, transport_http_t *h,
+                          const transport_http_request_t *req) {
+  console_response_t cr;
+  char path[TEXT_QUOTE_SIZE], method[16];
+  char *body = NULL;
+
+  console_handle(req->method, req->path, req->if_none_match, &cr);
+  if (cr.body_len > 0 && (body = malloc(cr.body_len)) == NULL) {
+    transport_http_response_t oom = {.status = 500,
+                                     .content_type = "text/plain"};
+    transport_http_respond(h, &oom);
+    return;
+  }
+  if (body != NULL)
+    memcpy(body, cr.body, cr.body_len);
+  text_quote(path, sizeof(path), req->path);
+  text_clean(method, sizeof(method), req->method, 8);
+  log_msg(e->log, LOG_DEBUG, "console: %s %s: %d", method, path, cr.status);
+  transport_http_response_t resp = {.status = cr.status,
+                                    .content_type = cr.content_type,
+                                    .body = body,
+                                    .body_len = cr.body_len,
+                                    .headers = cr.headers};
+  transport_http_respond(h, &resp);
+}
+
 static void on_http(void *ctx, transport_http_t *h,
                     const transport_http_request_t *req) {
   edge_t *e = ctx;
   if (health_answer(e, h, req))
     return;
+  if (e->platform->console && console_owns(req->path)) {
+    serve_console(e, h, req);
+    return;
+  }
   http_call_t *call = calloc(1, sizeof(*call));
   if (call == NULL) {
     transport_http_response_t oom = {.status = 500,

@@ -117,6 +117,7 @@ static const char *const root_keys[] = {"listen",
                                         "nodeId",
                                         "trustedProxies",
                                         "metricsListen",
+                                        "console",
                                         NULL};
 static const char *const store_keys[] = {
     "postgres", "maxStaleMs", "connectTimeoutMs", "queryTimeoutMs", NULL};
@@ -1057,6 +1058,7 @@ static int parse_root(parse_ctx_t *c, const cJSON *root, platform_t *p) {
       get_hostport(c, root, "", "listen", "required", 0, &p->listen_host,
                    &p->listen_port) != 0 ||
       get_metrics_listen(c, root, p) != 0 || parse_transport(c, root, p) != 0 ||
+      get_bool(c, root, "", "console", 1, &p->console) != 0 ||
       parse_limits(c, root, p) != 0 || get_state_file(c, root, p) != 0 ||
       get_audit_file(c, root, p) != 0 || parse_store(c, root, p) != 0 ||
       get_node_id(c, root, p) != 0 || get_trusted(c, root, p) != 0 ||

@@ -106,6 +106,10 @@ typedef struct {
    * address, never the WebSocket listener's; NULL when not configured. */
   char *metrics_host;
   uint16_t metrics_port; /* 0: the kernel picks */
+  /* Serve the web console's files under /console/ (edge/console.h) on
+   * the listener. On by default: the files hold no data, and everything
+   * the console shows comes through the admin API with a token. */
+  int console;
 
   platform_token_t *tokens;
   size_t ntokens;

@@ -70,7 +70,7 @@ static const char full_config[] =
     "'plainWs':false,'windowBytes':65536,'maxStreams':7,"
     "'connectTimeoutMs':2500,'maxConnectionsPerToken':3,"
     "'handshakeTimeoutMs':4000,'pingIntervalMs':1000,'deadTimeoutMs':3500,"
-    "'resumeGraceMs':0,'drainTimeoutMs':45000,"
+    "'resumeGraceMs':0,'drainTimeoutMs':45000,'console':false,"
     "'tokens':[{'id':'ci','sha256':'" SECRET_HEX "'},"
     "{'id':'ops.team_2','sha256':'" OTHER_HEX_UPPER "'}],"
     "'projects':[{'id':'p1','name':'Demo project'},{'id':'p2'}],"
@@ -177,6 +177,7 @@ static void test_defaults(void **state) {
   assert_int_equal(p->resume_grace_ms, 60000);
   assert_int_equal(p->drain_timeout_ms, 30000);
   assert_null(p->metrics_host);
+  assert_int_equal(p->console, 1);
   assert_int_equal(p->ntokens, 0);
   assert_string_equal(p->projects[0].name, "p1");
   assert_string_equal(p->services[0].name, "s");
@@ -304,6 +305,7 @@ static const bad_case_t bad_cases[] = {
     /* unknown and repeated keys */
     {HEAD ",'windowbytes':16384}", "config: unknown key 'windowbytes'"},
     {HEAD ",'plainWs':true}", "config: duplicate key 'plainWs'"},
+    {HEAD ",'console':1}", "console: expected true or false, got 1"},
     /* listen */
     {"{'plainWs':true}", "listen: required"},
     {"{'listen':8443,'plainWs':true}", "listen: expected a string, got 8443"},
