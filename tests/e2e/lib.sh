@@ -26,6 +26,8 @@
 #                     the throwaway cert covers localhost and 127.0.0.1)
 #   E2E_EDGE_LOG_LEVEL  --log-level of wsmux-edge (default info)
 #   E2E_KEEP=1        keep $T after the test (its path is printed)
+#   E2E_KEEP_ON_FAIL=1  keep $T only when the test fails (a test sets it
+#                     when $T holds what explains a failure: screenshots)
 #   E2E_DEADLINE      seconds, see above
 #   E2E_WINDOW_BYTES  windowBytes of the edge config (default 131072, the
 #                     edge's own default)
@@ -314,7 +316,8 @@ _e2e_cleanup() {
   if ((rc != 0)) && [[ ${E2E_QUIET_FAIL:-0} != 1 ]]; then
     _show_logs
   fi
-  if [[ ${E2E_KEEP:-0} == 1 ]]; then
+  if [[ ${E2E_KEEP:-0} == 1 ]] ||
+    { ((rc != 0)) && [[ ${E2E_KEEP_ON_FAIL:-0} == 1 ]]; }; then
     log "kept $T"
   else
     rm -rf "$T"
