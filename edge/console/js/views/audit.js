@@ -57,5 +57,5 @@ export async function render(main) {
       h('td', {'data-label': 'When'}, timeEl(r.at)),
       h('td', {'data-label': 'Who'}, r.tokenId),
       h('td', {'data-label': 'What'}, describe(r)),
-      h('td', {'data-label': 'Target'}, target(r)))))));
+      h('td', {'data-label': 'Target'}, h('span', {}, target(r))))))));
 }

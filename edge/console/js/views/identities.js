@@ -58,20 +58,22 @@ function row(id, services, alertSlot, main) {
       id.description || h('span', {class: 'muted'}, '—')),
     h('td', {'data-label': 'Keys'}, h('ul', {class: 'plain keys'},
       id.keys.map((k) => h('li', {}, keyLabel(k))))),
-    h('td', {'data-label': 'Restrictions'},
+    // One child per cell: on a phone the cell is a grid (label, value).
+    h('td', {'data-label': 'Restrictions'}, h('div', {},
       id.projects.length ? h('div', {}, 'Projects: ',
         tagList(id.projects)) : null,
       id.tags.length ? h('div', {}, `Tags (${id.matchAllTags ? 'all' :
         'any'}): `, tagList(id.tags)) : null,
       !id.projects.length && !id.tags.length ?
-        h('span', {class: 'muted'}, 'None') : null),
+        h('span', {class: 'muted'}, 'None') : null)),
     h('td', {'data-label': 'Opens', class: 'opens',
       title: opens.map((s) => `${s.projectId}/${s.id}`).join(', ')},
     services ? plural(opens.length, 'service', 'services') : '—'),
     h('td', {'data-label': 'Updated'}, timeEl(id.updatedAt)),
     h('td', {'data-label': 'Actions', class: 'actions'},
-      h('a', {class: 'btn btn-small', href: identityHref(id),
-        'aria-label': `Edit ${id.name}`}, 'Edit'), ' ', del));
+      h('div', {class: 'buttons'}, h('a', {class: 'btn btn-small',
+        href: identityHref(id), 'aria-label': `Edit ${id.name}`}, 'Edit'),
+      del)));
 }
 
 export async function render(main) {
