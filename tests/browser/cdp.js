@@ -15,7 +15,8 @@
 const {spawn} = require('child_process');
 const fs = require('fs');
 
-const DEFAULT_TIMEOUT_MS = 10000;
+// Generous: the suite runs on a shared 2-core machine, often under load.
+const DEFAULT_TIMEOUT_MS = 20000;
 
 class CdpError extends Error {}
 
