@@ -1,0 +1,65 @@
+/*
+ * HTTP/1.x as the client reads it, without I/O: where a response head
+ * ends, its status line, a header's value, and the chunked transfer coding
+ * of a body. An HTTP proxy's answer to CONNECT (ws/netconn), the WebSocket
+ * upgrade (ws/wsclient) and the admin calls (ws/http_client) share it; it
+ * is unit-tested and fuzzed (fuzz_http1) because every byte of it comes
+ * from the network.
+ *
+ * Ownership: the caller owns every buffer; nothing is allocated.
+ */
+#ifndef WSMUX_HTTP1_H
+#define WSMUX_HTTP1_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The longest response head any client here accepts. */
+#define HTTP1_HEAD_MAX 8192
+/* Room for a reason phrase as http1_status() returns it. */
+#define HTTP1_REASON_MAX 64
+
+/* Length of the head at the start of buf[0..len), through the empty line
+ * that ends it ("\r\n\r\n"); 0 while it is incomplete. */
+size_t http1_head_len(const char *buf, size_t len);
+
+/* The status line of a NUL-terminated head: 0 with *status (100-999) and
+ * its reason phrase in reason (printable ASCII only, cut to fit), or -1
+ * when it does not start with "HTTP/1.x NNN". */
+int http1_status(const char *head, int *status, char *reason, size_t reasonlen);
+
+/* The value of the first header called name (case-insensitive) in a
+ * NUL-terminated head, without surrounding blanks, copied into out (cut to
+ * outlen); NULL when there is none. The status line is never taken for a
+ * header. */
+const char *http1_header(const char *head, const char *name, char *out,
+                         size_t outlen);
+
+/* Whether a comma-separated header value holds token (case-insensitive),
+ * e.g. "chunked" in Transfer-Encoding. */
+int http1_has_token(const char *value, const char *token);
+
+/* An incremental decoder of the chunked transfer coding (RFC 9112 7.1):
+ * chunk sizes, extensions and trailers are consumed, the data is handed
+ * to the sink. Zero-initialise it before the first byte of the body. */
+typedef struct {
+  int state;
+  int digits;     /* hex digits of the current size */
+  uint64_t left;  /* bytes of the current chunk still to come */
+  int line_empty; /* trailer: nothing yet on this line */
+} http1_chunked_t;
+
+typedef int (*http1_sink_t)(void *ctx, const uint8_t *data, size_t len);
+
+enum {
+  HTTP1_CHUNKED_MORE = 0,  /* all of the input taken; more to come */
+  HTTP1_CHUNKED_DONE = 1,  /* the last chunk and trailers are complete */
+  HTTP1_CHUNKED_ERROR = -1 /* malformed, or the sink returned non-zero */
+};
+
+/* Decode in[0..len). After DONE, *used says how many bytes belonged to the
+ * body (the rest is not part of it); otherwise it is len. */
+int http1_chunked(http1_chunked_t *d, const uint8_t *in, size_t len,
+                  size_t *used, http1_sink_t sink, void *ctx);
+
+#endif
