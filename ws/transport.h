@@ -35,12 +35,14 @@ typedef enum {
   TRANSPORT_END_HTTP,       /* client: the server answered with an HTTP error */
   TRANSPORT_END_NETWORK,    /* client: could not connect, or lost the socket */
   TRANSPORT_END_TLS,        /* client: TLS handshake / certificate failure */
+  TRANSPORT_END_PROXY,      /* client: the HTTP proxy refused the tunnel (a 4xx
+                               to CONNECT: credentials, policy) */
 } transport_end_t;
 
 typedef struct {
   transport_end_t kind;
   int was_open;    /* the WebSocket had been established */
-  int http_status; /* TRANSPORT_END_HTTP */
+  int http_status; /* TRANSPORT_END_HTTP: the edge's status */
   int close_code;  /* WebSocket close code received, 0 when none */
   char message[512];
 } transport_close_t;

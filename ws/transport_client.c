@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ws/netconn.h"
 #include "ws/transport_impl.h"
 #include "ws/wsclient.h"
 
@@ -30,6 +31,8 @@ struct transport_client {
   char resume_header[64];              /* session to resume, "" for none */
   char node_header[WSCLIENT_NODE_MAX]; /* the edge that held it, or "" */
   SSL_CTX *ssl_ctx;                    /* wss:// only */
+  int via_proxy;
+  http_proxy_t proxy; /* when via_proxy */
 };
 
 int transport_url_parse(const char *url, const char *path, transport_url_t *u,
@@ -98,11 +101,16 @@ transport_client_t *transport_client_new(uv_loop_t *loop,
   if (opts->token)
     snprintf(t->auth_header, sizeof(t->auth_header), "Bearer %s", opts->token);
   t->insecure = opts->insecure;
-  if (t->url.tls && (t->ssl_ctx = wsclient_ssl_ctx_new(
+  if (opts->proxy != NULL) {
+    t->via_proxy = 1;
+    t->proxy = *opts->proxy;
+  }
+  if (t->url.tls && (t->ssl_ctx = netconn_ssl_ctx_new(
                          opts->ca_file, t->insecure, err, errlen)) == NULL)
     goto fail;
   return t;
 fail:
+  http_proxy_clear(&t->proxy);
   free(t);
   return NULL;
 }
@@ -231,7 +239,8 @@ transport_conn_t *transport_client_connect(transport_client_t *t, void *user,
                        .path = t->url.path,
                        .subprotocol = TRANSPORT_SUBPROTOCOL,
                        .headers = headers,
-                       .handshake_ms = 15000};
+                       .handshake_ms = 15000,
+                       .proxy = t->via_proxy ? &t->proxy : NULL};
   c->wsc = wsclient_connect(t->loop, &o, &wsc_handlers, c, err, errlen);
   if (c->wsc == NULL) {
     free(c);
@@ -259,5 +268,6 @@ void transport_client_free(transport_client_t *t) {
     uv_run(t->loop, UV_RUN_DEFAULT); /* the aborts' on_close */
   if (t->ssl_ctx != NULL)
     SSL_CTX_free(t->ssl_ctx);
+  http_proxy_clear(&t->proxy);
   free(t);
 }

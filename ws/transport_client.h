@@ -1,6 +1,7 @@
 /*
  * The WebSocket client: connections to the edge on ws/wsclient (TLS and
- * RFC 6455 framing of our own, on the caller's libuv loop), each carrying
+ * RFC 6455 framing of our own, on the caller's libuv loop), directly or
+ * through an HTTP proxy's CONNECT tunnel, each carrying
  * the wsmux subprotocol with the API token and, after a link drop, the
  * session to resume.
  *
@@ -16,6 +17,7 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "ws/http_proxy.h"
 #include "ws/transport.h"
 
 #define TRANSPORT_HOST_MAX 256
@@ -30,6 +32,8 @@ typedef struct {
   const char *token;   /* sent as Authorization: Bearer */
   const char *ca_file; /* extra trusted CA (PEM), or NULL */
   int insecure;        /* skip certificate verification */
+  const http_proxy_t *proxy; /* HTTP proxy to tunnel through (CONNECT), or
+                                NULL; copied */
 } transport_client_opts_t;
 
 /* An edge URL taken apart. */

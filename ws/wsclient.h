@@ -1,8 +1,9 @@
 /*
- * A WebSocket client (RFC 6455) over TLS on a libuv TCP handle: OpenSSL
- * with our own BIO, framing by ws/rfc6455. The client transport
- * (ws/transport_client.c) runs its connections on it; lws keeps the server
- * and the one-shot HTTP calls. Why not lws here: docs/PERFORMANCE.md.
+ * A WebSocket client (RFC 6455) on the client's stream to the edge
+ * (ws/netconn: TCP, an optional HTTP proxy's CONNECT, TLS with our own
+ * BIO), framing by ws/rfc6455. The client transport (ws/transport_client.c)
+ * runs its connections on it; lws keeps the server only. Why not lws
+ * here: docs/PERFORMANCE.md.
  *
  * Writes follow the transport's model: the application asks with
  * wsclient_want_write() and is called back (on_writable) outside its own
@@ -22,6 +23,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "ws/http_proxy.h"
 #include "ws/transport.h"
 
 #define WSCLIENT_OUT_MAX (128 * 1024)
@@ -33,12 +35,13 @@ typedef struct {
   const char *host; /* DNS name or numeric address: dialled, verified, Host */
   int port;
   int tls;
-  SSL_CTX *ssl_ctx; /* borrowed; from wsclient_ssl_ctx_new() */
+  SSL_CTX *ssl_ctx; /* borrowed; from netconn_ssl_ctx_new() */
   int insecure;     /* do not check the certificate's name either */
   const char *path;
   const char *subprotocol;
-  const char *headers;   /* extra request headers, "Name: value\r\n" each */
-  unsigned handshake_ms; /* connect + TLS + upgrade deadline */
+  const char *headers;       /* extra request headers, "Name: value\r\n" each */
+  unsigned handshake_ms;     /* connect + proxy + TLS + upgrade deadline */
+  const http_proxy_t *proxy; /* NULL: direct (ws/netconn.h) */
 } wsclient_opts_t;
 
 typedef struct {
@@ -52,13 +55,8 @@ typedef struct {
   void (*on_close)(void *ctx, const transport_close_t *why);
 } wsclient_handlers_t;
 
-/* A client TLS context trusting the system store and ca_file (or nothing
- * checked with insecure). NULL with a message in err. */
-SSL_CTX *wsclient_ssl_ctx_new(const char *ca_file, int insecure, char *err,
-                              size_t errlen);
-
-/* Resolve, connect, handshake. NULL (and no on_close) with err on an
- * immediate failure. */
+/* Resolve, connect (through the proxy), handshake. NULL (and no on_close)
+ * with err on an immediate failure. */
 wsclient_t *wsclient_connect(uv_loop_t *loop, const wsclient_opts_t *o,
                              const wsclient_handlers_t *h, void *ctx, char *err,
                              size_t errlen);
