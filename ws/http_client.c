@@ -1,234 +1,276 @@
 /*
- * One-shot HTTP calls on libwebsockets' client, on a private loop. See
- * http_client.h. lws resolves synchronously and drops the error text, so
- * the host is resolved here first and lws dials the numeric address.
+ * One-shot HTTP calls on ws/netconn, on a private loop. See http_client.h.
+ * The request goes out whole once the stream is up; the answer's head is
+ * read into a bounded buffer (ws/http1), then its body by whichever
+ * framing the head names.
  */
 #include "ws/http_client.h"
 
-#include <libwebsockets.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 
+#include "ws/http1.h"
+#include "ws/netconn.h"
+#include "ws/transport.h"
 #include "ws/transport_client.h"
 
-/* State of one http_client_call(), the lws context's user. */
+/* Nothing the admin API answers comes near it; a mistake past it. */
+#define BODY_MAX (16u << 20)
+
+typedef enum {
+  BODY_NONE,    /* 204, 304: no body whatever the headers say */
+  BODY_LENGTH,  /* Content-Length */
+  BODY_CHUNKED, /* Transfer-Encoding: chunked */
+  BODY_CLOSE,   /* up to the end of the stream */
+} framing_t;
+
+/* State of one http_client_call(). */
 typedef struct {
   const http_client_request_t *req;
   http_client_result_t *r;
   uv_loop_t *loop;
   transport_url_t url;
-  char auth_header[TRANSPORT_TOKEN_MAX + 8];
-  void *loops[2];
-  struct lws_protocols protocols[2];
-  struct lws_context *ctx;
-  struct lws *wsi;
-  uv_getaddrinfo_t gai;
-  uv_timer_t timer; /* timeout, then the deferred teardown */
+  SSL_CTX *ssl_ctx;
+  netconn_t *nc;
+  uv_timer_t timer;
+  char *request; /* until sent: it holds the token */
+  size_t request_len;
+  char head[HTTP1_HEAD_MAX + 1];
+  size_t head_len;
+  int head_done;
+  int status;
+  framing_t framing;
+  uint64_t left; /* BODY_LENGTH */
+  http1_chunked_t chunked;
   int finished;
-  int ctx_closed;
 } call_t;
 
-static void fail_now(call_t *hc, const char *fmt, const char *arg);
-
-static void call_close_ctx(call_t *hc) {
-  if (hc->ctx_closed)
-    return;
-  hc->ctx_closed = 1;
-  if (hc->ctx != NULL)
-    lws_context_destroy(hc->ctx);
+static void wipe_request(call_t *hc) {
+  if (hc->request != NULL)
+    explicit_bzero(hc->request, hc->request_len);
+  free(hc->request);
+  hc->request = NULL;
 }
 
-static void on_stop(uv_timer_t *tm) {
-  call_t *hc = tm->data;
-  uv_close((uv_handle_t *)&hc->timer, NULL);
-  call_close_ctx(hc);
-}
-
-/* Done, one way or another: tear down outside lws's callbacks. */
+/* Done, one way or another: the loop ends once the handles are closed. */
 static void call_finish(call_t *hc) {
   if (hc->finished)
     return;
   hc->finished = 1;
-  uv_timer_start(&hc->timer, on_stop, 0, 0);
-}
-
-static void on_timeout(uv_timer_t *tm) {
-  call_t *hc = tm->data;
-  if (hc->r->error[0] == '\0')
-    snprintf(hc->r->error, sizeof(hc->r->error),
-             "no answer from the edge within %u ms", hc->req->timeout_ms);
-  hc->r->status = 0;
-  hc->finished = 1;
+  netconn_close(hc->nc);
+  hc->nc = NULL;
   uv_close((uv_handle_t *)&hc->timer, NULL);
-  call_close_ctx(hc);
 }
 
-static void set_error(call_t *hc, int tls, const char *msg) {
-  if (hc->r->status == 0 && hc->r->error[0] == '\0') {
-    snprintf(hc->r->error, sizeof(hc->r->error), "%s", msg);
-    hc->r->tls_error = tls;
-  }
+static void fail(call_t *hc, const char *msg) {
+  http_client_result_t *r = hc->r;
+  if (r->error[0] == '\0')
+    snprintf(r->error, sizeof(r->error), "%s", msg);
   call_finish(hc);
 }
 
-static void connection_error(call_t *hc, struct lws *wsi, const char *in) {
-  char msg[512];
-  SSL *ssl = hc->url.tls ? lws_get_ssl(wsi) : NULL;
-  long v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
-  if (v != X509_V_OK) {
-    snprintf(msg, sizeof(msg),
-             "TLS certificate of %s not accepted: %s (pass --ca FILE to "
-             "trust its CA)",
-             hc->url.host, X509_verify_cert_error_string(v));
-  } else {
-    snprintf(msg, sizeof(msg), "cannot reach the edge at %s:%d: %s",
-             hc->url.host, hc->url.port,
-             in && strstr(in, "closed before established")
-                 ? "connection refused or closed during the handshake"
-                 : (in ? in : "connection failed"));
-  }
-  set_error(hc, v != X509_V_OK, msg);
+/* The whole answer is in. */
+static void answered(call_t *hc) {
+  hc->r->status = hc->status;
+  call_finish(hc);
 }
 
-static void fail_now(call_t *hc, const char *fmt, const char *arg) {
-  char msg[512];
-  snprintf(msg, sizeof(msg), fmt, hc->url.host, arg);
-  set_error(hc, 0, msg);
-}
-
-static int append_body(call_t *hc, const void *in, size_t len) {
+static int append_body(void *ctx, const uint8_t *p, size_t n) {
+  call_t *hc = ctx;
   http_client_result_t *r = hc->r;
-  char *nb = realloc(r->body, r->body_len + len + 1);
-  if (nb == NULL)
+  if (n == 0)
+    return 0;
+  if (r->body_len + n > BODY_MAX) {
+    fail(hc, "the edge's answer is too large");
     return -1;
+  }
+  char *nb = realloc(r->body, r->body_len + n + 1);
+  if (nb == NULL) {
+    fail(hc, "out of memory");
+    return -1;
+  }
   r->body = nb;
-  memcpy(r->body + r->body_len, in, len);
-  r->body_len += len;
+  memcpy(r->body + r->body_len, p, n);
+  r->body_len += n;
   r->body[r->body_len] = '\0';
   return 0;
 }
 
-static int add_headers(call_t *hc, struct lws *wsi, void *in, size_t len) {
-  const http_client_request_t *req = hc->req;
-  unsigned char **p = in, *end = *p + len;
-  if (hc->auth_header[0] != '\0' &&
-      lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_AUTHORIZATION,
-                                   (unsigned char *)hc->auth_header,
-                                   (int)strlen(hc->auth_header), p, end))
-    return -1;
-  if (req->body == NULL)
-    return 0;
-  char n[24];
-  snprintf(n, sizeof(n), "%zu", req->body_len);
-  if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
-                                   (unsigned char *)"application/json", 16, p,
-                                   end) ||
-      lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH,
-                                   (unsigned char *)n, (int)strlen(n), p, end))
-    return -1;
-  lws_client_http_body_pending(wsi, 1);
-  lws_callback_on_writable(wsi);
+static void body_input(call_t *hc, const uint8_t *p, size_t n) {
+  size_t used;
+  switch (hc->framing) {
+  case BODY_LENGTH:
+    if ((uint64_t)n > hc->left)
+      n = (size_t)hc->left;
+    if (append_body(hc, p, n) != 0)
+      return;
+    hc->left -= n;
+    if (hc->left == 0)
+      answered(hc);
+    return;
+  case BODY_CHUNKED: {
+    int rc = http1_chunked(&hc->chunked, p, n, &used, append_body, hc);
+    if (rc == HTTP1_CHUNKED_DONE)
+      answered(hc);
+    else if (rc == HTTP1_CHUNKED_ERROR)
+      fail(hc, "the edge's answer has a malformed chunked body");
+    return;
+  }
+  case BODY_CLOSE:
+    append_body(hc, p, n);
+    return;
+  default:
+    return;
+  }
+}
+
+/* How the body of the answer in hc->head is delimited. -1 after fail(). */
+static int choose_framing(call_t *hc) {
+  char v[64];
+  if (hc->status == 204 || hc->status == 304 ||
+      strcmp(hc->req->method, "HEAD") == 0) {
+    hc->framing = BODY_NONE;
+  } else if (http1_header(hc->head, "transfer-encoding", v, sizeof(v))) {
+    if (!http1_has_token(v, "chunked")) {
+      fail(hc, "the edge's answer has a transfer coding other than chunked");
+      return -1;
+    }
+    hc->framing = BODY_CHUNKED;
+  } else if (http1_header(hc->head, "content-length", v, sizeof(v))) {
+    char *end;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (end == v || *end != '\0' || v[0] < '0' || v[0] > '9' || n > BODY_MAX) {
+      fail(hc, "the edge's answer has an invalid or too large "
+               "Content-Length");
+      return -1;
+    }
+    hc->left = n;
+    hc->framing = n > 0 ? BODY_LENGTH : BODY_NONE;
+  } else {
+    hc->framing = BODY_CLOSE;
+  }
   return 0;
 }
 
-static int send_body(call_t *hc, struct lws *wsi) {
-  const http_client_request_t *req = hc->req;
-  uint8_t *b = malloc(LWS_PRE + req->body_len);
-  if (b == NULL)
-    return -1;
-  memcpy(b + LWS_PRE, req->body, req->body_len);
-  int n = lws_write(wsi, b + LWS_PRE, req->body_len, LWS_WRITE_HTTP_FINAL);
-  free(b);
-  lws_client_http_body_pending(wsi, 0);
-  return n < (int)req->body_len ? -1 : 0;
+/* Head bytes; returns how many of them belonged to the head. */
+static size_t head_input(call_t *hc, const uint8_t *p, size_t n) {
+  size_t old = hc->head_len, room = HTTP1_HEAD_MAX - old;
+  size_t take = n < room ? n : room;
+  memcpy(hc->head + old, p, take);
+  hc->head_len += take;
+  size_t hl = http1_head_len(hc->head, hc->head_len);
+  if (hl == 0) {
+    if (hc->head_len == HTTP1_HEAD_MAX)
+      fail(hc, "the edge's answer has too long a head");
+    return take;
+  }
+  hc->head[hl] = '\0';
+  char reason[HTTP1_REASON_MAX];
+  if (http1_status(hc->head, &hc->status, reason, sizeof(reason)) != 0 ||
+      hc->status < 200) {
+    fail(hc, "the edge's answer is not HTTP");
+    return take;
+  }
+  hc->head_done = 1;
+  if (choose_framing(hc) == 0 && hc->framing == BODY_NONE)
+    answered(hc);
+  return hl - old;
 }
 
-static int http_callback(struct lws *wsi, enum lws_callback_reasons reason,
-                         void *user, void *in, size_t len) {
-  call_t *hc = lws_context_user(lws_get_context(wsi));
-  switch (reason) {
-  case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
-    return add_headers(hc, wsi, in, len);
-  case LWS_CALLBACK_CLIENT_HTTP_WRITEABLE:
-    return hc->req->body ? send_body(hc, wsi) : 0;
-  case LWS_CALLBACK_ESTABLISHED_CLIENT_HTTP:
-    hc->r->status = (int)lws_http_client_http_response(wsi);
-    return 0;
-  case LWS_CALLBACK_RECEIVE_CLIENT_HTTP: {
-    char buf[LWS_PRE + 4096], *p = buf + LWS_PRE;
-    int n = (int)sizeof(buf) - LWS_PRE;
-    return lws_http_client_read(wsi, &p, &n) < 0 ? -1 : 0;
+static int nc_data(void *ctx, const uint8_t *p, size_t n) {
+  call_t *hc = ctx;
+  if (!hc->head_done) {
+    size_t used = head_input(hc, p, n);
+    p += used;
+    n -= used;
   }
-  case LWS_CALLBACK_RECEIVE_CLIENT_HTTP_READ:
-    return append_body(hc, in, len);
-  case LWS_CALLBACK_COMPLETED_CLIENT_HTTP:
-    call_finish(hc);
-    return 0;
-  case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-    hc->r->status = 0;
-    hc->wsi = NULL;
-    connection_error(hc, wsi, in);
-    return 0;
-  case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
-    set_error(hc, 0, "the edge closed the connection before answering");
-    return 0;
-  default:
-    return 0;
-  }
+  if (!hc->finished && hc->head_done && n > 0)
+    body_input(hc, p, n);
+  return hc->finished ? -1 : 0;
 }
 
-static void dial(call_t *hc, const char *numeric) {
-  struct lws_client_connect_info i;
-  memset(&i, 0, sizeof(i));
-  i.context = hc->ctx;
-  i.address = numeric;
-  i.port = hc->url.port;
-  i.path = hc->url.path;
-  i.host = hc->url.host;
-  i.origin = hc->url.host;
-  i.method = hc->req->method;
-  i.local_protocol_name = "http";
-  i.alpn = "http/1.1";
-  i.pwsi = &hc->wsi;
-  if (hc->url.tls) {
-    i.ssl_connection = LCCSCF_USE_SSL;
-    if (hc->req->insecure)
-      i.ssl_connection |= LCCSCF_ALLOW_SELFSIGNED | LCCSCF_ALLOW_INSECURE |
-                          LCCSCF_ALLOW_EXPIRED |
-                          LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK;
-  }
-  /* An immediate failure may or may not have run CONNECTION_ERROR (which
-   * clears hc->wsi); hc->wsi tells which. */
-  hc->wsi = (struct lws *)1;
-  if (lws_client_connect_via_info(&i) == NULL && hc->wsi != NULL)
-    fail_now(hc, "cannot connect to the edge at %s%s", "");
+static void nc_up(void *ctx) {
+  call_t *hc = ctx;
+  int rc = netconn_write(hc->nc, hc->request, hc->request_len);
+  wipe_request(hc);
+  if (rc != 0 || netconn_flush(hc->nc) != 0)
+    fail(hc, "cannot send the request to the edge");
 }
 
-static void on_resolved(uv_getaddrinfo_t *req, int status,
-                        struct addrinfo *res) {
-  call_t *hc = req->data;
-  if (status != 0 || hc->finished) {
-    fail_now(hc, "cannot resolve the edge host %s: %s",
-             status ? uv_strerror(status) : "shutting down");
+static void nc_end(void *ctx, const netconn_end_t *e) {
+  call_t *hc = ctx;
+  char msg[sizeof(e->message) + TRANSPORT_HOST_MAX + 64];
+  if (e->up && e->eof && hc->head_done && hc->framing == BODY_CLOSE) {
+    answered(hc);
+    return;
+  }
+  if (!e->up) {
+    hc->r->tls_error = e->kind == TRANSPORT_END_TLS;
+    if (e->kind == TRANSPORT_END_PROXY)
+      hc->r->proxy_status = e->proxy_status;
+    fail(hc, e->message);
+  } else if (e->eof) {
+    fail(hc, hc->head_done ? "the edge closed the connection in the middle "
+                             "of its answer"
+                           : "the edge closed the connection before "
+                             "answering");
   } else {
-    char ip[INET6_ADDRSTRLEN] = "";
-    if (res->ai_family == AF_INET6)
-      uv_ip6_name((struct sockaddr_in6 *)res->ai_addr, ip, sizeof(ip));
-    else
-      uv_ip4_name((struct sockaddr_in *)res->ai_addr, ip, sizeof(ip));
-    dial(hc, ip);
+    snprintf(msg, sizeof(msg), "cannot reach the edge at %s:%d: %s",
+             hc->url.host, hc->url.port, e->message);
+    fail(hc, msg);
   }
-  uv_freeaddrinfo(res);
 }
 
-static void quiet_lws(void) {
-  /* Our messages say what matters; WSMUX_LWS_DEBUG=1 shows lws's own. */
-  const char *d = getenv("WSMUX_LWS_DEBUG");
-  lws_set_log_level(d && *d == '1' ? LLL_ERR | LLL_WARN | LLL_NOTICE : 0, NULL);
+static const netconn_handlers_t nc_handlers = {nc_up, nc_data, NULL, nc_end};
+
+static void on_timeout(uv_timer_t *tm) {
+  call_t *hc = tm->data;
+  char msg[96];
+  if (hc->nc != NULL && netconn_fail_timeout(hc->nc))
+    return; /* nc_end said what the proxy did not do */
+  snprintf(msg, sizeof(msg), "no answer from the edge within %u ms",
+           hc->req->timeout_ms ? hc->req->timeout_ms : 30000);
+  fail(hc, msg);
+}
+
+/* The request, whole: head and body. */
+static char *build_request(call_t *hc, size_t *len) {
+  const http_client_request_t *req = hc->req;
+  char host[TRANSPORT_HOST_MAX + 16], auth[TRANSPORT_TOKEN_MAX + 32] = "";
+  char length[64] = "";
+  int dflt = hc->url.port == (hc->url.tls ? 443 : 80);
+  snprintf(host, sizeof(host), "%s", hc->url.host);
+  if (!dflt)
+    snprintf(host + strlen(host), sizeof(host) - strlen(host), ":%d",
+             hc->url.port);
+  if (req->token != NULL)
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s\r\n", req->token);
+  /* Every method but GET says how long its (maybe empty) body is. */
+  if (req->body != NULL || strcmp(req->method, "GET") != 0)
+    snprintf(length, sizeof(length), "%sContent-Length: %zu\r\n",
+             req->body ? "Content-Type: application/json\r\n" : "",
+             req->body ? req->body_len : 0);
+  const char *fmt = "%s %s HTTP/1.1\r\n"
+                    "Host: %s\r\n"
+                    "User-Agent: wsmux/" WSMUX_VERSION "\r\n"
+                    "Accept: application/json\r\n"
+                    "%s%s"
+                    "Connection: close\r\n"
+                    "\r\n";
+  int n = snprintf(NULL, 0, fmt, req->method, hc->url.path, host, auth, length);
+  size_t body = req->body ? req->body_len : 0;
+  char *r = malloc((size_t)n + 1 + body);
+  if (r != NULL) {
+    snprintf(r, (size_t)n + 1, fmt, req->method, hc->url.path, host, auth,
+             length);
+    if (body > 0)
+      memcpy(r + n, req->body, body);
+    *len = (size_t)n + body;
+  }
+  explicit_bzero(auth, sizeof(auth));
+  return r;
 }
 
 static int call_setup(call_t *hc, char *err, size_t errlen) {
@@ -239,30 +281,21 @@ static int call_setup(call_t *hc, char *err, size_t errlen) {
     snprintf(err, errlen, "API token too long");
     return -1;
   }
-  if (req->token)
-    snprintf(hc->auth_header, sizeof(hc->auth_header), "Bearer %s", req->token);
-  hc->loops[0] = hc->loop;
-  hc->protocols[0] =
-      (struct lws_protocols){.name = "http", .callback = http_callback};
-  struct lws_context_creation_info info;
-  memset(&info, 0, sizeof(info));
-  info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-  info.foreign_loops = hc->loops;
-  info.protocols = hc->protocols;
-  info.user = hc;
-  info.port = CONTEXT_PORT_NO_LISTEN;
-  info.alpn = "http/1.1";
-  info.timeout_secs = 15;
-  info.client_ssl_ca_filepath = req->ca_file;
-  info.pcontext = &hc->ctx; /* lws clears it once finally destroyed */
-  quiet_lws();
-  hc->ctx = lws_create_context(&info);
-  if (hc->ctx == NULL) {
-    snprintf(err, errlen, "cannot set up TLS%s%s",
-             req->ca_file ? " with CA " : "", req->ca_file ? req->ca_file : "");
+  if (hc->url.tls && (hc->ssl_ctx = netconn_ssl_ctx_new(
+                          req->ca_file, req->insecure, err, errlen)) == NULL)
+    return -1;
+  if ((hc->request = build_request(hc, &hc->request_len)) == NULL) {
+    snprintf(err, errlen, "out of memory");
     return -1;
   }
-  return 0;
+  netconn_opts_t o = {.host = hc->url.host,
+                      .port = hc->url.port,
+                      .tls = hc->url.tls,
+                      .ssl_ctx = hc->ssl_ctx,
+                      .insecure = req->insecure,
+                      .proxy = req->proxy};
+  hc->nc = netconn_connect(hc->loop, &o, &nc_handlers, hc, err, errlen);
+  return hc->nc != NULL ? 0 : -1;
 }
 
 int http_client_call(const http_client_request_t *req,
@@ -279,31 +312,25 @@ int http_client_call(const http_client_request_t *req,
   hc->r = r;
   hc->loop = &loop;
   if (call_setup(hc, r->error, sizeof(r->error)) == 0) {
-    unsigned ms = req->timeout_ms ? req->timeout_ms : 30000;
     uv_timer_init(&loop, &hc->timer);
     hc->timer.data = hc;
-    uv_timer_start(&hc->timer, on_timeout, ms, 0);
-    hc->gai.data = hc;
-    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM};
-    int rc = uv_getaddrinfo(&loop, &hc->gai, on_resolved, hc->url.host, NULL,
-                            &hints);
-    if (rc != 0) {
-      snprintf(r->error, sizeof(r->error),
-               "cannot resolve the edge host %s: %s", hc->url.host,
-               uv_strerror(rc));
-      call_finish(hc);
-    }
-    uv_run(&loop, UV_RUN_DEFAULT);
-    /* lws on a foreign loop finishes only when destroyed again once its
-     * handles have closed (4.1.6). */
-    if (hc->ctx != NULL)
-      lws_context_destroy(hc->ctx);
+    uv_timer_start(&hc->timer, on_timeout,
+                   req->timeout_ms ? req->timeout_ms : 30000, 0);
     uv_run(&loop, UV_RUN_DEFAULT);
   }
   uv_loop_close(&loop);
+  wipe_request(hc);
+  if (hc->ssl_ctx != NULL)
+    SSL_CTX_free(hc->ssl_ctx);
   free(hc);
-  if (r->status != 0 && r->body == NULL && (r->body = strdup("")) == NULL)
+  if (r->status == 0) {
+    free(r->body);
+    r->body = NULL;
+    r->body_len = 0;
+  } else if (r->body == NULL && (r->body = strdup("")) == NULL) {
     r->status = 0;
+    snprintf(r->error, sizeof(r->error), "out of memory");
+  }
   return r->status != 0 ? 0 : -1;
 }
 
