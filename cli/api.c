@@ -101,14 +101,15 @@ int api_call(const cli_context_t *ctx, const char *method, const char *path,
                                 .method = method,
                                 .path = path,
                                 .body = text,
-                                .body_len = text ? strlen(text) : 0};
+                                .body_len = text ? strlen(text) : 0,
+                                .proxy = CLI_CONTEXT_PROXY(ctx)};
   http_client_result_t r = {0};
   int rc = http_client_call(&call, &r);
   free(text);
   if (rc != 0) {
     log_print("wsmux", LOG_ERROR, "%s",
               r.error[0] ? r.error : "the request to the edge failed");
-    rc = EXIT_NETWORK;
+    rc = r.proxy_status != 0 ? EXIT_PROXY : EXIT_NETWORK;
   } else {
     rc = api_answer(&r, out);
   }

@@ -16,8 +16,11 @@ static const char usage[] =
     "usage: wsmux ssh doctor --projectId P --serviceId S [--key-file F]\n"
     "                        [--edge URL] [--token T] [--ca FILE] "
     "[--insecure]\n"
+    "                        [--http-proxy URL | --http-proxy-file FILE]\n"
     "\n"
-    "Checks, in order, and stops at the first failure, saying what to do:\n"
+    "Says how it reaches the edge (`via` line: the HTTP proxy, or direct),\n"
+    "then checks, in order, and stops at the first failure, saying what to\n"
+    "do:\n"
     "  1. the edge is reachable and accepts the API token;\n"
     "  2. project P exists and S is a service in it (not a job);\n"
     "  3. SSH is enabled on S;\n"
@@ -25,7 +28,8 @@ static const char usage[] =
     "     lists) is in an SSH identity that matches S, and if it is only in\n"
     "     identities that do not, which restriction excludes S.\n"
     "Exit status: 0 when everything passes, else the code of the failed\n"
-    "check (2 token, 3 not found, 4 network, 5 job or SSH disabled, 7 key).\n";
+    "check (2 token, 3 not found, 4 network, 5 job or SSH disabled, 7 key,\n"
+    "8 the HTTP proxy refused).\n";
 
 #define KEYS_MAX 64
 
@@ -48,16 +52,30 @@ static int fail(int code, const char *fmt, const char *a, const char *b) {
   return code;
 }
 
+/* How the edge is reached: through which HTTP proxy, or directly. */
+static void show_route(const doctor_t *d) {
+  char route[512];
+  http_proxy_describe(&d->target.ctx.proxy, route, sizeof(route));
+  printf("via   %s\n", route);
+}
+
 static int check_token(doctor_t *d) {
   cJSON *doc = NULL;
   int rc = api_call(&d->target.ctx, "GET", "/v1/projects", NULL, &doc);
+  if (rc == EXIT_PROXY)
+    return fail(rc,
+                "proxy: the HTTP proxy %s refuses the way to %s (see "
+                "the error above)",
+                d->target.ctx.proxy.proxy.display, d->target.ctx.edge);
   if (rc == EXIT_AUTH)
     return fail(rc, "token: the edge at %s rejects the API token%s",
                 d->target.ctx.edge,
                 " (run `wsmux login` again or fix $WSMUX_TOKEN)");
   if (rc != EXIT_OK)
     return fail(rc, "edge: cannot use the edge at %s%s", d->target.ctx.edge,
-                " (see the error above)");
+                d->target.ctx.proxy.use ? " through the HTTP proxy (see the "
+                                          "error above)"
+                                        : " (see the error above)");
   ok("token: accepted by %s%s", d->target.ctx.edge, "");
   const cJSON *p;
   int found = 0;
@@ -269,6 +287,7 @@ int cmd_ssh_doctor(int argc, char **argv) {
   int rc = cmd_ssh_resolve_target(project, service, &flags, 0, &d.target);
   if (rc != EXIT_OK)
     return rc;
+  show_route(&d);
   if ((rc = check_token(&d)) == EXIT_OK &&
       (rc = check_service(&d)) == EXIT_OK &&
       (rc = load_keys(&d, key_file)) == EXIT_OK &&

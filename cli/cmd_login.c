@@ -7,11 +7,13 @@
 #include "cli/api.h"
 #include "cli/commands.h"
 #include "cli/exitcode.h"
+#include "cli/http_proxy_flags.h"
 #include "base/log.h"
 
 static const char usage[] =
     "usage: wsmux login --edge URL --token T [--ca FILE] [--insecure]\n"
-    "                   [--context NAME]\n"
+    "                   [--context NAME] [--http-proxy URL |\n"
+    "                   --http-proxy-file FILE]\n"
     "\n"
     "Checks the API token against the edge (it must list the projects) and\n"
     "stores edge, token and TLS options as context NAME, which becomes the\n"
@@ -29,11 +31,15 @@ static const char usage[] =
     "  --insecure       do not verify the edge's certificate (tests only;\n"
     "                   stored, so every command of the context skips it)\n"
     "  --context NAME   name of the context (default: default), 1-64\n"
-    "                   characters of [A-Za-z0-9._-]\n";
+    "                   characters of [A-Za-z0-9._-]\n"
+    "  --http-proxy URL  check the token through this HTTP proxy (not\n"
+    "                   stored: later commands take theirs from their own\n"
+    "                   flags or $HTTPS_PROXY)\n"
+    "  --http-proxy-file FILE  the proxy URL from the first line of FILE\n";
 
 /* The options; strings borrowed from argv. */
 typedef struct {
-  const char *edge, *token, *ca, *context;
+  const char *edge, *token, *ca, *context, *http_proxy, *http_proxy_file;
   int insecure, help;
 } login_opts_t;
 
@@ -87,12 +93,13 @@ static int login_check(const login_opts_t *o, char *token, size_t tokenlen,
     log_print("wsmux", LOG_ERROR, "--ca %s: %s", o->ca, strerror(errno));
     return EXIT_USAGE;
   }
-  int rc = login_token_get(o->token, token, tokenlen);
   *ctx = (cli_context_t){.edge = (char *)o->edge,
                          .token = token,
                          .ca = o->ca ? ca : NULL,
                          .insecure = o->insecure};
-  return rc;
+  int rc = cli_http_proxy_choose(o->http_proxy, o->http_proxy_file, o->edge,
+                                 &ctx->proxy);
+  return rc != 0 ? rc : login_token_get(o->token, token, tokenlen);
 }
 
 /* Store ctx as context name in the config file at path (already loaded
@@ -129,15 +136,18 @@ static int login_verify(const cli_context_t *ctx) {
 
 static int login_run(const login_opts_t *o) {
   char token[4097], ca[PATH_MAX], path[PATH_MAX], err[PATH_MAX * 2 + 256];
-  cli_context_t ctx;
+  cli_context_t ctx = {0};
   cJSON *root = NULL;
   int rc = login_check(o, token, sizeof(token), ca, &ctx);
-  if (rc != 0)
+  if (rc != 0) {
+    http_proxy_clear(&ctx.proxy.proxy);
     return rc;
+  }
   /* The config must be usable before the token is checked. */
   if (context_path_default(path, sizeof(path), err, sizeof(err)) != 0 ||
       context_file_load(path, &root, err, sizeof(err)) != 0) {
     log_print("wsmux", LOG_ERROR, "%s", err);
+    http_proxy_clear(&ctx.proxy.proxy);
     return EXIT_USAGE;
   }
   if (ctx.insecure)
@@ -153,6 +163,7 @@ static int login_run(const login_opts_t *o) {
     printf("Logged in to %s as context %s\n", ctx.edge, o->context);
   cJSON_Delete(root);
   explicit_bzero(token, sizeof(token));
+  http_proxy_clear(&ctx.proxy.proxy);
   return rc;
 }
 
@@ -163,6 +174,8 @@ int cmd_login(int argc, char **argv) {
                              {"ca", &o.ca, NULL},
                              {"context", &o.context, NULL},
                              {"insecure", NULL, &o.insecure},
+                             {"http-proxy", &o.http_proxy, NULL},
+                             {"http-proxy-file", &o.http_proxy_file, NULL},
                              {"help", NULL, &o.help},
                              {0}};
   const cmd_spec_t spec = {

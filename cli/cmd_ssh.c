@@ -28,6 +28,7 @@ static const char usage[] =
     "                         [--edge URL] [--token T] [--ca FILE]\n"
     "                         [--insecure] [--address A] [--port N]\n"
     "                         [--window BYTES] [--log-level LEVEL] [--quiet]\n"
+    "                         [--http-proxy URL | --http-proxy-file FILE]\n"
     "                         [-- SSH-ARGS...]\n"
     "\n"
     "Reaches the sshd of service S in project P through one authenticated\n"
@@ -50,6 +51,11 @@ static const char usage[] =
     "  --ca FILE       also trust this CA certificate (PEM; default:\n"
     "                  $WSMUX_CA, then the stored context)\n"
     "  --insecure      do not verify the edge's certificate (tests only)\n"
+    "  --http-proxy URL  reach the edge through this HTTP proxy (CONNECT):\n"
+    "                  http://[USER:PASSWORD@]HOST[:PORT], '' for none\n"
+    "                  (default: $HTTPS_PROXY, $ALL_PROXY; $NO_PROXY applies)\n"
+    "  --http-proxy-file FILE  the proxy URL from the first line of FILE (a\n"
+    "                  password there stays out of ps)\n"
     "  --address A     loopback address to listen on (default: derived from\n"
     "                  project and service, stable across runs)\n"
     "  --port N        port to listen on (default: derived; 0 = any)\n"
@@ -89,24 +95,35 @@ static const char config_usage[] =
 
 typedef struct {
   const char *project, *service, *user, *edge, *token, *address, *port;
-  const char *ca, *window, *level, *dead;
+  const char *ca, *window, *level, *dead, *http_proxy, *http_proxy_file;
   int proxy_only, stdio, insecure, help, detach, quiet, install, uninstall;
   char *rest[MAX_REST];
   int nrest, dashdash;
 } ssh_opts_t;
 
 static int parse_opts(int argc, char **argv, ssh_opts_t *o) {
-  args_opt_t opts[] = {
-      {"projectId", &o->project, NULL}, {"serviceId", &o->service, NULL},
-      {"user", &o->user, NULL},         {"edge", &o->edge, NULL},
-      {"token", &o->token, NULL},       {"address", &o->address, NULL},
-      {"port", &o->port, NULL},         {"ca", &o->ca, NULL},
-      {"window", &o->window, NULL},     {"log-level", &o->level, NULL},
-      {"dead-timeout", &o->dead, NULL}, {"proxyOnly", NULL, &o->proxy_only},
-      {"stdio", NULL, &o->stdio},       {"insecure", NULL, &o->insecure},
-      {"detach", NULL, &o->detach},     {"quiet", NULL, &o->quiet},
-      {"install", NULL, &o->install},   {"uninstall", NULL, &o->uninstall},
-      {"help", NULL, &o->help},         {0}};
+  args_opt_t opts[] = {{"projectId", &o->project, NULL},
+                       {"serviceId", &o->service, NULL},
+                       {"user", &o->user, NULL},
+                       {"edge", &o->edge, NULL},
+                       {"token", &o->token, NULL},
+                       {"address", &o->address, NULL},
+                       {"port", &o->port, NULL},
+                       {"ca", &o->ca, NULL},
+                       {"window", &o->window, NULL},
+                       {"log-level", &o->level, NULL},
+                       {"dead-timeout", &o->dead, NULL},
+                       {"http-proxy", &o->http_proxy, NULL},
+                       {"http-proxy-file", &o->http_proxy_file, NULL},
+                       {"proxyOnly", NULL, &o->proxy_only},
+                       {"stdio", NULL, &o->stdio},
+                       {"insecure", NULL, &o->insecure},
+                       {"detach", NULL, &o->detach},
+                       {"quiet", NULL, &o->quiet},
+                       {"install", NULL, &o->install},
+                       {"uninstall", NULL, &o->uninstall},
+                       {"help", NULL, &o->help},
+                       {0}};
   char err[256];
   if (args_parse(argc, argv, opts, o->rest, MAX_REST, &o->nrest, &o->dashdash,
                  err, sizeof(err))) {
@@ -328,7 +345,8 @@ int cmd_ssh_service(int argc, char **argv) {
     return EXIT_USAGE;
   }
   cli_target_t target;
-  cli_context_flags_t flags = {o.edge, o.token, o.ca, o.insecure};
+  cli_context_flags_t flags = {o.edge,     o.token,      o.ca,
+                               o.insecure, o.http_proxy, o.http_proxy_file};
   int rc =
       cmd_ssh_resolve_target(o.project, o.service, &flags, !o.stdio, &target);
   if (rc != EXIT_OK)
@@ -407,7 +425,8 @@ static char *config_blocks(const ssh_opts_t *o, const char *service,
  * into *ids (free each and the array), *n of them. An exit code. */
 static int ssh_services(const ssh_opts_t *o, char ***ids, size_t *n) {
   cli_context_t ctx;
-  cli_context_flags_t flags = {o->edge, o->token, o->ca, o->insecure};
+  cli_context_flags_t flags = {o->edge,     o->token,      o->ca,
+                               o->insecure, o->http_proxy, o->http_proxy_file};
   *ids = NULL;
   *n = 0;
   int rc = cli_context_resolve_flags(&flags, &ctx);

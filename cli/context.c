@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli/exitcode.h"
+#include "cli/http_proxy_flags.h"
 #include "base/file.h"
 #include "base/log.h"
 
@@ -172,6 +173,7 @@ void cli_context_free(cli_context_t *c) {
   free(c->edge);
   free(c->token);
   free(c->ca);
+  http_proxy_clear(&c->proxy.proxy);
   *c = (cli_context_t){0};
 }
 
@@ -386,9 +388,10 @@ static int fill_out(const char *edge, const char *token, const char *ca,
   return EXIT_USAGE;
 }
 
-int cli_context_resolve(const char *edge_flag, const char *token_flag,
-                        const char *ca_flag, int insecure_flag,
-                        cli_context_t *out) {
+static int resolve(const char *edge_flag, const char *token_flag,
+                   const char *ca_flag, int insecure_flag,
+                   const char *proxy_flag, const char *proxy_file,
+                   cli_context_t *out) {
   const char *edge =
       nonempty(edge_flag) ? edge_flag : nonempty(getenv("WSMUX_EDGE"));
   const char *token =
@@ -422,10 +425,21 @@ int cli_context_resolve(const char *edge_flag, const char *token_flag,
                   use ? stored.name : NULL, out);
   }
   cli_context_free(&stored);
+  if (rc == 0 && (rc = cli_http_proxy_choose(proxy_flag, proxy_file, out->edge,
+                                             &out->proxy)) != 0)
+    cli_context_free(out);
   return rc;
+}
+
+int cli_context_resolve(const char *edge_flag, const char *token_flag,
+                        const char *ca_flag, int insecure_flag,
+                        cli_context_t *out) {
+  return resolve(edge_flag, token_flag, ca_flag, insecure_flag, NULL, NULL,
+                 out);
 }
 
 int cli_context_resolve_flags(const cli_context_flags_t *f,
                               cli_context_t *out) {
-  return cli_context_resolve(f->edge, f->token, f->ca, f->insecure, out);
+  return resolve(f->edge, f->token, f->ca, f->insecure, f->http_proxy,
+                 f->http_proxy_file, out);
 }

@@ -1,11 +1,13 @@
 /*
- * Where a command finds the edge and its API token.
+ * Where a command finds the edge and its API token, and how it reaches it.
  *
  * Resolution, field by field: the flags (--edge, --token, --ca,
  * --insecure), then WSMUX_EDGE / WSMUX_TOKEN / WSMUX_CA, then the current
  * context stored by `wsmux login`. A stored token is only ever sent to its own
  * edge: with --edge or WSMUX_EDGE naming another edge, the stored context is
- * not used at all.
+ * not used at all. The HTTP proxy to the edge comes from --http-proxy /
+ * --http-proxy-file and the environment (cli/http_proxy_flags.h); it is
+ * never stored.
  *
  * The contexts live in $XDG_CONFIG_HOME/wsmux/config.json (default
  * ~/.config/wsmux/config.json):
@@ -27,6 +29,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "ws/http_proxy.h"
+
 /* A resolved context. Owns its strings: free with cli_context_free(). */
 typedef struct {
   char *name;  /* the stored context used, or NULL */
@@ -34,6 +38,7 @@ typedef struct {
   char *token; /* never printed */
   char *ca;    /* extra trusted CA (PEM), or NULL */
   int insecure;
+  http_proxy_choice_t proxy; /* through an HTTP proxy (proxy.use), or not */
 } cli_context_t;
 
 /* The connection flags every command accepts (borrowed from argv). */
@@ -42,14 +47,21 @@ typedef struct {
   const char *token;
   const char *ca;
   int insecure;
+  const char *http_proxy;      /* NULL: not given; "": none */
+  const char *http_proxy_file; /* NULL: not given */
 } cli_context_flags_t;
 
 /* args_opt_t entries for cli_context_flags_t *f (cli/args.h). */
 #define CLI_CONTEXT_OPTS(f)                                                    \
   {"edge", &(f)->edge, NULL}, {"token", &(f)->token, NULL},                    \
-      {"ca", &(f)->ca, NULL}, {                                                \
-    "insecure", NULL, &(f)->insecure                                           \
+      {"ca", &(f)->ca, NULL}, {"insecure", NULL, &(f)->insecure},              \
+      {"http-proxy", &(f)->http_proxy, NULL}, {                                \
+    "http-proxy-file", &(f)->http_proxy_file, NULL                             \
   }
+
+/* The HTTP proxy the context of c goes through, or NULL (for
+ * transport_client_opts_t and http_client_request_t). */
+#define CLI_CONTEXT_PROXY(c) ((c)->proxy.use ? &(c)->proxy.proxy : NULL)
 
 /* Help text of CLI_CONTEXT_OPTS. */
 #define CLI_CONTEXT_HELP                                                       \
@@ -58,7 +70,12 @@ typedef struct {
   "  --edge URL      wss://host[:port] of the edge\n"                          \
   "  --token T       API token (prefer $WSMUX_TOKEN: arguments show in ps)\n"  \
   "  --ca FILE       also trust this CA certificate (PEM)\n"                   \
-  "  --insecure      do not verify the edge's certificate (tests only)\n"
+  "  --insecure      do not verify the edge's certificate (tests only)\n"      \
+  "  --http-proxy URL  reach the edge through this HTTP proxy (CONNECT):\n"    \
+  "                  http://[USER:PASSWORD@]HOST[:PORT], '' for none\n"        \
+  "                  (default: $HTTPS_PROXY, $ALL_PROXY; $NO_PROXY applies)\n" \
+  "  --http-proxy-file FILE  the proxy URL from the first line of FILE (a\n"   \
+  "                  password there stays out of ps)\n"
 
 #define CLI_NOT_LOGGED_IN                                                      \
   "not logged in: run 'wsmux login --edge URL --token T' or set "              \
@@ -68,13 +85,14 @@ typedef struct {
  * Resolve the context of a command (see the top of this file). Any flag
  * may be NULL / 0. Returns 0 with *out filled (free it with
  * cli_context_free), or, after printing `wsmux: error: ...` on stderr, an
- * exit code: EXIT_AUTH without a token, EXIT_USAGE without an edge or when
- * the config file cannot be used.
+ * exit code: EXIT_AUTH without a token, EXIT_USAGE without an edge, when
+ * the config file cannot be used or the HTTP proxy setting cannot. The
+ * proxy comes from the environment only.
  */
 int cli_context_resolve(const char *edge_flag, const char *token_flag,
                         const char *ca_flag, int insecure_flag,
                         cli_context_t *out);
-/* cli_context_resolve() with the flags of f. */
+/* cli_context_resolve() with the flags of f, the proxy flags included. */
 int cli_context_resolve_flags(const cli_context_flags_t *f, cli_context_t *out);
 void cli_context_free(cli_context_t *c);
 

@@ -14,6 +14,8 @@ enum {
                          already used) */
   EXIT_INVALID = 6,   /* the edge rejected the request as invalid (400) */
   EXIT_KEY = 7,       /* ssh doctor: the key is in no matching identity */
+  EXIT_PROXY = 8,     /* the HTTP proxy refused the tunnel to the edge (a
+                         4xx to CONNECT: 407/401 credentials, 403...) */
 };
 
 #endif

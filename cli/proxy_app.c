@@ -582,7 +582,10 @@ static size_t on_writable(void *ctx, transport_conn_t *c, uint8_t *buf,
 }
 
 static void report_close(proxy_t *p, const transport_close_t *why) {
-  if (why->kind == TRANSPORT_END_HTTP) {
+  if (why->kind == TRANSPORT_END_PROXY) {
+    log_msg(&p->log, LOG_ERROR, "cannot connect to the edge: %s", why->message);
+    proxy_stop(p, EXIT_PROXY);
+  } else if (why->kind == TRANSPORT_END_HTTP) {
     log_msg(&p->log, LOG_ERROR, "%s (HTTP %d)", why->message, why->http_status);
     proxy_stop(p, api_status_exit_code(why->http_status));
   } else if (why->close_code == EDGE_CLOSE_POLICY) {
@@ -662,9 +665,13 @@ static void proxy_connect(proxy_t *p) {
 }
 
 /* Give up only on answers that another attempt cannot change: a refused
- * upgrade, or the edge closing on purpose (1008: SSH was disabled). */
+ * upgrade, the edge closing on purpose (1008: SSH was disabled), or the
+ * HTTP proxy refusing the tunnel (a 4xx: its credentials or its policy
+ * would refuse every attempt alike, and a proxy that keeps seeing wrong
+ * credentials may lock the account). A proxy that is down, or that cannot
+ * reach the edge (5xx), is retried like any network failure. */
 static int permanent(const transport_close_t *why) {
-  if (why->close_code == EDGE_CLOSE_POLICY)
+  if (why->close_code == EDGE_CLOSE_POLICY || why->kind == TRANSPORT_END_PROXY)
     return 1;
   return why->kind == TRANSPORT_END_HTTP && why->http_status != 503 &&
          why->http_status != 429 && why->http_status < 500;
@@ -751,6 +758,9 @@ static int proxy_start(proxy_t *p) {
     log_msg(&p->log, LOG_WARN,
             "--insecure: the edge's certificate is NOT verified; anyone on "
             "the path can read and change this session");
+  if (o->edge.proxy != NULL)
+    log_msg(&p->log, LOG_INFO, "reaching the edge through the HTTP proxy %s",
+            o->edge.proxy->display);
   p->transport = transport_client_new(p->loop, &o->edge, &p->handlers, p, err,
                                       sizeof(err));
   if (p->transport != NULL)

@@ -116,7 +116,8 @@ int cmd_ssh_resolve_target(const char *project, const char *service,
   out->edge = (transport_client_opts_t){.url = out->ctx.edge,
                                         .token = out->ctx.token,
                                         .ca_file = out->ctx.ca,
-                                        .insecure = out->ctx.insecure};
+                                        .insecure = out->ctx.insecure,
+                                        .proxy = CLI_CONTEXT_PROXY(&out->ctx)};
   return EXIT_OK;
 }
 

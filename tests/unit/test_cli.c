@@ -27,6 +27,7 @@
 #include "cli/commands.h"
 #include "cli/context.h"
 #include "cli/exitcode.h"
+#include "cli/http_proxy_flags.h"
 #include "cli/output.h"
 #include "cli/sshconf.h"
 #include "base/id.h"
@@ -56,6 +57,12 @@ static int setup_dir(void **state) {
   unsetenv("WSMUX_EDGE");
   unsetenv("WSMUX_TOKEN");
   unsetenv("WSMUX_CA");
+  const char *proxy_vars[] = {
+      "HTTPS_PROXY", "https_proxy", "HTTP_PROXY",
+      "http_proxy",  "ALL_PROXY",   "all_proxy",
+      "NO_PROXY",    "no_proxy",    "WSMUX_HTTP_PROXY_FILE"};
+  for (size_t i = 0; i < sizeof(proxy_vars) / sizeof(proxy_vars[0]); i++)
+    unsetenv(proxy_vars[i]);
   *state = f;
   return 0;
 }
@@ -569,6 +576,104 @@ static void test_resolve_stored(void **state) {
   free(err);
 }
 
+/* cli_http_proxy_choose() for wss://edge.example with its stderr in *err
+ * (owned). */
+static int choose_proxy(const char *flag, const char *file,
+                        http_proxy_choice_t *out, char **err) {
+  FILE *e = tmpfile();
+  fflush(stderr);
+  int saved = dup(2);
+  dup2(fileno(e), 2);
+  int rc = cli_http_proxy_choose(flag, file, "wss://edge.example", out);
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  fseek(e, 0, SEEK_END);
+  *err = read_stream_all(e);
+  fclose(e);
+  return rc;
+}
+
+static void test_http_proxy_flags(void **state) {
+  fixture_t *fx = *state;
+  http_proxy_choice_t c;
+  char *err, file[PATH_MAX], line[512];
+  /* Nothing set: direct, silently. */
+  assert_int_equal(choose_proxy(NULL, NULL, &c, &err), EXIT_OK);
+  assert_false(c.use);
+  assert_string_equal(err, "");
+  free(err);
+  /* The environment; NO_PROXY. */
+  setenv("HTTPS_PROXY", "http://env.proxy:3128", 1);
+  assert_int_equal(choose_proxy(NULL, NULL, &c, &err), EXIT_OK);
+  assert_true(c.use);
+  assert_string_equal(c.proxy.host, "env.proxy");
+  assert_string_equal(c.origin, "HTTPS_PROXY");
+  free(err);
+  setenv("NO_PROXY", "example", 1);
+  assert_int_equal(choose_proxy(NULL, NULL, &c, &err), EXIT_OK);
+  assert_false(c.use);
+  http_proxy_describe(&c, line, sizeof(line));
+  assert_string_equal(line, "direct (NO_PROXY matches example)");
+  free(err);
+  unsetenv("NO_PROXY");
+  /* A password in the flag works, with a warning; never printed. */
+  assert_int_equal(choose_proxy("http://u:s3cret@flag:8", NULL, &c, &err),
+                   EXIT_OK);
+  assert_true(c.use);
+  assert_string_equal(c.proxy.host, "flag");
+  assert_non_null(strstr(err, "wsmux: warning: --http-proxy holds a password"));
+  assert_null(strstr(err, "s3cret"));
+  free(err);
+  assert_int_equal(choose_proxy("", NULL, &c, &err), EXIT_OK);
+  assert_false(c.use);
+  free(err);
+  /* Not both. */
+  assert_int_equal(choose_proxy("http://a:1", "/x", &c, &err), EXIT_USAGE);
+  assert_non_null(strstr(err, "exclude each other"));
+  free(err);
+  /* A file: its first line, blanks trimmed; private when it has a
+   * password. */
+  snprintf(file, sizeof(file), "%s/proxy.url", fx->dir);
+  write_path(file, "  http://u:s3cret@file.proxy:9 \nignored\n", 0600);
+  assert_int_equal(choose_proxy(NULL, file, &c, &err), EXIT_OK);
+  assert_true(c.use);
+  assert_string_equal(c.proxy.host, "file.proxy");
+  assert_string_equal(c.proxy.pass, "s3cret");
+  assert_non_null(strstr(c.origin, "--http-proxy-file "));
+  assert_string_equal(err, "");
+  free(err);
+  write_path(file, "http://u:s3cret@file.proxy:9\n", 0644);
+  assert_int_equal(choose_proxy(NULL, file, &c, &err), EXIT_USAGE);
+  assert_non_null(strstr(err, "group or others can read it (mode 644)"));
+  assert_null(strstr(err, "s3cret"));
+  assert_false(c.use);
+  free(err);
+  write_path(file, "http://file.proxy:9\n", 0644);
+  assert_int_equal(choose_proxy(NULL, file, &c, &err), EXIT_OK);
+  assert_true(c.use);
+  free(err);
+  /* Named by WSMUX_HTTP_PROXY_FILE; an empty one means none. */
+  write_path(file, "\n", 0600);
+  setenv("WSMUX_HTTP_PROXY_FILE", file, 1);
+  assert_int_equal(choose_proxy(NULL, NULL, &c, &err), EXIT_OK);
+  assert_false(c.use);
+  http_proxy_describe(&c, line, sizeof(line));
+  assert_non_null(strstr(line, "direct (WSMUX_HTTP_PROXY_FILE "));
+  free(err);
+  unsetenv("WSMUX_HTTP_PROXY_FILE");
+  snprintf(file, sizeof(file), "%s/missing", fx->dir);
+  assert_int_equal(choose_proxy(NULL, file, &c, &err), EXIT_USAGE);
+  assert_non_null(strstr(err, "cannot open the proxy file"));
+  free(err);
+  /* An unusable variable is named. */
+  setenv("HTTPS_PROXY", "socks5://h:1080", 1);
+  assert_int_equal(choose_proxy(NULL, NULL, &c, &err), EXIT_USAGE);
+  assert_non_null(strstr(err, "wsmux: error: HTTPS_PROXY: SOCKS proxies"));
+  free(err);
+  unsetenv("HTTPS_PROXY");
+}
+
 static void test_resolve_unsafe_file(void **state) {
   fixture_t *fx = *state;
   cli_context_t c;
@@ -1032,6 +1137,13 @@ static void test_cmd_network_errors(void **state) {
   expect_error(RUN(cmd_identity, "create", "--name", "n", "--key",
                    "ssh-ed25519 AAAA", "--tag", "a", "--tag", "b"),
                EXIT_NETWORK, "127.0.0.1");
+  /* Through an HTTP proxy that is not there: the proxy is named. */
+  expect_error(RUN(cmd_project, "list", "--http-proxy", "127.0.0.1:1"),
+               EXIT_NETWORK,
+               "cannot reach the HTTP proxy at http://127.0.0.1:1: connection "
+               "refused");
+  expect_error(RUN(cmd_project, "list", "--http-proxy", "https://p:1"),
+               EXIT_USAGE, "--http-proxy: https:// proxies");
   unsetenv("WSMUX_EDGE");
   unsetenv("WSMUX_TOKEN");
   expect_error(RUN(cmd_project, "list"), EXIT_AUTH, "not logged in");
@@ -1213,6 +1325,7 @@ int main(void) {
       T(test_resolve_flags_env),
       T(test_resolve_stored),
       T(test_resolve_unsafe_file),
+      T(test_http_proxy_flags),
       cmocka_unit_test(test_output_format),
       cmocka_unit_test(test_output_table),
       cmocka_unit_test(test_output_printable),
