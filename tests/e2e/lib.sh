@@ -43,8 +43,14 @@
 # wsmux started here (pidfiles, control sockets, logs: `wsmux proxy`) stay in
 # the test's directory, apart from the user's and from other tests.
 #
+# The HTTP proxy variables of the caller (HTTPS_PROXY, ALL_PROXY, NO_PROXY,
+# ... and WSMUX_HTTP_PROXY_FILE) are unset: every wsmux here goes straight
+# to its loopback edge unless a test sets them (http_proxy.sh, with a
+# tinyproxy of its own: start_tinyproxy).
+#
 # PostgreSQL: start_postgres, stop_postgres, restart_postgres, pg_new_db.
 # Fleets: start_named_edge, start_haproxy, haproxy_cli, haproxy_server_up.
+# HTTP proxies: start_tinyproxy, tinyproxy_connects.
 # sshds taking their keys from wsmux-edge: prepare_keys_cmd, start_keys_sshd.
 # Helpers: log, fail, track, untrack, wait_until, wait_output, wait_port,
 # wait_exit, stop_pid, stop_proxy, check_sanitizers, assert_alive, gen_keys,
@@ -101,6 +107,9 @@ E2E_SAN_ENV=(
   "UBSAN_OPTIONS=print_stacktrace=1"
   "LSAN_OPTIONS=$E2E_LSAN_OPTIONS"
 )
+
+unset HTTPS_PROXY https_proxy HTTP_PROXY http_proxy ALL_PROXY all_proxy \
+  NO_PROXY no_proxy WSMUX_HTTP_PROXY_FILE
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/wsmux-e2e-$E2E_NAME.XXXXXX")
 chmod 755 "$T"
@@ -274,7 +283,8 @@ assert_alive() {
 _show_logs() {
   local f
   for f in "$T"/edge*.err "$T"/proxy*.err "$T"/sshd.log "$T"/testsrv.err \
-    "$T"/faultrelay.err "$T"/run-*.err "$T"/postgres.log "$T"/haproxy.log; do
+    "$T"/faultrelay.err "$T"/run-*.err "$T"/postgres.log "$T"/haproxy.log \
+    "$T"/tinyproxy*.log; do
     [[ -s $f ]] || continue
     printf '\n---- %s (last 40 lines) ----\n' "${f#"$T"/}" >&2
     tail -n 40 "$f" >&2
@@ -447,6 +457,58 @@ pg_new_db() {
   psql -qX "$PG_DSN" -c "CREATE DATABASE \"$1\"" >/dev/null ||
     fail "cannot create database $1"
   printf 'host=127.0.0.1 port=%s user=wsmux dbname=%s' "$PG_PORT" "$1"
+}
+
+# start_tinyproxy NAME [--auth USER PASSWORD] [--port PORT] CONNECT_PORT...:
+# Debian's tinyproxy in the foreground (-d) on 127.0.0.1 (a free port, or
+# PORT to come back where it was), allowing CONNECT to the CONNECT_PORTs
+# only (ConnectPort), with Basic authentication when asked (BasicAuth: a
+# wrong password is answered 401, none 407). Every request is logged
+# (LogLevel Connect) to $T/NAME.log, which the test reads and which is
+# shown when it fails. Sets TP_PID, TP_PORT, TP_LOG; stopped at exit.
+start_tinyproxy() {
+  local name=$1 auth="" port="" p
+  shift
+  command -v tinyproxy >/dev/null ||
+    fail "tinyproxy is not installed (scripts/setup installs it)"
+  while (($#)); do
+    case $1 in
+      --auth)
+        auth="BasicAuth $2 $3"
+        shift 3
+        ;;
+      --port)
+        port=$2
+        shift 2
+        ;;
+      *) break ;;
+    esac
+  done
+  TP_PORT=${port:-$(_freeport)}
+  TP_LOG=$T/$name.log
+  {
+    printf 'Port %s\nListen 127.0.0.1\nTimeout 600\nMaxClients 100\n' "$TP_PORT"
+    printf 'LogLevel Connect\nLogFile "%s"\n' "$TP_LOG"
+    for p in "$@"; do
+      printf 'ConnectPort %s\n' "$p"
+    done
+    [[ -z $auth ]] || printf '%s\n' "$auth"
+  } >"$T/$name.conf"
+  tinyproxy -d -c "$T/$name.conf" </dev/null >>"$T/$name.out" 2>&1 &
+  TP_PID=$!
+  track "$TP_PID" "tinyproxy $name"
+  wait_port 127.0.0.1 "$TP_PORT" 10 "$TP_PID" ||
+    fail "tinyproxy $name did not listen on 127.0.0.1:$TP_PORT: $(cat "$T/$name.out" "$TP_LOG" 2>/dev/null)"
+  log "tinyproxy $name pid $TP_PID on 127.0.0.1:$TP_PORT (CONNECT to $*${auth:+, Basic auth})"
+}
+
+# tinyproxy_connects LOG [TARGET]: how many CONNECT requests (to TARGET,
+# host:port, when given) the tinyproxy of LOG received.
+tinyproxy_connects() {
+  local n
+  n=$(grep -cE "Request \(file descriptor [0-9]+\): CONNECT ${2:-[^ ]+} " \
+    "$1" 2>/dev/null) || true
+  printf '%s\n' "${n:-0}"
 }
 
 # _sshd_safe_path FILE: 0 when sshd would run FILE as a command: OpenSSH's
