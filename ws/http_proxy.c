@@ -397,6 +397,13 @@ void http_proxy_describe(const http_proxy_choice_t *c, char *out, size_t len) {
 
 int http_proxy_connect_request(const http_proxy_t *p, const char *host,
                                int port, char *buf, size_t len) {
+  /* The host goes into the request line: a name or an address, nothing
+   * that could end the line. */
+  for (const char *h = host; *h; h++)
+    if (!host_char(*h) && *h != ':')
+      return -1;
+  if (*host == '\0' || port < 1 || port > 65535)
+    return -1;
   char auth[HTTP_PROXY_CRED_MAX * 2 + 8], b64[(sizeof(auth) + 2) / 3 * 4 + 1];
   const char *v6 = strchr(host, ':') ? "[" : "", *v6e = *v6 ? "]" : "";
   int n = 0;

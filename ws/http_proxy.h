@@ -94,7 +94,8 @@ void http_proxy_describe(const http_proxy_choice_t *c, char *out, size_t len);
 
 /* The CONNECT request to host:port through p (with Proxy-Authorization:
  * Basic when p has credentials) into buf: its length, or -1 when it does
- * not fit. buf holds the password: wipe it after sending. */
+ * not fit or host is not a name or an address. buf holds the password:
+ * wipe it after sending. */
 int http_proxy_connect_request(const http_proxy_t *p, const char *host,
                                int port, char *buf, size_t len);
 

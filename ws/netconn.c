@@ -42,6 +42,7 @@ typedef struct {
   uv_write_t req;
   netconn_t *c;
   size_t len, cap;
+  int secret; /* the CONNECT request: wiped once written */
   uint8_t data[];
 } out_req_t;
 
@@ -54,6 +55,7 @@ struct netconn {
   int rx_stopped;   /* on_data asked for no more data */
   int proxy_status; /* the proxy's answer to CONNECT, once read */
   int refs;         /* the TCP handle + a pending resolve */
+  int resolving;    /* the resolve has not called back yet */
   uv_getaddrinfo_t gai;
   uv_connect_t connect_req;
   uv_tcp_t tcp;
@@ -148,7 +150,6 @@ static void destroy(netconn_t *c) {
     BIO_meth_free(c->bio_method);
   free(c->fill);
   free(c->spare);
-  explicit_bzero(c->head, sizeof(c->head));
   free(c);
 }
 
@@ -165,7 +166,7 @@ void netconn_close(netconn_t *c) {
   if (c == NULL || c->closing)
     return;
   c->closing = 1;
-  if (c->state == NC_RESOLVING)
+  if (c->resolving) /* also after a timeout: do not wait for the DNS */
     uv_cancel((uv_req_t *)&c->gai); /* on_resolved sees closing */
   http_proxy_clear(&c->proxy);
   uv_close((uv_handle_t *)&c->tcp, on_tcp_closed);
@@ -177,6 +178,10 @@ static void on_written(uv_write_t *req, int status) {
   out_req_t *o = (out_req_t *)req;
   netconn_t *c = o->c;
   c->out_pending -= o->len;
+  if (o->secret) {
+    explicit_bzero(o->data, o->len);
+    o->secret = 0;
+  }
   if (c->spare == NULL && o->cap == FILL_CAP)
     c->spare = o;
   else
@@ -204,6 +209,8 @@ int netconn_flush(netconn_t *c) {
   c->fill = NULL;
   uv_buf_t b = uv_buf_init((char *)o->data, (unsigned)o->len);
   if (uv_write(&o->req, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0) {
+    if (o->secret)
+      explicit_bzero(o->data, o->len);
     free(o);
     return -1;
   }
@@ -228,6 +235,7 @@ static out_req_t *fill_room(netconn_t *c, size_t n) {
   }
   o->c = c;
   o->len = 0;
+  o->secret = 0;
   return c->fill = o;
 }
 
@@ -496,6 +504,8 @@ static void send_connect(netconn_t *c) {
       http_proxy_connect_request(&c->proxy, c->host, c->port, req, sizeof(req));
   int rc = n > 0 ? out_append(c, req, (size_t)n) : -1;
   explicit_bzero(req, sizeof(req));
+  if (rc == 0)
+    c->fill->secret = 1; /* it holds the proxy's credentials */
   c->state = NC_PROXY;
   if (rc != 0 || netconn_flush(c) != 0)
     fail_edge(c, TRANSPORT_END_NETWORK, "cannot send CONNECT");
@@ -524,6 +534,7 @@ static void on_connected(uv_connect_t *req, int status) {
 static void on_resolved(uv_getaddrinfo_t *req, int status,
                         struct addrinfo *res) {
   netconn_t *c = req->data;
+  c->resolving = 0;
   if (c->closing || c->state == NC_ENDED) {
     /* cancelled by netconn_close(), or timed out */
   } else if (status != 0) {
@@ -643,6 +654,7 @@ netconn_t *netconn_connect(uv_loop_t *loop, const netconn_opts_t *o,
   uv_tcp_init(loop, &c->tcp);
   c->tcp.data = c;
   c->refs = 2; /* the handle, the resolve */
+  c->resolving = 1;
   c->state = NC_RESOLVING;
   return c;
 fail:

@@ -42,7 +42,8 @@ typedef enum {
 typedef struct {
   transport_end_t kind;
   int was_open;    /* the WebSocket had been established */
-  int http_status; /* TRANSPORT_END_HTTP: the edge's status */
+  int http_status; /* TRANSPORT_END_HTTP: the edge's status; _PROXY: the
+                      proxy's answer to CONNECT */
   int close_code;  /* WebSocket close code received, 0 when none */
   char message[512];
 } transport_close_t;

@@ -455,6 +455,8 @@ static void nc_end(void *ctx, const netconn_end_t *e) {
             w->host, w->port, e->message);
   else
     set_why(w, e->kind, "%s", e->message);
+  if (e->kind == TRANSPORT_END_PROXY)
+    w->why.http_status = e->proxy_status;
   finish(w);
 }
 

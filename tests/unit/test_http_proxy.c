@@ -251,8 +251,12 @@ static void test_connect_request(void **state) {
   assert_memory_equal(buf, "CONNECT [::1]:8443 HTTP/1.1\r\n", 29);
   assert_non_null(strstr(
       buf, "\r\nProxy-Authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==\r\n"));
-  /* Too small a buffer. */
+  /* Too small a buffer; a host that would end the request line. */
   assert_int_equal(http_proxy_connect_request(&p, "e", 1, buf, 16), -1);
+  assert_int_equal(
+      http_proxy_connect_request(&p, "e\r\nX: y", 1, buf, sizeof(buf)), -1);
+  assert_int_equal(http_proxy_connect_request(&p, "e", 0, buf, sizeof(buf)),
+                   -1);
 }
 
 int main(void) {
