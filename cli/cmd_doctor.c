@@ -64,7 +64,7 @@ static int check_token(doctor_t *d) {
   int rc = api_call(&d->target.ctx, "GET", "/v1/projects", NULL, &doc);
   if (rc == EXIT_PROXY)
     return fail(rc,
-                "proxy: the HTTP proxy %s refuses the way to %s (see "
+                "proxy: the HTTP proxy %s refused the tunnel to %s (see "
                 "the error above)",
                 d->target.ctx.proxy.proxy.display, d->target.ctx.edge);
   if (rc == EXIT_AUTH)

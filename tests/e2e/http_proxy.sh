@@ -6,7 +6,8 @@
 # (ConnectPort). wsmux -> tinyproxy -> [wsmux-faultrelay ->] edge -> sshd.
 #  - admin calls: login (HTTPS_PROXY), project list (WSMUX_HTTP_PROXY_FILE
 #    0600, --http-proxy with a warning about ps), an SSH identity created
-#    and deleted (request bodies), doctor's `via` line;
+#    and deleted (request bodies), doctor's `via` line and its FAIL line
+#    when the proxy refuses;
 #  - refusals: wrong credentials (401) and none (407) -> exit 8 with the
 #    message, a port the proxy does not allow (403) -> exit 8, the edge
 #    down behind the proxy (500) -> exit 4, the proxy down -> exit 4, a
@@ -169,6 +170,11 @@ WRONG_URL=http://alice:wrong-$PASS@127.0.0.1:$AUTH_PORT
 cli wrong_pw HTTPS_PROXY="$WRONG_URL" -- project list
 refused wrong_pw 8 "the HTTP proxy at $AUTH_SHOWN refused the credentials" \
   "(HTTP 401 Unauthorized)"
+cli doctor_refused HTTPS_PROXY="$WRONG_URL" -- ssh doctor --projectId p1 \
+  --serviceId "$E2E_SSH_SERVICE" --key-file "$CLIENT_KEY.pub"
+refused doctor_refused 8 "refused the credentials"
+grep -qF "FAIL  proxy: the HTTP proxy $AUTH_SHOWN refused the tunnel to $EDGE_URL" \
+  "$RUN_OUT" || fail "doctor: no FAIL line for the proxy: $(cat "$RUN_OUT")"
 cli no_creds HTTPS_PROXY="http://127.0.0.1:$AUTH_PORT" -- project list
 refused no_creds 8 "requires credentials (HTTP 407" "http://USER:PASSWORD@"
 cli wrong_ssh HTTPS_PROXY="$WRONG_URL" -- ssh service --projectId p1 \
