@@ -33,6 +33,7 @@
 #                     edge's own default)
 #   E2E_EDGE_EXTRA_JSON  extra top-level members of the edge config, written
 #                     verbatim (e.g. '"resumeGraceMs": 3000'; default none)
+#   E2E_FAULTRELAY_SECONDS  lifetime of wsmux-faultrelay (default 900)
 #   E2E_EDGE_URL_OVERRIDE  --edge URL start_proxy gives wsmux instead of
 #                     $EDGE_URL (start_proxy_via_fault sets it to the relay)
 #   E2E_PROXY_RUNTIME_DIR  XDG_RUNTIME_DIR of the proxies start_proxy starts
@@ -56,7 +57,7 @@
 # wait_exit, stop_pid, stop_proxy, check_sanitizers, assert_alive, gen_keys,
 # gen_cert, start_sshd, service_json, write_edge_config, start_edge,
 # keep_edge_log, start_proxy, ssh_echo, start_testsrv, rss_kb, ws_path,
-# wsraw; the array SSH_OPTS (set by gen_keys). The usual start-up in one
+# wsraw, cpu_share_start/cpu_share_end; the array SSH_OPTS (set by gen_keys). The usual start-up in one
 # call: start_stack (keys, cert, upstream, config, edge), prepare_stack (the
 # same without the edge), start_stack_with_proxy (and a proxy, optionally
 # through a fault relay).
@@ -86,6 +87,7 @@ WSMUX_REPO=$(cd "$E2E_DIR/../.." && pwd)
 : "${E2E_DEADLINE:=540}"
 : "${E2E_EDGE_LOG_LEVEL:=info}"
 : "${E2E_WINDOW_BYTES:=131072}"
+: "${E2E_FAULTRELAY_SECONDS:=900}"
 # SIGTERM makes the edge drain open streams this long: short, so cleanup
 # stays within its bound (a test of draining sets its own).
 : "${E2E_DRAIN_MS:=2000}"
@@ -945,6 +947,43 @@ https_raw() {
       -CAfile "$EDGE_CERT" 2>/dev/null
 }
 
+# CPU accounting, for the noise of a long run (scripts/bench, scripts/soak):
+# cpu_share_start, then cpu_share_end sets CPU_OWN, CPU_OTHER and CPU_STEAL,
+# the percentages of all CPUs' time in between that went to this script and
+# everything it started, to other processes, and to the hypervisor.
+_machine_ticks() { # "BUSY STEAL TOTAL" clock ticks of all CPUs since boot
+  awk '/^cpu /{t = 0; for (i = 2; i <= NF; i++) t += $i
+    print $2 + $3 + $4 + $7 + $8, $9, t; exit}' /proc/stat
+}
+# _own_ticks: the reaped children are in this shell's cutime/cstime, the
+# running ones (sshd, the edge, ...) are read directly, with their reaped
+# children.
+_own_ticks() {
+  local p sum=0 f
+  for p in $$ "${E2E_PIDS[@]}"; do
+    f=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+    f=${f##*) }
+    read -ra f <<<"$f"
+    sum=$((sum + f[11] + f[12] + f[13] + f[14]))
+  done
+  printf '%s' "$sum"
+}
+cpu_share_start() {
+  read -r _CPU_BUSY0 _CPU_STEAL0 _CPU_TOTAL0 <<<"$(_machine_ticks)"
+  _CPU_OWN0=$(_own_ticks)
+}
+cpu_share_end() {
+  local busy steal total own
+  read -r busy steal total <<<"$(_machine_ticks)"
+  own=$(_own_ticks)
+  # shellcheck disable=SC2034 # read by the scripts
+  read -r CPU_OWN CPU_OTHER CPU_STEAL <<<"$(awk -v b=$((busy - _CPU_BUSY0)) \
+    -v s=$((steal - _CPU_STEAL0)) -v t=$((total - _CPU_TOTAL0)) \
+    -v o=$((own - _CPU_OWN0)) \
+    'BEGIN { if (t <= 0) t = 1; other = b - o; if (other < 0) other = 0
+      printf "%.1f %.1f %.1f", 100 * o / t, 100 * other / t, 100 * s / t }')"
+}
+
 # ws_path SERVICE: the edge's WebSocket path for SERVICE of $E2E_PROJECT.
 ws_path() {
   printf '/v1/projects/%s/services/%s/ssh' "$E2E_PROJECT" "$1"
@@ -977,7 +1016,8 @@ $(cat "$RAW_OUT")"
 # start_faultrelay TO_PORT: wsmux-faultrelay on 127.0.0.1 (kernel-chosen
 # port) forwarding every connection to 127.0.0.1:TO_PORT, controlled through
 # the UNIX socket $FAULT_CTL; its log is $T/faultrelay.err (shown when the
-# test fails). Sets FAULT_PID, FAULT_PORT, FAULT_CTL and FAULT_URL, the edge
+# test fails). It exits by itself after E2E_FAULTRELAY_SECONDS (default
+# 900; a longer run sets more). Sets FAULT_PID, FAULT_PORT, FAULT_CTL and FAULT_URL, the edge
 # URL through the relay (the edge's scheme, host $WSMUX_EDGE_HOST, which the
 # edge's certificate covers). Call after start_edge.
 start_faultrelay() {
@@ -986,7 +1026,7 @@ start_faultrelay() {
     fail "wsmux-faultrelay not found at $WSMUX_FAULTRELAY (build it or set WSMUX_FAULTRELAY)"
   FAULT_CTL=$T/fault.ctl
   "$WSMUX_FAULTRELAY" --listen 127.0.0.1:0 --to "127.0.0.1:$to" \
-    --control "$FAULT_CTL" --max-seconds 900 \
+    --control "$FAULT_CTL" --max-seconds "$E2E_FAULTRELAY_SECONDS" \
     </dev/null >"$T/faultrelay.out" 2>"$T/faultrelay.err" &
   FAULT_PID=$!
   track "$FAULT_PID" wsmux-faultrelay
