@@ -543,9 +543,11 @@ prepare_keys_cmd() {
   done
   [[ -n $KEYS_SAFE_DIR ]] ||
     fail "$KEYS_CMD is not a safe path for sshd and no safe directory found"
-  # Removed before lib.sh's cleanup, which then sees the test's status.
+  # Removed before lib.sh's cleanup, which then sees the test's status
+  # (set +e first: under set -e, `(exit N)` with N > 0 would end the trap
+  # before the cleanup).
   # shellcheck disable=SC2154 # _rc is assigned inside the trap
-  trap '_rc=$?; rm -rf "$KEYS_SAFE_DIR"; (exit $_rc); _e2e_cleanup' EXIT
+  trap '_rc=$?; set +e; rm -rf "$KEYS_SAFE_DIR"; (exit $_rc); _e2e_cleanup' EXIT
   install -m 0755 "$KEYS_CMD" "$KEYS_SAFE_DIR/wsmux-edge"
   KEYS_CMD=$KEYS_SAFE_DIR/wsmux-edge
   log "sshd would not run $WSMUX_EDGE_BIN (unsafe path); using a copy in $KEYS_SAFE_DIR"
