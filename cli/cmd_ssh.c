@@ -232,15 +232,17 @@ static int report_running(const proxy_opts_t *po, const char *held,
   proxy_app_banner(NULL, st.endpoint, atoi(colon + 1), po->user, "", text,
                    sizeof(text));
   size_t n = strlen(text);
-  if (st.up_file[0] != '\0')
-    snprintf(text + n, sizeof(text) - n,
-             "It is served by `wsmux proxy up -f %s`: remove it from that "
-             "file and run `wsmux proxy reload -f %s` to stop it\n",
-             st.up_file, st.up_file);
-  else
+  if (st.up_file[0] != '\0') {
+    if (snprintf(text + n, sizeof(text) - n,
+                 "It is served by `wsmux proxy up -f %s`: remove it from that "
+                 "file and run `wsmux proxy reload -f %s` to stop it\n",
+                 st.up_file, st.up_file) < 0)
+      text[n] = '\0'; /* a cut hint is harmless */
+  } else {
     snprintf(text + n, sizeof(text) - n,
              "Stop it with: wsmux proxy stop --projectId %s --serviceId %s\n",
              po->project, po->service);
+  }
   if (detach_pending(d)) {
     detach_out(d, text);
   } else {

@@ -39,8 +39,10 @@ static store_status_t commit(store_file_t *f, state_t *next, char *err,
   state_save_result_t rc = state_save(next, f->state_file, why, sizeof(why));
   if (rc == STATE_SAVE_FAILED) {
     state_free(next);
-    snprintf(err, errlen,
-             "the state file could not be written, nothing changed: %s", why);
+    if (snprintf(err, errlen,
+                 "the state file could not be written, nothing changed: %s",
+                 why) < 0)
+      err[0] = '\0'; /* a cut message is harmless */
     f->base.stats.write_failed++;
     return STORE_FAILED;
   }

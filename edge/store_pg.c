@@ -103,7 +103,9 @@ static void op_answer(op_t *op) {
 static void answer_now(op_t *op, store_status_t st, const char *fmt,
                        const char *arg) {
   op->status = st;
-  snprintf(op->message, sizeof(op->message), fmt, arg);
+  /* A cut message is harmless; the check keeps -Wformat-truncation quiet. */
+  if (snprintf(op->message, sizeof(op->message), fmt, arg) < 0)
+    op->message[0] = '\0';
   if (st == STORE_OK)
     op->p->base.stats.write_ok++;
   else if (st == STORE_FAILED)

@@ -66,8 +66,9 @@ static void call_finish(call_t *hc) {
 
 static void fail(call_t *hc, const char *msg) {
   http_client_result_t *r = hc->r;
-  if (r->error[0] == '\0')
-    snprintf(r->error, sizeof(r->error), "%s", msg);
+  if (r->error[0] == '\0' &&
+      snprintf(r->error, sizeof(r->error), "%s", msg) < 0)
+    r->error[0] = '\0'; /* a cut message is harmless */
   call_finish(hc);
 }
 

@@ -238,8 +238,9 @@ static void describe_peer_close(server_conn_t *c, const void *in, size_t len,
   why->close_code = (p[0] << 8) | p[1];
   /* The peer's bytes, for the log: escaped (base/text.h). */
   text_escape(reason, sizeof(reason), (const char *)p + 2, len - 2);
-  snprintf(why->message, sizeof(why->message), "closed by peer (%d%s%s)",
-           why->close_code, len > 2 ? ": " : "", reason);
+  if (snprintf(why->message, sizeof(why->message), "closed by peer (%d%s%s)",
+               why->close_code, len > 2 ? ": " : "", reason) < 0)
+    why->message[0] = '\0'; /* a cut message is harmless */
   (void)c;
 }
 
