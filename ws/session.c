@@ -213,19 +213,6 @@ static void drop_all(session_t *s, int notify, uint16_t code,
   }
 }
 
-void session_restart(session_t *s, uint16_t code, const char *reason) {
-  for (size_t i = 0; i < s->table_size; i++) {
-    session_stream_t *next;
-    for (session_stream_t *st = s->table[i]; st != NULL; st = next) {
-      next = st->hnext;
-      if (st->opened)
-        stream_end(st, code, reason, reason ? strlen(reason) : 0);
-    }
-  }
-  s->goaway_recv = 0;
-  s->peer_last_id = 0;
-}
-
 void session_abort(session_t *s, uint16_t code, const char *reason) {
   /* First, so a stream_closed callback cannot open a stream that the scan
    * below has already passed (it would survive the abort). */
@@ -910,6 +897,23 @@ static void queue_opens(session_t *s, uint32_t above) {
     }
   }
   free(ids);
+}
+
+void session_restart(session_t *s, uint16_t code, const char *reason) {
+  /* By id, not along the table's chains: a stream_closed callback may end
+   * other streams (the next one in a chain) or open new ones. */
+  size_t n;
+  uint32_t *ids = stream_ids(s, &n);
+  if (ids != NULL) {
+    for (size_t i = 0; i < n; i++) {
+      session_stream_t *st = table_find(s, ids[i]);
+      if (st != NULL && st->opened)
+        stream_end(st, code, reason, reason ? strlen(reason) : 0);
+    }
+    free(ids);
+  }
+  s->goaway_recv = 0;
+  s->peer_last_id = 0;
 }
 
 static void resume_apply(session_t *s) {

@@ -2852,6 +2852,32 @@ static void test_resume_close_callback_server(void **state) {
   expect_healthy();
 }
 
+/* The same for session_restart (the edge lost the session): a callback
+ * that resets the next stream of the chain, or opens a new one. */
+static void test_restart_close_callback(void **state) {
+  chain_setup();
+  link_drop();
+  C->reset_other_on_close = 1; /* 33 ends first: the callback resets 1 */
+  session_restart(C->s, FRAME_CODE_SHUTDOWN, "session expired");
+  assert_int_equal(C->closes_total, 1);
+  expect_closed(C, 33, FRAME_CODE_SHUTDOWN, "session expired");
+  assert_null(C->rec[1].st);
+  assert_int_equal(session_stream_count(C->s), 0);
+
+  pair_init(SESSION_WINDOW_MIN, SESSION_WINDOW_MIN, 64);
+  chain_setup();
+  link_drop();
+  C->reopen_budget = 2; /* each end opens one, not opened: it stays */
+  session_restart(C->s, FRAME_CODE_SHUTDOWN, "session expired");
+  assert_int_equal(C->closes_total, 2);
+  assert_int_equal(session_stream_count(C->s), 2);
+  session_link_up(C->s, 0, NULL);
+  C->resuming = 0;
+  assert_true(take_msg(C, msg1) > 0);
+  assert_int_equal(sent_count(C, FRAME_OPEN, 35), 1);
+  assert_int_equal(sent_count(C, FRAME_OPEN, 37), 1);
+}
+
 /* A client that opens replacements from stream_closed during the resume:
  * their OPENs go out once, in order, after the re-sent ones. */
 static void test_resume_reopen_in_callback(void **state) {
@@ -2957,6 +2983,7 @@ int main(void) {
       T(test_resume_close_callback_client),
       T(test_resume_close_callback_server),
       T(test_resume_reopen_in_callback),
+      T(test_restart_close_callback),
   };
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);
