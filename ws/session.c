@@ -10,13 +10,15 @@
 
 #define ERR_MAX 160
 #define TABLE_MIN 16
-/* Entries per RESUME frame: a frame never spans two messages, and a message
- * is at most SESSION_MSG_MAX, a little less than a frame can be. */
+/* Entries per RESUME frame: like every control frame it fits
+ * FRAME_CONTROL_MAX, so that any message capacity session_build_message
+ * accepts can carry it (a frame never spans two messages). */
 #define RESUME_ENTRIES_PER_FRAME                                               \
-  ((SESSION_MSG_MAX - FRAME_HEADER_LEN - FRAME_RESUME_FIXED) /                 \
+  ((FRAME_CONTROL_MAX - FRAME_HEADER_LEN - FRAME_RESUME_FIXED) /               \
    FRAME_RESUME_ENTRY_LEN)
-_Static_assert(RESUME_ENTRIES_PER_FRAME <= FRAME_RESUME_MAX_ENTRIES,
-               "a RESUME frame fits in a message");
+_Static_assert(RESUME_ENTRIES_PER_FRAME <= FRAME_RESUME_MAX_ENTRIES &&
+                   RESUME_ENTRIES_PER_FRAME > 0,
+               "a RESUME frame fits FRAME_CONTROL_MAX");
 
 struct session_stream {
   session_t *s;

@@ -2758,24 +2758,27 @@ static void test_resume_many_streams(void **state) {
   lose(LOSE_BOTH);
   pump_steps(2);
 
-  /* RESUME frames of nearly 64 KiB arrive in pieces. */
+  /* Messages of many RESUME frames (each fits FRAME_CONTROL_MAX, as every
+   * control frame) arrive in pieces. */
   C->split = 1000;
   S->split = 777;
-  /* First try: the HELLO and the first RESUME frame get through (the HELLO
-   * alone in its message: HELLO and a full RESUME frame do not fit). */
+  /* First try: the HELLO and the first message of RESUME frames get
+   * through. */
   reconnect();
-  assert_int_equal(pump1(S), FRAME_HEADER_LEN + FRAME_HELLO_LEN);
+  assert_true(pump1(S) > SESSION_MSG_MAX - FRAME_CONTROL_MAX);
+  assert_int_equal(S->msg_first_type, FRAME_HELLO);
   assert_int_equal(C->hellos, 1);
-  assert_true(pump1(S) > 0);
-  assert_int_equal(S->resume_more, 1);
+  assert_true(S->resume_more > 1);
+  assert_int_equal(S->resume_more, S->resume_frames);
   assert_false(C->resume_got);
-  /* Second try: the server's RESUME is through, the client's first RESUME
-   * frame too, then the link drops. */
+  /* Second try: the server's RESUME is through, the client's first
+   * message of RESUME frames too, then the link drops. */
   reconnect();
   while (!C->resume_got)
     assert_true(pump1(S) > 0);
   assert_true(pump1(C) > 0);
-  assert_int_equal(C->resume_more, 1);
+  assert_true(C->resume_more > 1);
+  assert_int_equal(C->resume_more, C->resume_frames);
   assert_false(S->resume_got);
   reconnect();
   pump_all();
@@ -2795,6 +2798,36 @@ static void test_resume_many_streams(void **state) {
     assert_int_equal(C->rec[busy[i]].rx, 40000);
   }
   expect_good_stream(2 * N - 1);
+  expect_no_rst();
+}
+
+/* session_build_message promises that FRAME_CONTROL_MAX bytes of room
+ * carry any control frame: RESUME frames included, however many streams
+ * (a RESUME frame as big as a message got stuck: found by fuzz_session). */
+static void test_resume_small_messages(void **state) {
+  enum { N = 200 };
+  uint32_t ids[N];
+  pair_init(SESSION_WINDOW_MIN, SESSION_WINDOW_MIN, N);
+  establish(ids, N);
+  reconnect();
+  for (int i = 0; i < 400 && !(C->resume_got && S->resume_got); i++) {
+    side_t *sides[2] = {S, C};
+    for (int k = 0; k < 2; k++) {
+      int ww = session_want_write(sides[k]->s);
+      size_t n = session_build_message(sides[k]->s, msg1, FRAME_CONTROL_MAX);
+      assert_int_equal(ww, n > 0);
+      if (n == 0)
+        continue;
+      assert_true(n <= FRAME_CONTROL_MAX);
+      inspect(sides[k], msg1, n);
+      assert_int_equal(give(sides[k]->peer, msg1, n, 0), 0);
+    }
+  }
+  expect_resumed();
+  assert_true(S->resume_frames > 1 && C->resume_frames > 1);
+  assert_int_equal(S->resume_entries, N);
+  pump_all();
+  expect_good_stream(ids[N - 1]);
   expect_no_rst();
 }
 
@@ -2980,6 +3013,7 @@ int main(void) {
       T(test_resume_bad_counts_client),
       T(test_resume_unexpected),
       T(test_resume_many_streams),
+      T(test_resume_small_messages),
       T(test_resume_close_callback_client),
       T(test_resume_close_callback_server),
       T(test_resume_reopen_in_callback),
