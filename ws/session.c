@@ -58,6 +58,7 @@ struct session {
   buf_queue_t resumeq; /* HELLO and RESUME: sent before anything else */
   int link_up;         /* a WebSocket carries the session */
   int awaiting_resume; /* our RESUME is out; hold the rest for the peer's */
+  int hello_recv;      /* client: the edge's HELLO came on this link */
   frame_resume_entry_t *peer_entries; /* the peer's RESUME, gathering */
   size_t npeer_entries;
   uint32_t peer_last_id; /* from the peer's RESUME */
@@ -974,6 +975,7 @@ static void clear_output(session_t *s) {
 
 void session_link_down(session_t *s) {
   s->link_up = 0;
+  s->hello_recv = 0;
   clear_output(s);
   /* A frame cut by the drop must not be glued to the next link's bytes. */
   frame_reader_free(&s->reader);
@@ -1040,6 +1042,11 @@ static int on_frame(void *ctx, const frame_t *f) {
   case FRAME_HELLO:
     if (server)
       return fail(s, "HELLO from the client", 0, 0);
+    /* Once per WebSocket: another would make us send our RESUME, or our
+     * OPENs, again on the same one. */
+    if (s->hello_recv)
+      return fail(s, "HELLO twice on one WebSocket", 0, 0);
+    s->hello_recv = 1;
     if (s->cb->hello != NULL)
       s->cb->hello(s->ctx, f->session_id,
                    (f->hello_flags & FRAME_HELLO_RESUMED) != 0, f->grace_ms);

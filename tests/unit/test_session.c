@@ -2687,6 +2687,30 @@ static void test_resume_bad_counts_client(void **state) {
   expect_healthy();
 }
 
+/* The edge's HELLO comes once per WebSocket: a second one on the same
+ * WebSocket is a connection error (it made the client send its OPENs, or
+ * its RESUME, again on it; found by fuzz_session). A new WebSocket brings
+ * a new one. */
+static void test_hello_twice(void **state) {
+  uint8_t buf[64];
+  uint32_t id;
+  inject_ok(C, buf, mk_hello(buf, 0)); /* the first WebSocket's */
+  establish(&id, 1);
+  reconnect();
+  pump_all();
+  expect_resumed();
+  assert_int_equal(C->hellos, 2);
+  assert_int_equal(inject(C, buf, mk_hello(buf, 1)), -1);
+  assert_non_null(strstr(session_error(C->s), "HELLO twice"));
+  assert_int_equal(C->hellos, 2);
+
+  pair_init(SESSION_WINDOW_MIN, SESSION_WINDOW_MIN, 64);
+  open_stream(C);
+  inject_ok(C, buf, mk_hello(buf, 0));
+  assert_int_equal(inject(C, buf, mk_hello(buf, 0)), -1);
+  assert_int_equal(C->hellos, 1);
+}
+
 /* A RESUME nobody waits for, or a HELLO to the server, is a connection
  * error; so is a RESUME after the exchange is over. */
 static void test_resume_unexpected(void **state) {
@@ -3011,6 +3035,7 @@ int main(void) {
       T(test_resume_repeated_drops),
       T(test_resume_bad_counts_server),
       T(test_resume_bad_counts_client),
+      T(test_hello_twice),
       T(test_resume_unexpected),
       T(test_resume_many_streams),
       T(test_resume_small_messages),
