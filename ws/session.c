@@ -239,6 +239,10 @@ const char *session_error(const session_t *s) {
   return s->error;
 }
 
+int session_failed(const session_t *s) {
+  return s->failed;
+}
+
 static int fail(session_t *s, const char *fmt, uint32_t a, uint32_t b) {
   s->failed = 1;
   snprintf(s->error, sizeof(s->error), fmt, a, b);
@@ -921,6 +925,13 @@ void session_restart(session_t *s, uint16_t code, const char *reason) {
 
 static void resume_apply(session_t *s) {
   qsort(s->peer_entries, s->npeer_entries, sizeof(*s->peer_entries), entry_cmp);
+  for (size_t i = 1; i < s->npeer_entries; i++) {
+    /* Which of the two would count is anyone's guess. */
+    if (s->peer_entries[i].stream_id == s->peer_entries[i - 1].stream_id) {
+      fail(s, "RESUME lists stream %u twice", s->peer_entries[i].stream_id, 0);
+      return;
+    }
+  }
   resume_reset_unknown(s);
   /* By id, not along the table's chains: a stream_closed callback run by
    * resume_stream may end other streams (the next one in a chain) or open
@@ -953,8 +964,13 @@ static int on_resume(session_t *s, const frame_t *f) {
   if (ne == NULL)
     return fail(s, "out of memory", 0, 0);
   s->peer_entries = ne;
-  for (uint32_t i = 0; i < f->count; i++)
-    frame_resume_entry(f, i, &s->peer_entries[s->npeer_entries++]);
+  for (uint32_t i = 0; i < f->count; i++) {
+    frame_resume_entry_t *e = &s->peer_entries[s->npeer_entries++];
+    frame_resume_entry(f, i, e);
+    /* No stream has id 0 (an RST for it could not even be encoded). */
+    if (e->stream_id == 0)
+      return fail(s, "RESUME lists stream 0", 0, 0);
+  }
   if (f->last_stream_id > s->peer_last_id)
     s->peer_last_id = f->last_stream_id;
   if (!f->more)

@@ -133,6 +133,9 @@ int session_want_write(const session_t *s);
 size_t session_build_message(session_t *s, uint8_t *out, size_t cap);
 
 size_t session_stream_count(const session_t *s);
+/* The session failed (session_feed returned -1): it can carry no link any
+ * more, so it is not worth keeping for a resume. */
+int session_failed(const session_t *s);
 
 /* What the server says first on a WebSocket (docs/PROTOCOL.md 8). */
 typedef struct {

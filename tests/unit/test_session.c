@@ -2711,6 +2711,46 @@ static void test_hello_twice(void **state) {
   assert_int_equal(C->hellos, 1);
 }
 
+/* A RESUME that lists stream 0 (the connection): a connection error, not
+ * an RST for stream 0, which no encoder may produce (found by
+ * fuzz_session). */
+static void test_resume_stream_zero(void **state) {
+  uint8_t buf[512];
+  uint32_t id;
+  establish(&id, 1);
+  link_drop();
+  link_resume();
+  S->lose = 1;
+  (void)take_msg(S, msg1);
+  S->lose = 0;
+  frame_resume_entry_t e[2] = {{id, FRAME_RESUME_OPENED, 0, 0},
+                               {0, FRAME_RESUME_OPENED, 0, 0}};
+  assert_int_equal(inject(S, buf, mk_resume(buf, sizeof(buf), 0, 0, e, 2)), -1);
+  assert_non_null(strstr(session_error(S->s), "stream 0"));
+}
+
+/* A RESUME that lists a stream twice: which entry would count is anyone's
+ * guess, so it is a connection error. */
+static void test_resume_duplicate_entry(void **state) {
+  uint8_t buf[512];
+  uint32_t ids[2];
+  establish(ids, 2);
+  link_drop();
+  link_resume();
+  S->lose = 1;
+  (void)take_msg(S, msg1);
+  S->lose = 0;
+  frame_resume_entry_t e[3] = {
+      {ids[0], FRAME_RESUME_OPENED, 0, 0},
+      {ids[1], FRAME_RESUME_OPENED, 0, 0},
+      {ids[0], FRAME_RESUME_OPENED, 0, 0},
+  };
+  assert_int_equal(inject(S, buf, mk_resume(buf, sizeof(buf), 0, 0, e, 3)), -1);
+  assert_true(session_failed(S->s));
+  assert_non_null(strstr(session_error(S->s), "twice"));
+  assert_int_equal(S->closes_total, 0);
+}
+
 /* A RESUME nobody waits for, or a HELLO to the server, is a connection
  * error; so is a RESUME after the exchange is over. */
 static void test_resume_unexpected(void **state) {
@@ -3036,6 +3076,8 @@ int main(void) {
       T(test_resume_bad_counts_server),
       T(test_resume_bad_counts_client),
       T(test_hello_twice),
+      T(test_resume_stream_zero),
+      T(test_resume_duplicate_entry),
       T(test_resume_unexpected),
       T(test_resume_many_streams),
       T(test_resume_small_messages),
