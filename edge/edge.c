@@ -454,9 +454,12 @@ static void on_close(void *ctx, transport_conn_t *c,
   edge_t *e = ec->e;
   transport_conn_set_user(c, NULL);
   e->conns_per_token[token_index(e, ec->auth.tok)]--;
+  /* Streams that ended here while the proxy may not have their last bytes
+   * count: it would reset them if the session were gone. */
+  const session_t *s = relay_session(ec->relay);
   int keep = !ec->no_resume && !e->draining &&
              e->platform->resume_grace_ms > 0 &&
-             relay_stream_count(ec->relay) > 0;
+             (session_stream_count(s) > 0 || session_kept_count(s) > 0);
   log_msg(e->log, LOG_INFO, "connection closed: token=%s service=%s: %s%s",
           ec->auth.tok->id, ec->auth.svc->id,
           why->message[0] ? why->message : "closed",

@@ -21,10 +21,14 @@
 #define FRAME_RESUME_ENTRY_LEN 21
 #define FRAME_RESUME_MAX_ENTRIES                                               \
   ((FRAME_MAX_PAYLOAD - FRAME_RESUME_FIXED) / FRAME_RESUME_ENTRY_LEN)
-/* HELLO flags; RESUME entry flags. */
+/* HELLO flags; RESUME entry flags. ENDED: the sender has ended the stream
+ * in order (both FINs) and keeps it only in case the peer still waits for
+ * its last bytes or FIN (docs/PROTOCOL.md section 8); readers that predate
+ * it ignore it. */
 #define FRAME_HELLO_RESUMED 0x01
 #define FRAME_RESUME_OPENED 0x01
 #define FRAME_RESUME_FIN_RECEIVED 0x02
+#define FRAME_RESUME_ENDED 0x04
 /* WINDOW header flag: the increment raises the stream's window (the sender's
  * credit and how much it keeps for a resume); it acknowledges nothing. */
 #define FRAME_WINDOW_GROW 0x01
@@ -105,7 +109,7 @@ typedef struct {
 /* One stream's state in a RESUME frame. */
 typedef struct {
   uint32_t stream_id;
-  uint8_t flags;     /* FRAME_RESUME_OPENED, FRAME_RESUME_FIN_RECEIVED */
+  uint8_t flags;     /* FRAME_RESUME_OPENED, _FIN_RECEIVED, _ENDED */
   uint64_t received; /* DATA bytes received on the stream so far */
   uint64_t granted;  /* credit granted back (WINDOW increments) so far */
 } frame_resume_entry_t;

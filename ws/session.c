@@ -24,13 +24,14 @@ struct session_stream {
   session_t *s;
   uint32_t id;
   void *user;
-  sched_node_t node; /* in s->ready while it has something to send */
-  session_stream_t *hnext;
-  unsigned opened : 1;    /* OPEN_OK exchanged */
-  unsigned local_fin : 1; /* the application finished sending */
+  sched_node_t node;       /* in s->ready while it has something to send */
+  session_stream_t *hnext; /* next in its table chain, or in s->kept */
+  unsigned opened : 1;     /* OPEN_OK exchanged */
+  unsigned local_fin : 1;  /* the application finished sending */
   unsigned fin_sent : 1;
   unsigned fin_recv : 1;
   unsigned send_full : 1; /* told the application to stop reading */
+  unsigned kept : 1;      /* ended in order, kept for the peer (s->kept) */
   int64_t send_credit;    /* peer_window + acked_total - sent_total */
   uint32_t peer_window;   /* the peer's initial window for this stream */
   uint32_t window;        /* our receive window: cfg.window, grown */
@@ -66,6 +67,13 @@ struct session {
   session_stream_t **table; /* open streams by id, chained */
   size_t table_size;        /* power of two */
   size_t nstreams;
+  /* Streams that ended in order and may still owe the peer their last
+   * bytes or FIN (docs/PROTOCOL.md section 8), oldest first, chained by
+   * hnext; kept_bytes is what their send queues hold. */
+  session_stream_t *kept;
+  session_stream_t *kept_last;
+  size_t nkept;
+  size_t kept_bytes;
   uint64_t grown; /* sum of the streams' window growth */
 
   uint32_t next_id;      /* client: next id to open */
@@ -96,6 +104,8 @@ static void stream_check(const session_stream_t *st) {
   assert((uint64_t)st->recv_credit + (st->recv_total - st->granted_total) ==
          st->window);
   assert(!st->fin_sent || st->local_fin);
+  /* A kept stream had both FINs; at most it sends its own again. */
+  assert(!st->kept || (st->fin_recv && st->local_fin && !st->send_full));
 }
 
 /* --- stream table ------------------------------------------------------ */
@@ -179,32 +189,102 @@ session_t *session_new(const session_config_t *cfg,
   return s;
 }
 
-static void stream_free(session_stream_t *st) {
+/* Take st out of the table and the run queue (it is ending). */
+static void stream_unlink(session_stream_t *st) {
   session_t *s = st->s;
   assert(s->grown >= st->window - s->cfg.window);
   s->grown -= st->window - s->cfg.window;
   sched_remove(&st->node);
   table_remove(s, st);
+}
+
+static void stream_release(session_stream_t *st) {
   buf_queue_free(&st->sendq);
   free(st);
+}
+
+static void stream_free(session_stream_t *st) {
+  stream_unlink(st);
+  stream_release(st);
 }
 
 /* The protocol ended st: tell the application, then forget it. */
 static void stream_end(session_stream_t *st, uint16_t code, const char *reason,
                        size_t reason_len) {
   session_t *s = st->s;
-  assert(s->grown >= st->window - s->cfg.window);
-  s->grown -= st->window - s->cfg.window;
-  sched_remove(&st->node);
-  table_remove(s, st);
   /* Unlinked first, so a callback that looks st up finds nothing. */
+  stream_unlink(st);
   s->cb->stream_closed(s->ctx, st, code, reason, reason_len);
-  buf_queue_free(&st->sendq);
-  free(st);
+  stream_release(st);
+}
+
+/* --- streams that ended in order (docs/PROTOCOL.md section 8) ----------- */
+
+/* Streams the application saw end in order are kept (s->kept) while the
+ * peer may still lack our last bytes or FIN: the link can drop with them
+ * in flight, and the peer, still waiting, lists the stream in its RESUME.
+ * Then they are sent again, as for an open stream. The peer's FIN on the
+ * ended stream (its acknowledgement), or a resume in which the peer does
+ * not wait for them, releases a kept stream; so do the bounds below, the
+ * oldest first (a peer that never acknowledges costs at most that). */
+
+static session_stream_t *kept_find(const session_t *s, uint32_t id) {
+  session_stream_t *st = s->kept;
+  while (st != NULL && st->id != id)
+    st = st->hnext;
+  return st;
+}
+
+static void kept_free(session_stream_t *st) {
+  session_t *s = st->s;
+  session_stream_t **pp = &s->kept, *prev = NULL;
+  while (*pp != st) {
+    assert(*pp != NULL); /* st is kept */
+    prev = *pp;
+    pp = &prev->hnext;
+  }
+  *pp = st->hnext;
+  if (s->kept_last == st)
+    s->kept_last = prev;
+  assert(s->nkept > 0 && s->kept_bytes >= st->sendq.bytes);
+  s->nkept--;
+  s->kept_bytes -= st->sendq.bytes;
+  sched_remove(&st->node);
+  stream_release(st);
+}
+
+static void kept_free_all(session_t *s) {
+  while (s->kept != NULL)
+    kept_free(s->kept);
+  assert(s->nkept == 0 && s->kept_bytes == 0);
+}
+
+/* st ended in order and is out of the table: keep it, within the bounds. */
+static void kept_add(session_stream_t *st) {
+  session_t *s = st->s;
+  size_t n = st->sendq.bytes;
+  if (s->aborted || n > SESSION_KEPT_BYTES) {
+    stream_release(st);
+    return;
+  }
+  while (s->kept != NULL && (s->nkept >= SESSION_KEPT_MAX ||
+                             s->kept_bytes + n > SESSION_KEPT_BYTES))
+    kept_free(s->kept);
+  st->kept = 1;
+  st->user = NULL;
+  st->hnext = NULL;
+  if (s->kept_last != NULL)
+    s->kept_last->hnext = st;
+  else
+    s->kept = st;
+  s->kept_last = st;
+  s->nkept++;
+  s->kept_bytes += n;
 }
 
 static void drop_all(session_t *s, int notify, uint16_t code,
                      const char *reason) {
+  kept_free_all(s);
   for (size_t i = 0; i < s->table_size; i++) {
     while (s->table[i] != NULL) {
       session_stream_t *st = s->table[i];
@@ -407,10 +487,31 @@ static size_t put_stream_turn(session_stream_t *st, uint8_t *out, size_t room,
   return used;
 }
 
+/* A FIN on a stream that ended here: we have everything, the peer's FIN
+ * included (docs/PROTOCOL.md section 8). A peer that predates it ignores
+ * it, as any frame for an ended stream. */
+static void queue_fin_ack(session_t *s, uint32_t id) {
+  frame_t f = {.type = FRAME_FIN, .stream_id = id};
+  queue_control(s, &f);
+}
+
+/* Both directions of st finished in order: acknowledge the peer's FIN,
+ * tell the application, and keep st until the peer confirms ours. */
+static void stream_finish(session_stream_t *st) {
+  session_t *s = st->s;
+  stream_unlink(st);
+  queue_fin_ack(s, st->id);
+  s->cb->stream_closed(s->ctx, st, FRAME_CODE_NO_ERROR, NULL, 0);
+  kept_add(st);
+}
+
 static void after_turn(session_stream_t *st) {
   session_t *s = st->s;
   if (st->fin_sent && st->fin_recv) {
-    stream_end(st, FRAME_CODE_NO_ERROR, NULL, 0);
+    if (st->kept) /* our FIN sent again: so is the acknowledgement */
+      queue_fin_ack(s, st->id);
+    else
+      stream_finish(st);
     return;
   }
   if (stream_sendable(st))
@@ -585,6 +686,10 @@ size_t session_stream_count(const session_t *s) {
   return s->nstreams;
 }
 
+size_t session_kept_count(const session_t *s) {
+  return s->nkept;
+}
+
 void session_goaway(session_t *s, uint16_t code, const char *reason) {
   frame_t f = {.type = FRAME_GOAWAY, .code = code};
   f.last_stream_id = s->cfg.role == SESSION_ROLE_SERVER ? s->last_peer_id : 0;
@@ -717,15 +822,26 @@ static void on_fin(session_stream_t *st) {
   }
   st->fin_recv = 1;
   if (st->fin_sent)
-    stream_end(st, FRAME_CODE_NO_ERROR, NULL, 0);
+    stream_finish(st);
   else
     s->cb->stream_fin(s->ctx, st);
+}
+
+/* A frame for a stream that ended in order here: the peer's FIN on it
+ * acknowledges ours, an RST says it is gone anyway; anything else is late
+ * and ignored, as for any ended stream. */
+static void on_kept_frame(session_stream_t *st, const frame_t *f) {
+  if (f->type == FRAME_FIN || f->type == FRAME_RST ||
+      f->type == FRAME_OPEN_FAIL)
+    kept_free(st);
 }
 
 static int on_stream_frame(session_t *s, const frame_t *f) {
   session_stream_t *st = table_find(s, f->stream_id);
   if (st == NULL) {
-    if (f->type != FRAME_RST && !id_was_used(s, f->stream_id))
+    if ((st = kept_find(s, f->stream_id)) != NULL)
+      on_kept_frame(st, f);
+    else if (f->type != FRAME_RST && !id_was_used(s, f->stream_id))
       queue_coded(s, FRAME_RST, f->stream_id, FRAME_CODE_UNKNOWN_STREAM,
                   "unknown stream");
     return 0;
@@ -772,10 +888,11 @@ static const frame_resume_entry_t *find_entry(const session_t *s, uint32_t id) {
                  sizeof(*s->peer_entries), entry_cmp);
 }
 
-/* Queue our RESUME: where each open stream stands, in as many frames as it
- * takes. */
+/* Queue our RESUME: where each open stream stands, and each kept one (an
+ * ended stream: everything received, the peer's FIN included), in as many
+ * frames as it takes. */
 static void queue_resume(session_t *s) {
-  size_t total = s->nstreams, done = 0;
+  size_t total = s->nstreams + s->nkept, done = 0;
   uint8_t *buf = malloc(FRAME_HEADER_LEN + FRAME_MAX_PAYLOAD);
   if (buf == NULL) {
     s->failed = 1;
@@ -788,12 +905,17 @@ static void queue_resume(session_t *s) {
     uint8_t *e = buf + FRAME_HEADER_LEN + FRAME_RESUME_FIXED;
     uint32_t n = 0;
     while (n < RESUME_ENTRIES_PER_FRAME && done < total) {
-      while (st == NULL)
-        st = s->table[slot++];
+      /* The table's chains, then the kept streams (chained by hnext too). */
+      while (st == NULL) {
+        assert(slot <= s->table_size);
+        st = slot < s->table_size ? s->table[slot] : s->kept;
+        slot++;
+      }
       frame_resume_entry_t en = {
           .stream_id = st->id,
           .flags = (uint8_t)((st->opened ? FRAME_RESUME_OPENED : 0) |
-                             (st->fin_recv ? FRAME_RESUME_FIN_RECEIVED : 0)),
+                             (st->fin_recv ? FRAME_RESUME_FIN_RECEIVED : 0) |
+                             (st->kept ? FRAME_RESUME_ENDED : 0)),
           .received = st->recv_total,
           .granted = st->granted_total};
       frame_resume_entry_encode(e + (size_t)n * FRAME_RESUME_ENTRY_LEN, &en);
@@ -847,15 +969,52 @@ static int resume_stream(session_t *s, session_stream_t *st) {
   return 0;
 }
 
+/* Our kept streams after the peer's RESUME. One the peer lists without our
+ * FIN still waits for our last bytes and FIN: they are sent again, as for
+ * an open stream (the acknowledgement follows the FIN, see after_turn). Any
+ * other is settled: the peer has it all, or has forgotten the stream.
+ * Nothing here calls back. */
+static void resume_kept(session_t *s) {
+  session_stream_t *next;
+  for (session_stream_t *st = s->kept; st != NULL; st = next) {
+    next = st->hnext;
+    const frame_resume_entry_t *e = find_entry(s, st->id);
+    if (e == NULL || (e->flags & FRAME_RESUME_FIN_RECEIVED)) {
+      kept_free(st);
+    } else if (!(e->flags & FRAME_RESUME_OPENED) ||
+               e->granted < st->acked_total || e->received < e->granted ||
+               e->received > st->sent_total) {
+      /* A stream that ended in order here was opened, and the peer cannot
+       * have more than we sent. */
+      queue_coded(s, FRAME_RST, st->id, FRAME_CODE_PROTOCOL,
+                  "RESUME counts out of range");
+      kept_free(st);
+    } else {
+      size_t before = st->sendq.bytes;
+      stream_ack(st, e->granted - st->acked_total);
+      stream_rewind(st, e->received);
+      s->kept_bytes -= before - st->sendq.bytes;
+      st->fin_sent = 0;
+      stream_check(st);
+      stream_update_sched(st);
+    }
+  }
+}
+
 /* Every stream the peer has and we do not is gone here: say so. */
 static void resume_reset_unknown(session_t *s) {
   for (size_t i = 0; i < s->npeer_entries; i++) {
     const frame_resume_entry_t *e = &s->peer_entries[i];
-    if (table_find(s, e->stream_id) != NULL)
+    if (table_find(s, e->stream_id) != NULL ||
+        kept_find(s, e->stream_id) != NULL)
       continue;
     /* A server ignores streams the client has not seen opened: the client
-     * sends their OPEN again (or ends them itself). */
-    if (s->cfg.role == SESSION_ROLE_SERVER && !(e->flags & FRAME_RESUME_OPENED))
+     * sends their OPEN again (or ends them itself). A stream the peer ended
+     * in order and we no longer have needs nothing from us either: it
+     * has all our bytes, and we have its FIN. */
+    if ((s->cfg.role == SESSION_ROLE_SERVER &&
+         !(e->flags & FRAME_RESUME_OPENED)) ||
+        (e->flags & FRAME_RESUME_ENDED))
       continue;
     queue_coded(s, FRAME_RST, e->stream_id, FRAME_CODE_STREAM_CLOSED,
                 "stream closed while reconnecting");
@@ -907,6 +1066,7 @@ static void queue_opens(session_t *s, uint32_t above) {
 }
 
 void session_restart(session_t *s, uint16_t code, const char *reason) {
+  kept_free_all(s); /* the peer has nothing left to wait for */
   /* By id, not along the table's chains: a stream_closed callback may end
    * other streams (the next one in a chain) or open new ones. */
   size_t n;
@@ -933,6 +1093,7 @@ static void resume_apply(session_t *s) {
     }
   }
   resume_reset_unknown(s);
+  resume_kept(s); /* first: no callbacks, so the list stays as it is */
   /* By id, not along the table's chains: a stream_closed callback run by
    * resume_stream may end other streams (the next one in a chain) or open
    * new ones (the table may grow). */

@@ -11,7 +11,9 @@
  * return, no callback) or by the protocol (peer RST/OPEN_FAIL, both FINs
  * done, session_abort): then stream_closed is called exactly once and the
  * pointer is invalid after it returns. Callbacks may call back into the
- * session, but must not use a stream after ending it.
+ * session, but must not use a stream after ending it. A stream that ended
+ * in order may live on inside the session, out of the application's sight,
+ * until the peer confirms it has everything (SESSION_KEPT_MAX).
  */
 #ifndef WSMUX_SESSION_H
 #define WSMUX_SESSION_H
@@ -49,6 +51,14 @@
 /* Control frames queued for a peer that does not read; beyond this the
  * session fails rather than grow without bound. */
 #define SESSION_CTRLQ_MAX (1024u * 1024u)
+/* A stream that ended in order here (stream_closed NO_ERROR) is kept,
+ * without the application, while the peer may still lack its last bytes or
+ * FIN: until the peer acknowledges the end or the next resume settles it
+ * (docs/PROTOCOL.md section 8). At most SESSION_KEPT_MAX of them per
+ * session, holding at most SESSION_KEPT_BYTES of sent bytes not yet
+ * acknowledged; the oldest give way to the newest. */
+#define SESSION_KEPT_MAX 64u
+#define SESSION_KEPT_BYTES (4u * 1024u * 1024u)
 
 typedef enum {
   SESSION_ROLE_CLIENT = 0, /* opens streams (the local proxy) */
@@ -133,6 +143,10 @@ int session_want_write(const session_t *s);
 size_t session_build_message(session_t *s, uint8_t *out, size_t cap);
 
 size_t session_stream_count(const session_t *s);
+/* Streams that ended here and are kept until the peer confirms their end
+ * (SESSION_KEPT_MAX): a session whose link dropped is worth keeping for a
+ * resume while it has any of them, as while it has open streams. */
+size_t session_kept_count(const session_t *s);
 /* The session failed (session_feed returned -1): it can carry no link any
  * more, so it is not worth keeping for a resume. */
 int session_failed(const session_t *s);

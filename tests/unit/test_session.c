@@ -29,6 +29,9 @@
 #define LOG_MAX 16384 /* non-DATA frames logged per side */
 #define MSGBUF (2 * SESSION_MSG_MAX) /* more than allowed: checks the clamp */
 #define UNKNOWN_ID 201               /* an odd id no test opens */
+/* The log's type for a FIN on a stream its sender has ended: the
+ * acknowledgement of the peer's FIN (docs/PROTOCOL.md section 8). */
+#define FIN_ACK (0x80 | FRAME_FIN)
 
 /* ---- harness ------------------------------------------------------------ */
 
@@ -98,6 +101,7 @@ struct side {
   size_t data_sent[MAX_ID];
   uint8_t w_open_ok[MAX_ID]; /* OPEN_OK seen on the wire */
   uint8_t w_fin[MAX_ID];     /* this side sent FIN */
+  uint8_t w_ack[MAX_ID];     /* ... and its FIN acknowledgement */
   uint8_t w_end[MAX_ID];     /* this side sent RST or OPEN_FAIL */
   /* resume */
   int lose;        /* what this side sends from now on is lost */
@@ -111,9 +115,10 @@ struct side {
   int resume_got;  /* the peer's last RESUME frame was delivered to us */
   size_t resume_frames, resume_more, resume_entries; /* since link_drop */
   size_t lost_msgs, lost_frames[16];                 /* lost, by frame type */
+  size_t lost_acks;                                  /* FIN_ACK lost */
   /* the sender's view of what it sent on the dying link and was lost */
   int64_t l_data[MAX_ID];
-  uint8_t l_open_ok[MAX_ID], l_fin[MAX_ID], l_end[MAX_ID];
+  uint8_t l_open_ok[MAX_ID], l_fin[MAX_ID], l_ack[MAX_ID], l_end[MAX_ID];
 };
 
 static side_t *C, *S;
@@ -380,9 +385,24 @@ static void monitor_resume(side_t *from, const frame_t *f) {
     if (from->role == SESSION_ROLE_CLIENT)
       assert_int_equal((e.flags & FRAME_RESUME_OPENED) != 0,
                        from->w_open_ok[id]);
+    /* ENDED: only a stream the sender ended in order, all received. */
+    if (e.flags & FRAME_RESUME_ENDED) {
+      assert_int_equal(from->rec[id].closes, 1);
+      assert_int_equal(from->rec[id].code, FRAME_CODE_NO_ERROR);
+      assert_true(e.flags & FRAME_RESUME_OPENED);
+      assert_true(e.flags & FRAME_RESUME_FIN_RECEIVED);
+    }
     to->credit[id] = (int64_t)from->window + to->grown[id] +
                      (int64_t)e.granted - (int64_t)e.received;
   }
+}
+
+/* A FIN after this side's FIN went out (or was lost) acknowledges the
+ * peer's: a control frame, on a stream that ended in order here. */
+static int is_fin_ack(const side_t *from, const frame_t *f) {
+  uint32_t id = f->stream_id;
+  return f->type == FRAME_FIN && id > 0 && id < MAX_ID &&
+         (from->w_fin[id] || from->l_fin[id]);
 }
 
 /* One frame `from` sent; lost: it never reaches the peer. */
@@ -419,11 +439,19 @@ static void monitor(side_t *from, const frame_t *f, int lost) {
     if (!lost)
       monitor_resume(from, f);
   }
+  int ack = is_fin_ack(from, f);
+  if (ack) {
+    assert_int_equal(from->rec[id].closes, 1);
+    assert_int_equal(from->rec[id].code, FRAME_CODE_NO_ERROR);
+  }
   if (lost) {
-    from->lost_frames[f->type & 15]++;
+    if (ack)
+      from->lost_acks++;
+    else
+      from->lost_frames[f->type & 15]++;
   } else if (f->type != FRAME_DATA && from->nlog < LOG_MAX) {
     wire_ev_t *e = &from->log[from->nlog++];
-    e->type = f->type;
+    e->type = ack ? FIN_ACK : f->type;
     e->id = id;
     e->window = f->window;
     e->code = f->code;
@@ -479,7 +507,17 @@ static void monitor(side_t *from, const frame_t *f, int lost) {
     break;
   case FRAME_FIN:
     assert_true(open_ok);
-    assert_false(fin);
+    if (ack) {
+      /* One per link, one delivered: once it is, the peer has let the
+       * stream go and asks for nothing again. */
+      assert_false(from->l_ack[id]);
+      assert_false(from->w_ack[id]);
+      if (lost)
+        from->l_ack[id] = 1;
+      else
+        from->w_ack[id] = 1;
+      break;
+    }
     if (lost)
       from->l_fin[id] = 1;
     else
@@ -517,7 +555,8 @@ static void inspect(side_t *from, const uint8_t *buf, size_t n) {
     off += used;
     if (nframes++ == 0)
       from->msg_first_type = f.type;
-    if (f.type == FRAME_DATA || f.type == FRAME_FIN) {
+    if (f.type == FRAME_DATA ||
+        (f.type == FRAME_FIN && !is_fin_ack(from, &f))) {
       in_data = 1;
       if (f.type == FRAME_DATA) {
         if (first_data_id == 0)
@@ -2086,6 +2125,7 @@ static void link_drop(void) {
     memset(sd->l_data, 0, sizeof(sd->l_data));
     memset(sd->l_open_ok, 0, sizeof(sd->l_open_ok));
     memset(sd->l_fin, 0, sizeof(sd->l_fin));
+    memset(sd->l_ack, 0, sizeof(sd->l_ack));
     memset(sd->l_end, 0, sizeof(sd->l_end));
   }
 }
@@ -2293,32 +2333,262 @@ static void test_resume_fin_lost(void **state) {
   expect_healthy();
 }
 
-/* (3b) Known limitation: the last FIN of a stream (the peer's FIN had
- * arrived) is lost. Its sender ended the stream (NO_ERROR) and kept
- * nothing, so after the resume the peer, still waiting for data and FIN,
- * can only be told the stream is gone: it sees an abort, never a clean
- * end with bytes missing. */
-static void test_resume_last_fin_lost(void **state) {
+/* Nothing kept on either side, and each side's FIN acknowledged once. */
+static void expect_settled(const uint32_t *ids, int n) {
+  assert_int_equal(session_kept_count(C->s), 0);
+  assert_int_equal(session_kept_count(S->s), 0);
+  for (int i = 0; i < n; i++) {
+    assert_int_equal(sent_count(C, FIN_ACK, ids[i]), 1);
+    assert_int_equal(sent_count(S, FIN_ACK, ids[i]), 1);
+  }
+}
+
+/* A stream ending in order: each side acknowledges the other's FIN (a FIN
+ * on the ended stream), after which neither keeps anything. The
+ * acknowledgement is a control frame: it may precede others in a message. */
+static void test_fin_acknowledged(void **state) {
+  uint32_t ids[3];
+  establish(ids, 3);
+  for (int i = 0; i < 3; i++) {
+    C->rec[ids[i]].tx_goal = 1000 * (size_t)(i + 1);
+    C->rec[ids[i]].tx_fin = 1;
+    S->rec[ids[i]].fin_on_fin = 1;
+  }
+  S->rec[ids[2]].tx_goal = 7; /* no answer before the FIN */
+  S->rec[ids[2]].tx_fin = 1;
+  S->rec[ids[2]].fin_on_fin = 0;
+  pump_all();
+  for (int i = 0; i < 3; i++) {
+    expect_closed(C, ids[i], FRAME_CODE_NO_ERROR, "");
+    expect_closed(S, ids[i], FRAME_CODE_NO_ERROR, "");
+    assert_int_equal(sent_count(C, FRAME_FIN, ids[i]), 1);
+    assert_int_equal(sent_count(S, FRAME_FIN, ids[i]), 1);
+  }
+  expect_settled(ids, 3);
+  expect_no_rst();
+  expect_healthy();
+}
+
+/* The last FIN of a stream, after its data, is lost with the link: its
+ * sender had the peer's FIN and ended the stream (NO_ERROR), but keeps it;
+ * the peer, still waiting, lists it in its RESUME and gets the data and
+ * the FIN again: both sides end in order, every byte delivered once. Then
+ * the same with the server's last FIN. */
+static void last_fin_lost(side_t *last) {
+  side_t *first = last->peer;
   uint32_t id;
   establish(&id, 1);
-  S->rec[id].tx_goal = 100;
-  S->rec[id].tx_fin = 1;
+  first->rec[id].tx_goal = 100;
+  first->rec[id].tx_fin = 1;
   pump_all();
-  assert_int_equal(C->rec[id].fins, 1);
-  C->rec[id].tx_goal = 2000;
-  C->rec[id].tx_fin = 1;
-  lose(LOSE_C);
+  assert_int_equal(last->rec[id].fins, 1);
+  last->rec[id].tx_goal = 2000;
+  last->rec[id].tx_fin = 1;
+  lose(last == C ? LOSE_C : LOSE_S);
   pump_all();
-  expect_closed(C, id, FRAME_CODE_NO_ERROR, ""); /* its view: all done */
-  assert_int_equal(S->rec[id].rx, 0);
+  expect_closed(last, id, FRAME_CODE_NO_ERROR, ""); /* its view: all done */
+  assert_int_equal(last->lost_frames[FRAME_FIN], 1);
+  assert_int_equal(last->lost_acks, 1);
+  assert_int_equal(first->rec[id].rx, 0);
+  assert_int_equal(session_stream_count(last->s), 0);
+  assert_int_equal(session_kept_count(last->s), 1); /* a session to keep */
   reconnect();
   pump_all();
   expect_resumed();
-  assert_int_equal(S->rec[id].closes, 1);
-  assert_true(S->rec[id].code != FRAME_CODE_NO_ERROR);
-  assert_int_equal(S->rec[id].rx, 0);
-  assert_int_equal(C->closes_total, 1);
+  expect_closed(first, id, FRAME_CODE_NO_ERROR, "");
+  assert_int_equal(first->rec[id].rx, 2000);
+  assert_int_equal(first->rec[id].rx_at_fin, 2000);
+  assert_int_equal(last->rec[id].rx, 100);
+  assert_int_equal(last->data_sent[id], 2000);
+  assert_int_equal(last->closes_total, 1); /* told once, before the drop */
+  assert_int_equal(first->closes_total, 1);
+  expect_settled(&id, 1);
+  expect_no_rst();
   expect_healthy();
+}
+
+static void test_resume_last_fin_lost(void **state) {
+  last_fin_lost(C);
+}
+
+static void test_resume_last_fin_lost_server(void **state) {
+  last_fin_lost(S);
+}
+
+/* Both FINs cross; the client's (and its data) is lost. The client ended
+ * the stream on the server's FIN; the server still waits: resumed, the
+ * client's bytes and FIN come again and both end in order. */
+static void test_resume_crossing_fin_lost(void **state) {
+  uint32_t id;
+  establish(&id, 1);
+  C->rec[id].tx_goal = 3000;
+  C->rec[id].tx_fin = 1;
+  S->rec[id].tx_goal = 4000;
+  S->rec[id].tx_fin = 1;
+  feed_app(C);
+  feed_app(S);
+  lose(LOSE_C);
+  assert_true(pump1(C) > 0); /* DATA and FIN, lost */
+  assert_true(pump1(S) > 0); /* DATA and FIN, delivered */
+  assert_int_equal(C->lost_frames[FRAME_FIN], 1);
+  expect_closed(C, id, FRAME_CODE_NO_ERROR, "");
+  assert_non_null(S->rec[id].st);
+  pump_all(); /* the client's acknowledgement: lost too */
+  assert_int_equal(C->lost_acks, 1);
+  reconnect();
+  pump_all();
+  expect_resumed();
+  expect_closed(S, id, FRAME_CODE_NO_ERROR, "");
+  assert_int_equal(S->rec[id].rx_at_fin, 3000);
+  assert_int_equal(C->rec[id].rx_at_fin, 4000);
+  expect_settled(&id, 1);
+  expect_no_rst();
+  expect_healthy();
+}
+
+/* The link drops again while a kept stream sends its last bytes again,
+ * and once more right after the RESUME exchange: it converges. */
+static void test_resume_last_fin_lost_twice(void **state) {
+  uint32_t id;
+  pair_init(SESSION_WINDOW_MIN, SESSION_WINDOW_DEFAULT, 64); /* 90000 fit */
+  establish(&id, 1);
+  S->rec[id].tx_fin = 1;
+  pump_all();
+  C->rec[id].tx_goal = 90000;
+  C->rec[id].tx_fin = 1;
+  lose(LOSE_C);
+  pump_all();
+  expect_closed(C, id, FRAME_CODE_NO_ERROR, "");
+  assert_int_equal(S->rec[id].rx, 0);
+  reconnect();
+  pump_steps(2); /* the RESUMEs, then a part of the bytes */
+  expect_resumed();
+  assert_true(S->rec[id].rx > 0 && S->rec[id].rx < 90000);
+  lose(LOSE_C);
+  pump_steps(2);
+  assert_int_equal(C->lost_frames[FRAME_FIN], 2); /* lost once more */
+  reconnect();
+  lose(LOSE_BOTH);
+  pump_steps(3);
+  reconnect();
+  pump_all();
+  expect_resumed();
+  expect_closed(S, id, FRAME_CODE_NO_ERROR, "");
+  assert_int_equal(S->rec[id].rx_at_fin, 90000);
+  assert_int_equal(C->closes_total, 1);
+  assert_int_equal(session_kept_count(C->s), 0);
+  assert_int_equal(session_kept_count(S->s), 0);
+  expect_no_rst();
+  expect_healthy();
+}
+
+/* The last FIN arrives, its acknowledgement is lost: the stream is over on
+ * both sides, but its sender keeps it. The resume settles it: the RESUME
+ * entries say ENDED, nothing is sent again, nobody resets anything. */
+static void test_resume_fin_ack_lost(void **state) {
+  uint32_t id;
+  establish(&id, 1);
+  C->rec[id].tx_goal = 500;
+  C->rec[id].tx_fin = 1;
+  pump_all();
+  S->rec[id].tx_goal = 600;
+  S->rec[id].tx_fin = 1;
+  feed_app(S);
+  assert_true(pump1(S) > 0); /* DATA and FIN: the server ends it */
+  expect_closed(S, id, FRAME_CODE_NO_ERROR, "");
+  lose(LOSE_C);
+  pump_all(); /* the client ends it; its acknowledgement is lost */
+  expect_closed(C, id, FRAME_CODE_NO_ERROR, "");
+  assert_int_equal(C->lost_acks, 1);
+  assert_int_equal(session_kept_count(S->s), 1);
+  assert_int_equal(session_kept_count(C->s), 0);
+  size_t data = C->data_sent[id] + S->data_sent[id];
+  reconnect();
+  pump_all();
+  expect_resumed();
+  assert_int_equal(S->resume_entries, 1);
+  assert_int_equal(C->resume_entries, 0);
+  assert_int_equal(session_kept_count(S->s), 0);
+  assert_int_equal(C->data_sent[id] + S->data_sent[id], data);
+  assert_int_equal(C->closes_total, 1);
+  assert_int_equal(S->closes_total, 1);
+  expect_no_rst();
+  expect_healthy();
+}
+
+/* A client stream whose server is played by hand: OPEN_OK and FIN come
+ * in, len bytes and FIN go out, never acknowledged. Returns its id. */
+static uint32_t end_by_hand(size_t len) {
+  uint8_t buf[FRAME_CONTROL_MAX * 2];
+  uint32_t id = open_stream(C);
+  C->rec[id].tx_goal = len;
+  C->rec[id].tx_fin = 1;
+  feed_app(C);
+  (void)take_msg(C, msg1); /* the OPEN */
+  size_t n = mk(buf, FRAME_OPEN_OK, id, SESSION_WINDOW_MAX, 0, NULL);
+  n += mk(buf + n, FRAME_FIN, id, 0, 0, NULL);
+  inject_ok(C, buf, n);
+  C->w_open_ok[id] = 1;
+  while (feed_app(C) | (take_msg(C, msg1) > 0))
+    ;
+  expect_closed(C, id, FRAME_CODE_NO_ERROR, "");
+  assert_int_equal(C->data_sent[id], len);
+  return id;
+}
+
+/* A peer that never acknowledges (as one predating it): at most
+ * SESSION_KEPT_MAX streams and SESSION_KEPT_BYTES of their bytes are
+ * kept, the oldest give way. Its FIN on a kept stream releases it; on one
+ * that gave way it is ignored, as on any ended stream. */
+static void test_kept_bounds(void **state) {
+  enum { N = SESSION_KEPT_MAX + 8, BIG = 120000 };
+  uint8_t buf[FRAME_CONTROL_MAX];
+  uint32_t ids[N];
+  for (size_t i = 0; i < N; i++) {
+    ids[i] = end_by_hand(10);
+    assert_int_equal(session_kept_count(C->s),
+                     i < SESSION_KEPT_MAX ? i + 1 : SESSION_KEPT_MAX);
+  }
+  /* The newest is released by the peer's FIN; the oldest gave way. */
+  inject_ok(C, buf, mk(buf, FRAME_FIN, ids[N - 1], 0, 0, NULL));
+  assert_int_equal(session_kept_count(C->s), SESSION_KEPT_MAX - 1);
+  inject_ok(C, buf, mk(buf, FRAME_FIN, ids[0], 0, 0, NULL));
+  inject_ok(C, buf, mk(buf, FRAME_RST, ids[N - 2], 0, FRAME_CODE_RESET, "x"));
+  assert_int_equal(session_kept_count(C->s), SESSION_KEPT_MAX - 2);
+  assert_false(session_want_write(C->s)); /* none of it answered */
+
+  /* Bytes: streams whose sent bytes were never acknowledged. */
+  pair_init(SESSION_WINDOW_MIN, SESSION_WINDOW_MIN, 64);
+  const size_t fit = SESSION_KEPT_BYTES / BIG;
+  for (size_t i = 0; i < fit + 3; i++) {
+    (void)end_by_hand(BIG);
+    assert_int_equal(session_kept_count(C->s), i < fit ? i + 1 : fit);
+  }
+  /* One stream alone beyond the budget is not kept at all. */
+  (void)end_by_hand(SESSION_KEPT_BYTES + 1);
+  assert_int_equal(session_kept_count(C->s), fit);
+  expect_healthy();
+}
+
+/* A session that expired at the edge (client, session_restart), or was
+ * aborted, keeps nothing. */
+static void test_kept_dropped_on_restart(void **state) {
+  uint32_t id;
+  establish(&id, 1);
+  S->rec[id].tx_fin = 1;
+  pump_all();
+  C->rec[id].tx_goal = 100;
+  C->rec[id].tx_fin = 1;
+  lose(LOSE_C);
+  pump_all();
+  assert_int_equal(session_kept_count(C->s), 1);
+  link_drop();
+  session_restart(C->s, FRAME_CODE_SHUTDOWN, "session expired");
+  assert_int_equal(session_kept_count(C->s), 0);
+  assert_int_equal(C->closes_total, 1);
+  session_abort(S->s, FRAME_CODE_SHUTDOWN, "gone");
+  expect_closed(S, id, FRAME_CODE_SHUTDOWN, "gone");
+  assert_int_equal(session_kept_count(S->s), 0);
 }
 
 /* (4) OPEN lost in flight, and OPEN of a stream opened while the link was
@@ -2684,6 +2954,45 @@ static void test_resume_bad_counts_client(void **state) {
   assert_true(take_msg(C, msg1) > 0);
   assert_int_equal(sent_last(C, FRAME_RST, ids[0])->code, FRAME_CODE_PROTOCOL);
   assert_int_equal(sent_last(C, FRAME_RST, ids[1])->code, FRAME_CODE_PROTOCOL);
+  expect_healthy();
+}
+
+/* A peer's RESUME that cannot be true of a stream we ended in order (more
+ * received than we sent, or not even opened) resets it with PROTOCOL; the
+ * application was told long ago and hears nothing more. */
+static void test_resume_kept_bad_counts(void **state) {
+  uint8_t buf[512];
+  uint32_t ids[3];
+  establish(ids, 3);
+  for (int i = 0; i < 3; i++)
+    S->rec[ids[i]].tx_fin = 1;
+  pump_all();
+  for (int i = 0; i < 3; i++) {
+    C->rec[ids[i]].tx_goal = 700;
+    C->rec[ids[i]].tx_fin = 1;
+  }
+  lose(LOSE_C);
+  pump_all();
+  assert_int_equal(session_kept_count(C->s), 3);
+  link_drop();
+  inject_ok(C, buf, mk_hello(buf, 1));
+  C->lose = 1;
+  (void)take_msg(C, msg1); /* its RESUME, not delivered */
+  C->lose = 0;
+  frame_resume_entry_t e[3] = {
+      {ids[0], FRAME_RESUME_OPENED, 701, 0}, /* received > sent */
+      {ids[1], 0, 0, 0},                     /* not opened */
+      {ids[2], FRAME_RESUME_OPENED, 300, 0}, /* right */
+  };
+  inject_ok(C, buf, mk_resume(buf, sizeof(buf), 0, ids[2], e, 3));
+  assert_int_equal(session_kept_count(C->s), 1);
+  while (take_msg(C, msg1) > 0)
+    ;
+  assert_int_equal(sent_last(C, FRAME_RST, ids[0])->code, FRAME_CODE_PROTOCOL);
+  assert_int_equal(sent_last(C, FRAME_RST, ids[1])->code, FRAME_CODE_PROTOCOL);
+  assert_int_equal(sent_count(C, FRAME_RST, ids[2]), 0);
+  assert_int_equal(sent_count(C, FRAME_FIN, ids[2]), 1); /* again */
+  assert_int_equal(C->closes_total, 3);
   expect_healthy();
 }
 
@@ -3065,7 +3374,15 @@ int main(void) {
       T(test_resume_bulk),
       T(test_resume_window_lost),
       T(test_resume_fin_lost),
+      T(test_fin_acknowledged),
       T(test_resume_last_fin_lost),
+      T(test_resume_last_fin_lost_server),
+      T(test_resume_crossing_fin_lost),
+      T(test_resume_last_fin_lost_twice),
+      T(test_resume_fin_ack_lost),
+      T(test_kept_bounds),
+      T(test_kept_dropped_on_restart),
+      T(test_resume_kept_bad_counts),
       T(test_resume_open_lost),
       T(test_resume_open_many_in_outage),
       T(test_resume_open_while_awaiting),
