@@ -74,7 +74,8 @@ struct session {
   session_stream_t *kept_last;
   size_t nkept;
   size_t kept_bytes;
-  uint64_t grown; /* sum of the streams' window growth */
+  buf_chunk_t *goaway; /* our GOAWAY, encoded: sent again on each link */
+  uint64_t grown;      /* sum of the streams' window growth */
 
   uint32_t next_id;      /* client: next id to open */
   uint32_t last_peer_id; /* server: highest id the peer opened */
@@ -312,6 +313,7 @@ void session_free(session_t *s) {
   buf_queue_free(&s->ctrlq);
   buf_queue_free(&s->resumeq);
   free(s->peer_entries);
+  free(s->goaway);
   free(s);
 }
 
@@ -690,13 +692,40 @@ size_t session_kept_count(const session_t *s) {
   return s->nkept;
 }
 
+/* Queue our GOAWAY, if we sent one: also on each new link, as it may have
+ * been lost with the old one; the peer takes a repeated one as the same
+ * (docs/PROTOCOL.md section 8). */
+static void queue_goaway(session_t *s) {
+  if (s->goaway == NULL)
+    return;
+  buf_chunk_t *c = buf_chunk_copy(s->goaway->data + s->goaway->off,
+                                  s->goaway->len - s->goaway->off);
+  if (c == NULL) {
+    s->failed = 1;
+    snprintf(s->error, sizeof(s->error), "out of memory");
+    return;
+  }
+  buf_queue_push(&s->ctrlq, c);
+  want_write(s);
+}
+
 void session_goaway(session_t *s, uint16_t code, const char *reason) {
   frame_t f = {.type = FRAME_GOAWAY, .code = code};
   f.last_stream_id = s->cfg.role == SESSION_ROLE_SERVER ? s->last_peer_id : 0;
   f.reason = reason;
   f.reason_len = reason ? strlen(reason) : 0;
+  uint8_t tmp[FRAME_CONTROL_MAX];
+  size_t n = frame_encode(tmp, sizeof(tmp), &f);
+  assert(n > 0); /* a control frame fits FRAME_CONTROL_MAX */
   s->goaway_sent = 1;
-  queue_control(s, &f);
+  free(s->goaway);
+  s->goaway = buf_chunk_copy(tmp, n);
+  if (s->goaway == NULL) {
+    s->failed = 1;
+    snprintf(s->error, sizeof(s->error), "out of memory");
+    return;
+  }
+  queue_goaway(s);
 }
 
 void session_ping(session_t *s, const uint8_t payload[8]) {
@@ -1108,6 +1137,7 @@ static void resume_apply(session_t *s) {
   }
   free(ids);
   queue_opens(s, s->peer_last_id);
+  queue_goaway(s);
   free(s->peer_entries);
   s->peer_entries = NULL;
   s->npeer_entries = 0;
@@ -1179,6 +1209,7 @@ void session_link_up(session_t *s, int resume, const session_hello_t *hello) {
   } else {
     /* A fresh link for this session: streams simply go on (first use). */
     queue_opens(s, 0);
+    queue_goaway(s);
   }
   want_write(s);
 }
@@ -1231,6 +1262,8 @@ static int on_frame(void *ctx, const frame_t *f) {
   case FRAME_RESUME:
     return on_resume(s, f);
   case FRAME_GOAWAY:
+    if (s->goaway_recv)
+      break; /* the same one again, after a resume (section 8) */
     s->goaway_recv = 1;
     if (s->cb->goaway)
       s->cb->goaway(s->ctx, f->last_stream_id, f->code, f->reason,

@@ -89,7 +89,8 @@ typedef struct {
    * finished in order (the peer's FIN included); anything else aborts. */
   void (*stream_closed)(void *ctx, session_stream_t *st, uint16_t code,
                         const char *reason, size_t reason_len);
-  /* Optional: GOAWAY / PONG received. */
+  /* Optional: GOAWAY / PONG received. GOAWAY is reported once per session
+   * (the peer sends it again after each resume, in case it was lost). */
   void (*goaway)(void *ctx, uint32_t last_stream_id, uint16_t code,
                  const char *reason, size_t reason_len);
   void (*pong)(void *ctx, const uint8_t *payload);
@@ -175,7 +176,9 @@ int session_link_is_up(const session_t *s);
  * with stream_closed(code, reason); streams still waiting for OPEN_OK stay,
  * and are OPENed on the next session_link_up(s, 0, NULL). */
 void session_restart(session_t *s, uint16_t code, const char *reason);
-/* Ask the peer to start no new streams; see docs/PROTOCOL.md section 6. */
+/* Ask the peer to start no new streams; see docs/PROTOCOL.md section 6.
+ * The GOAWAY is sent again on every later link (it may have been lost in a
+ * drop); a receiver reports only the first one of a session (goaway). */
 void session_goaway(session_t *s, uint16_t code, const char *reason);
 void session_ping(session_t *s, const uint8_t payload[8]);
 

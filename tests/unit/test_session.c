@@ -2591,6 +2591,54 @@ static void test_kept_dropped_on_restart(void **state) {
   assert_int_equal(session_kept_count(S->s), 0);
 }
 
+/* A GOAWAY lost with the link is sent again after the resume; one that
+ * arrived is sent again too, and reported once: both ways. A fresh session
+ * on the client (the edge had lost it) carries its GOAWAY as well. */
+static void test_resume_goaway_lost(void **state) {
+  uint32_t id;
+  establish(&id, 1);
+  lose(LOSE_S);
+  session_goaway(S->s, FRAME_CODE_SHUTDOWN, "edge is stopping");
+  pump_all();
+  assert_int_equal(S->lost_frames[FRAME_GOAWAY], 1);
+  assert_int_equal(C->goaways, 0);
+  reconnect();
+  pump_all();
+  expect_resumed();
+  assert_int_equal(C->goaways, 1);
+  assert_int_equal(C->goaway_last, id);
+  assert_int_equal(C->goaway_code, FRAME_CODE_SHUTDOWN);
+  assert_string_equal(C->goaway_reason, "edge is stopping");
+  assert_null(session_stream_open(C->s, NULL));
+  reconnect();
+  pump_all();
+  expect_resumed();
+  assert_int_equal(sent_count(S, FRAME_GOAWAY, 0), 2);
+  assert_int_equal(C->goaways, 1);
+  expect_good_stream(id);
+
+  lose(LOSE_C);
+  session_goaway(C->s, FRAME_CODE_SHUTDOWN, "ctrl-c");
+  pump_all();
+  assert_int_equal(C->lost_frames[FRAME_GOAWAY], 1);
+  reconnect();
+  pump_all();
+  expect_resumed();
+  assert_int_equal(S->goaways, 1);
+  assert_string_equal(S->goaway_reason, "ctrl-c");
+  assert_int_equal(sent_count(C, FRAME_GOAWAY, 0), 1);
+  expect_good_stream(id);
+
+  link_drop();
+  session_restart(C->s, FRAME_CODE_SHUTDOWN, "session expired");
+  session_link_up(C->s, 0, NULL);
+  C->resuming = 0;
+  C->lose = 1;
+  assert_true(take_msg(C, msg1) > 0);
+  assert_int_equal(C->lost_frames[FRAME_GOAWAY], 2);
+  expect_healthy();
+}
+
 /* (4) OPEN lost in flight, and OPEN of a stream opened while the link was
  * down: each reaches the server once, the streams work. */
 static void test_resume_open_lost(void **state) {
@@ -3383,6 +3431,7 @@ int main(void) {
       T(test_kept_bounds),
       T(test_kept_dropped_on_restart),
       T(test_resume_kept_bad_counts),
+      T(test_resume_goaway_lost),
       T(test_resume_open_lost),
       T(test_resume_open_many_in_outage),
       T(test_resume_open_while_awaiting),
