@@ -446,6 +446,25 @@ static void session_detach(edge_conn_t *ec) {
   uv_timer_start(ec->grace, on_grace_expired, e->platform->resume_grace_ms, 0);
 }
 
+/* Whether the WebSocket merely dropped, so that the proxy will want its
+ * session back (docs/PROTOCOL.md section 8), by the close code the proxy
+ * (or whatever is in between) sent. */
+static int link_dropped(const transport_close_t *why) {
+  switch (why->close_code) {
+  case 0: /* no close frame (a reset, a dead link), or one without a code */
+  case TRANSPORT_CLOSE_GOING_AWAY: /* an intermediary going down */
+  case TRANSPORT_CLOSE_ABNORMAL:
+  case TRANSPORT_CLOSE_INTERNAL: /* a server or gateway in between failing */
+  case TRANSPORT_CLOSE_RESTART:
+  case TRANSPORT_CLOSE_TRY_AGAIN:
+  case TRANSPORT_CLOSE_BAD_GATEWAY:
+    return 1;
+  default: /* 1000: the proxy ended the session; 1002 and the rest: a
+            * peer that found the session broken, or another program */
+    return 0;
+  }
+}
+
 static void on_close(void *ctx, transport_conn_t *c,
                      const transport_close_t *why) {
   edge_conn_t *ec = transport_conn_user(c);
@@ -457,13 +476,16 @@ static void on_close(void *ctx, transport_conn_t *c,
   /* Streams that ended here while the proxy may not have their last bytes
    * count: it would reset them if the session were gone. */
   const session_t *s = relay_session(ec->relay);
+  size_t open = session_stream_count(s);
   int keep = !ec->no_resume && !e->draining &&
-             e->platform->resume_grace_ms > 0 &&
-             (session_stream_count(s) > 0 || session_kept_count(s) > 0);
+             e->platform->resume_grace_ms > 0 && link_dropped(why) &&
+             !session_failed(s) && (open > 0 || session_kept_count(s) > 0);
   log_msg(e->log, LOG_INFO, "connection closed: token=%s service=%s: %s%s",
           ec->auth.tok->id, ec->auth.svc->id,
           why->message[0] ? why->message : "closed",
-          keep ? " (streams kept for a resume)" : "");
+          keep       ? " (streams kept for a resume)"
+          : open > 0 ? " (session ended: its streams are closed)"
+                     : "");
   if (keep)
     session_detach(ec);
   else

@@ -21,12 +21,19 @@
 #define TRANSPORT_SUBPROTOCOL "wsmux.v1"
 #define TRANSPORT_MSG_MAX (64 * 1024)
 
-/* WebSocket close codes we send (RFC 6455). */
+/* WebSocket close codes (RFC 6455 section 7.4 and the IANA registry). We
+ * send 1000 and 1002 (and 1008 from the edge); the others are what an
+ * intermediary or a failing server may say. 1006 is never sent: some
+ * stacks report it for a connection that ended without a close frame. */
 #define TRANSPORT_CLOSE_NORMAL 1000
 #define TRANSPORT_CLOSE_GOING_AWAY 1001
 #define TRANSPORT_CLOSE_PROTOCOL 1002
+#define TRANSPORT_CLOSE_ABNORMAL 1006
 #define TRANSPORT_CLOSE_INVALID_DATA 1007
 #define TRANSPORT_CLOSE_INTERNAL 1011
+#define TRANSPORT_CLOSE_RESTART 1012
+#define TRANSPORT_CLOSE_TRY_AGAIN 1013
+#define TRANSPORT_CLOSE_BAD_GATEWAY 1014
 
 typedef struct transport_conn transport_conn_t;
 
