@@ -707,6 +707,16 @@ static void conn_closed(proxy_t *p, transport_conn_t *c,
   }
   if (p->relay != NULL && relay_attached(p->relay))
     relay_detach(p->relay);
+  if (p->relay != NULL && session_failed(relay_session(p->relay))) {
+    /* A protocol error: this session can carry no link any more (it
+     * refuses every byte from now on, and the edge does not keep it).
+     * Its connections are lost; new ones get a new session. */
+    log_msg(&p->log, LOG_WARN,
+            "the session broke down: open connections reset");
+    proxy_close_relay(p, p->relay, "protocol error");
+    p->relay = NULL;
+    p->have_session = 0;
+  }
   if (p->lost_at == 0) {
     p->lost_at = uv_now(p->loop);
     log_msg(&p->log, LOG_WARN,
