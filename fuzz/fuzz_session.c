@@ -1,7 +1,8 @@
 /*
  * libFuzzer target for the stream state machine (ws/session.c with frame.c,
- * sched.c and buf.c compiled in): one session, CLIENT or SERVER, whose peer
- * and application are both played by the input.
+ * sched.c and buf.c compiled in): one session, CLIENT or SERVER, whose peer,
+ * application and transport (the link going down and coming back, resumed
+ * or not) are all played by the input.
  *
  * Input layout
  *
@@ -10,8 +11,10 @@
  *            (1, 2, 3, 8, 64, 1024, 1024, 1024); bit 6 sets the optional
  *            goaway and pong callbacks; bit 7 ends with session_abort
  *            (always done after a protocol error) before session_free.
- *   then     operations, read from the FRONT: one op byte (op % 11), then
- *            its operands. Bytes past the end read as 0.
+ *   then     operations, read from the FRONT: one op byte b, then its
+ *            operands: b % 11 picks one of 0-10 below, except that b >=
+ *            0xf0 picks a link op, L(b - 0xf0) % 5. Bytes past the end read
+ *            as 0.
  *              0 MSG      u16 n, then n bytes: one WebSocket message as is
  *              1 FRAMES   c, then c % 8 + 1 frame specs (below), encoded
  *                         back to back into one message
@@ -28,6 +31,34 @@
  *                         GOAWAY (code byte, reason length byte)
  *             10 END      no more operations: the bytes after it are only
  *                         read as decisions
+ *   Link ops (op byte 0xf0 + k, k % 5):
+ *             L0 DOWN    the WebSocket is gone: session_link_down
+ *             L1 UP      i: a new WebSocket. Server: session_link_up
+ *                        (resume), HELLO id starting with byte i (a new
+ *                        session is a new session_t, as on the edge, whose
+ *                        first HELLO the harness sends at the start);
+ *                        client: attached, waiting for the edge's HELLO
+ *             L2 HELLO   r: the peer's HELLO, resumed = r & 1. A client on
+ *                        a later WebSocket answers as the relay does:
+ *                        resumed: session_link_up(resume); else, once
+ *                        session_feed returned, session_restart and
+ *                        session_link_up(fresh)
+ *             L3 RESUME  the peer's RESUME, made of what the harness knows
+ *                        of the streams: c (c % 3 + 1 frames, `more` on
+ *                        all but the last; c & 4: one message each), the
+ *                        last stream id byte (0xff: a raw u32 follows),
+ *                        then for each stream ever made a byte m: m % 4 ==
+ *                        0 leaves it out; m & 0x20: flags (m >> 2) & 7
+ *                        instead of the true ones; m >> 6 picks `received`:
+ *                        all we sent, that minus a u16 (lost), a raw u32
+ *                        (often out of range), 0; `granted` is `received`
+ *                        minus a u16 (never below 0). Then x, and x % 3
+ *                        entries: raw u32 id, flags byte, u16 received.
+ *             L4 RESTART c: a client with no link: session_restart (the
+ *                        edge lost the session), as the proxy does once
+ *                        the link was down past the grace period
+ *            MSG, FRAMES and the link ops that feed are skipped while there
+ *            is no link (nothing arrives without a WebSocket).
  *            `sel` picks a stream: the sel % n-th of the n live ones.
  *   Frame spec: type byte t (t < 0x80: type t % 12 + 1, else raw t & 0x7f);
  *            stream byte s (0xff: a raw u32 id follows, else id s);
@@ -57,6 +88,16 @@
  *   - callbacks only name live streams; the application never holds more
  *     unconsumed bytes than its window; NO_ERROR closes come after our FIN
  *     with nothing left queued;
+ *   - a stream that ended in order gets one FIN more (the acknowledgement
+ *     of the peer's FIN) per link; after the peer's RESUME says it lacks
+ *     our last bytes or FIN, they come again exactly from the offset it
+ *     gave; OPEN and OPEN_OK at most once per link;
+ *   - with no link nothing is built; after session_link_up(resume) only
+ *     HELLO and RESUME go out until the peer's RESUME is in, and our RESUME
+ *     is true to the streams at that moment: every open one exactly once,
+ *     with the bytes it delivered, the credit it granted, whether it was
+ *     opened and saw the peer's FIN; ENDED only for streams that ended in
+ *     order; at most SESSION_KEPT_MAX of those are kept;
  *   - a transport that asks for a writable callback only when want_write
  *     fires, and stops when session_build_message returns 0, never leaves
  *     the session wanting to write (data would be stuck).
@@ -92,11 +133,23 @@ typedef struct {
   size_t unconsumed;
   uint64_t grown;      /* WINDOW_GROW increments we sent */
   uint64_t tx_written; /* pattern bytes handed to session_stream_write */
+  uint64_t rx_total;   /* bytes stream_data delivered */
+  int closed_ok;       /* ended with NO_ERROR (it may be kept) */
+  size_t ended_build;  /* z->builds when it ended */
   /* what went out on the wire */
   uint64_t wire_off;
-  int wire_opened; /* OPEN_OK sent (server) */
-  int wire_fin, wire_rst;
+  uint64_t granted; /* WINDOW increments (not growth) we sent */
+  int wire_opened;  /* OPEN / OPEN_OK sent, on any link */
+  int link_open;    /* ... on this link */
+  int wire_fin, wire_ack, wire_rst;
 } rec_t;
+
+/* Where a stream stood when we queued our RESUME. */
+typedef struct {
+  uint32_t id;
+  uint64_t rx, granted;
+  int opened, fin, ended, seen;
+} snap_t;
 
 typedef struct {
   const uint8_t *data;
@@ -115,6 +168,19 @@ typedef struct {
   int failed; /* session_feed returned -1 */
   int aborting;
   int ops_done; /* END seen */
+  /* the link */
+  int attached;   /* a WebSocket is there (bytes may arrive) */
+  int links;      /* WebSockets so far */
+  int awaiting;   /* our RESUME is queued; the peer's is not in yet */
+  int need_fresh; /* client: HELLO said the edge lost the session */
+  frame_resume_entry_t peer[MAX_RECS + 8]; /* the peer's RESUME, gathering */
+  size_t npeer;
+  int peer_overflow;
+  snap_t snap[MAX_RECS]; /* what our RESUME must say */
+  size_t nsnap;
+  int our_resume_done; /* our last RESUME frame (more = 0) went out */
+  int goaway_called;
+  size_t builds; /* session_build_message calls, the current one included */
 } fz_t;
 
 /* WSMUX_FUZZ_TRACE=1 prints every frame in and out (to debug a finding). */
@@ -182,7 +248,15 @@ static rec_t *rec_new(fz_t *z, session_stream_t *st) {
 
 static void rec_end(fz_t *z, rec_t *r) {
   r->st = NULL;
+  r->ended_build = z->builds;
   z->ended++;
+}
+
+/* Whether r may be on the wire in the message just built: open, ended
+ * while it was built (a callback of the build), or ended in order (kept:
+ * what it sends again after a resume). */
+static int rec_sends(const fz_t *z, const rec_t *r) {
+  return r->st != NULL || r->closed_ok || r->ended_build == z->builds;
 }
 
 /* The sel-th live stream (pending ones only when want_pending). */
@@ -334,6 +408,7 @@ static void cb_data(void *ctx, session_stream_t *st, const uint8_t *data,
   CHECK(z->cfg.role == SESSION_ROLE_SERVER || r->open_ok);
   (void)data[len - 1];
   r->unconsumed += len;
+  r->rx_total += len;
   /* The window may have grown (the frame saying so can still be queued):
    * never beyond SESSION_WINDOW_GROW_MAX, checked on the wire too. */
   CHECK(r->unconsumed <= z->cfg.window ||
@@ -416,6 +491,7 @@ static void cb_closed(void *ctx, session_stream_t *st, uint16_t code,
   if (code == FRAME_CODE_NO_ERROR && !z->aborting) {
     CHECK(r->fin_called);
     CHECK(session_stream_queued(st) == 0);
+    r->closed_ok = 1;
   }
   rec_end(z, r);
   d = decide(&z->in);
@@ -438,12 +514,172 @@ static void cb_pong(void *ctx, const uint8_t *payload) {
   (void)payload[FRAME_PING_LEN - 1];
 }
 
+/* ---- the link ---------------------------------------------------------- */
+
+/* What our RESUME must say: taken when session_link_up(resume) queues it. */
+static void snap_take(fz_t *z) {
+  int client = z->cfg.role == SESSION_ROLE_CLIENT;
+  z->nsnap = 0;
+  z->our_resume_done = 0;
+  for (size_t i = 0; i < z->nrecs; i++) {
+    rec_t *r = &z->recs[i];
+    if (r->st == NULL && !r->closed_ok)
+      continue;
+    z->snap[z->nsnap++] = (snap_t){.id = r->id,
+                                   .rx = r->rx_total,
+                                   .granted = r->granted,
+                                   .opened = client ? r->open_ok : !r->pending,
+                                   .fin = r->peer_fin,
+                                   .ended = r->st == NULL};
+  }
+}
+
+/* session_link_up, with what the harness expects from then on. (During
+ * session_feed, feed() sets awaiting and the peer's RESUME again from the
+ * message itself, see observe_peer.) */
+static void link_up(fz_t *z, int resume, const session_hello_t *hello) {
+  z->npeer = 0;
+  z->peer_overflow = 0;
+  if (resume)
+    snap_take(z);
+  z->awaiting = resume;
+  session_link_up(z->s, resume, hello);
+  CHECK(session_link_is_up(z->s));
+}
+
+static void link_down(fz_t *z) {
+  session_link_down(z->s);
+  CHECK(!session_link_is_up(z->s));
+  z->attached = 0;
+  z->armed = 0;
+  z->awaiting = 0;
+  z->npeer = 0;
+  z->nsnap = 0;
+  z->need_fresh = 0;
+  /* What was sent on the old link may be sent again on the next. */
+  for (size_t i = 0; i < z->nrecs; i++) {
+    z->recs[i].link_open = 0;
+    z->recs[i].wire_rst = 0;
+  }
+}
+
+/* Client: the edge's HELLO, as the relay answers it. */
+static void cb_hello(void *ctx, const uint8_t *session_id, int resumed,
+                     uint32_t grace_ms) {
+  fz_t *z = ctx;
+
+  (void)session_id[FRAME_SESSION_ID_LEN - 1];
+  CHECK(z->cfg.role == SESSION_ROLE_CLIENT);
+  if (z->links < 2)
+    return; /* the first WebSocket: nothing to resume */
+  if (resumed)
+    link_up(z, 1, NULL);
+  else
+    z->need_fresh = 1; /* once session_feed has returned */
+}
+
+/* The peer's RESUME went through (the session applied it): what we send
+ * from now on starts where it says. */
+static void peer_resume_applied(fz_t *z) {
+  for (size_t i = 0; i < z->npeer; i++) {
+    const frame_resume_entry_t *e = &z->peer[i];
+    rec_t *r = rec_by_id(z, e->stream_id);
+    if (r == NULL)
+      continue;
+    /* Counts the session accepts rewind it there; others reset the
+     * stream, after which it sends nothing. */
+    if (e->received <= r->wire_off && e->granted <= e->received)
+      r->wire_off = e->received;
+    if (!(e->flags & FRAME_RESUME_FIN_RECEIVED))
+      r->wire_fin = r->wire_ack = 0;
+    /* A client saying it has our OPEN_OK is taken at its word (the OPEN_OK
+     * is not sent again): DATA may follow. */
+    if (z->cfg.role == SESSION_ROLE_SERVER &&
+        (e->flags & FRAME_RESUME_OPENED) && r->st != NULL && !r->pending)
+      r->wire_opened = 1;
+  }
+  z->npeer = 0;
+  z->awaiting = 0;
+}
+
+/* Follow the HELLO and RESUME frames of a message the session took. */
+static void observe_peer(fz_t *z, const uint8_t *msg, size_t n) {
+  size_t off = 0, used;
+  frame_t f;
+
+  while (off < n && frame_decode(msg + off, n - off, &f, &used) == FRAME_OK) {
+    off += used;
+    if (f.type == FRAME_HELLO && z->cfg.role == SESSION_ROLE_CLIENT &&
+        z->links >= 2 && (f.hello_flags & FRAME_HELLO_RESUMED)) {
+      z->npeer = 0; /* cb_hello ran link_up(resume) */
+      z->peer_overflow = 0;
+      z->awaiting = 1;
+    } else if (f.type == FRAME_RESUME) {
+      for (uint32_t i = 0; i < f.count; i++) {
+        frame_resume_entry_t e;
+        frame_resume_entry(&f, i, &e);
+        if (rec_by_id(z, e.stream_id) == NULL)
+          continue; /* nothing to expect of it */
+        /* More than fit: some id twice, which the session refuses. */
+        if (z->npeer < sizeof z->peer / sizeof z->peer[0])
+          z->peer[z->npeer++] = e;
+        else
+          z->peer_overflow = 1;
+      }
+      if (!f.more) {
+        /* Taken only while awaiting (else the session failed). */
+        CHECK(z->awaiting && !z->peer_overflow);
+        peer_resume_applied(z);
+      }
+    }
+  }
+}
+
 /* ---- output ------------------------------------------------------------ */
+
+/* Our RESUME frame: each entry as the streams stood when it was queued
+ * (z->snap); the last frame, every open stream listed. */
+static void check_our_resume(fz_t *z, const frame_t *f) {
+  CHECK(z->nsnap > 0 || f->count == 0);
+  CHECK(!z->our_resume_done);
+  for (uint32_t i = 0; i < f->count; i++) {
+    frame_resume_entry_t e;
+    snap_t *sn = NULL;
+    frame_resume_entry(f, i, &e);
+    for (size_t k = 0; k < z->nsnap && sn == NULL; k++)
+      if (z->snap[k].id == e.stream_id)
+        sn = &z->snap[k];
+    CHECK(sn != NULL && !sn->seen);
+    sn->seen = 1;
+    /* Granted: at least what our WINDOWs carried; a WINDOW still queued
+     * when the link dropped counts too (the RESUME gives it instead). */
+    CHECK(e.received == sn->rx);
+    CHECK(e.granted >= sn->granted && e.granted <= e.received);
+    if (sn->ended) {
+      /* Ended in order: all received, the peer's FIN included. */
+      CHECK(e.flags == (FRAME_RESUME_OPENED | FRAME_RESUME_FIN_RECEIVED |
+                        FRAME_RESUME_ENDED));
+    } else {
+      CHECK(!(e.flags & FRAME_RESUME_ENDED));
+      CHECK(((e.flags & FRAME_RESUME_OPENED) != 0) == sn->opened);
+      CHECK(((e.flags & FRAME_RESUME_FIN_RECEIVED) != 0) == sn->fin);
+    }
+  }
+  if (f->more)
+    return;
+  z->our_resume_done = 1;
+  for (size_t k = 0; k < z->nsnap; k++)
+    CHECK(z->snap[k].seen || z->snap[k].ended); /* an ended one may be gone */
+}
 
 static void check_frame(fz_t *z, const frame_t *f) {
   int client = z->cfg.role == SESSION_ROLE_CLIENT;
   rec_t *r = f->stream_id != 0 ? rec_by_id(z, f->stream_id) : NULL;
 
+  /* After session_link_up(resume): HELLO and RESUME, nothing else, until
+   * the peer's RESUME is in. */
+  if (z->awaiting)
+    CHECK(f->type == FRAME_HELLO || f->type == FRAME_RESUME);
   /* Answers a frame the peer sent before opening the id; it may still be
    * queued when the peer then opens the id for real. */
   if (f->type == FRAME_RST && f->code == FRAME_CODE_UNKNOWN_STREAM &&
@@ -452,23 +688,24 @@ static void check_frame(fz_t *z, const frame_t *f) {
     return;
   }
   if (r != NULL) {
-    /* Nothing after our RST or OPEN_FAIL of a stream. */
-    CHECK(!r->wire_rst);
-    if (f->type == FRAME_DATA || f->type == FRAME_FIN)
+    /* Nothing after our RST or OPEN_FAIL of a stream (on this link) but
+     * another RST: the answer to a RESUME that crossed the first. */
+    CHECK(!r->wire_rst || f->type == FRAME_RST);
+    if (f->type == FRAME_DATA)
       CHECK(!r->wire_fin);
   }
   switch (f->type) {
   case FRAME_OPEN:
     CHECK(client);
-    CHECK(r != NULL && r->wire_off == 0 && !r->wire_opened);
+    CHECK(r != NULL && r->wire_off == 0 && !r->link_open);
     CHECK(f->window == z->cfg.window);
-    r->wire_opened = 1;
+    r->wire_opened = r->link_open = 1;
     break;
   case FRAME_OPEN_OK:
     CHECK(!client);
-    CHECK(r != NULL && !r->wire_opened);
+    CHECK(r != NULL && !r->link_open && !r->pending);
     CHECK(f->window == z->cfg.window);
-    r->wire_opened = 1;
+    r->wire_opened = r->link_open = 1;
     break;
   case FRAME_OPEN_FAIL:
     CHECK(!client);
@@ -480,7 +717,10 @@ static void check_frame(fz_t *z, const frame_t *f) {
   case FRAME_DATA:
     CHECK(r != NULL);
     CHECK(f->length <= SESSION_MSG_MAX - FRAME_HEADER_LEN);
-    CHECK(r->wire_opened && (!client || r->open_ok));
+    /* Client: after the edge's OPEN_OK (which a hostile edge may send
+     * before our OPEN went out); server: after our OPEN_OK. */
+    CHECK(client ? r->open_ok : r->wire_opened);
+    CHECK(rec_sends(z, r));
     CHECK(r->wire_off + f->length <= r->tx_written);
     for (uint32_t i = 0; i < f->length; i++)
       CHECK(f->payload[i] == pattern(r->id, r->wire_off + i));
@@ -488,6 +728,14 @@ static void check_frame(fz_t *z, const frame_t *f) {
     break;
   case FRAME_FIN:
     CHECK(r != NULL);
+    if (r->wire_fin) {
+      /* The acknowledgement of the peer's FIN: once, on a stream that
+       * ended in order. */
+      CHECK(r->st == NULL && r->closed_ok && !r->wire_ack);
+      r->wire_ack = 1;
+      break;
+    }
+    CHECK(rec_sends(z, r));
     CHECK(r->fin_called && r->wire_off == r->tx_written);
     r->wire_fin = 1;
     break;
@@ -501,7 +749,19 @@ static void check_frame(fz_t *z, const frame_t *f) {
     if (f->flags & FRAME_WINDOW_GROW) {
       r->grown += f->window;
       CHECK(z->cfg.window + r->grown <= SESSION_WINDOW_GROW_MAX);
+    } else {
+      r->granted += f->window;
+      CHECK(r->granted <= r->rx_total);
     }
+    break;
+  case FRAME_HELLO:
+    CHECK(!client);
+    break;
+  case FRAME_RESUME:
+    check_our_resume(z, f);
+    break;
+  case FRAME_GOAWAY:
+    CHECK(z->goaway_called);
     break;
   default:
     break;
@@ -557,6 +817,7 @@ static int pump_once(fz_t *z) {
   if (!z->armed)
     return 0;
   cap = pick_cap(z);
+  z->builds++;
   n = session_build_message(z->s, msgbuf, cap);
   if (wanted)
     CHECK(n > 0); /* else the transport stops while data waits */
@@ -570,7 +831,19 @@ static int pump_once(fz_t *z) {
 }
 
 static void check_state(fz_t *z) {
+  size_t ended_ok = 0;
+
   CHECK(z->created - z->ended == session_stream_count(z->s));
+  for (size_t i = 0; i < z->nrecs; i++)
+    ended_ok += z->recs[i].st == NULL && z->recs[i].closed_ok;
+  CHECK(session_kept_count(z->s) <= SESSION_KEPT_MAX);
+  CHECK(session_kept_count(z->s) <= ended_ok);
+  if (!z->attached) {
+    /* No WebSocket: nothing to send. */
+    CHECK(!session_want_write(z->s));
+    z->builds++;
+    CHECK(session_build_message(z->s, msgbuf, SESSION_MSG_MAX) == 0);
+  }
   /* Something to send must have asked for a writable callback. */
   if (session_want_write(z->s))
     CHECK(z->armed);
@@ -579,9 +852,12 @@ static void check_state(fz_t *z) {
 /* ---- feeding ----------------------------------------------------------- */
 
 static void feed(fz_t *z, const uint8_t *msg, size_t n) {
-  size_t pos = 0;
-  int pieces = decide(&z->in) % 4 + 1;
+  size_t pos = 0, npeer = z->npeer;
+  int pieces = decide(&z->in) % 4 + 1, awaiting = z->awaiting;
+  int overflow = z->peer_overflow;
 
+  if (!z->attached)
+    return; /* nothing arrives without a WebSocket */
   trace_frames("in ", msg, n);
 
   for (int i = 0; i < pieces && !z->failed; i++) {
@@ -589,9 +865,23 @@ static void feed(fz_t *z, const uint8_t *msg, size_t n) {
     if (session_feed(z->s, msg + pos, k, i + 1 == pieces) != 0) {
       const char *e = session_error(z->s);
       CHECK(e != NULL && e[0] != '\0');
+      CHECK(session_failed(z->s));
       z->failed = 1;
     }
     pos += k;
+  }
+  if (z->failed)
+    return;
+  /* Replayed in order: a HELLO's link_up may sit between RESUME frames. */
+  z->awaiting = awaiting;
+  z->npeer = npeer;
+  z->peer_overflow = overflow;
+  observe_peer(z, msg, n);
+  if (z->need_fresh) {
+    /* The edge no longer had our session: as relay_renew_session. */
+    z->need_fresh = 0;
+    session_restart(z->s, FRAME_CODE_SHUTDOWN, "session expired");
+    link_up(z, 0, NULL);
   }
 }
 
@@ -647,13 +937,141 @@ static size_t build_frame(fz_t *z, uint8_t *out) {
   return FRAME_HEADER_LEN + len;
 }
 
+/* ---- the peer's HELLO and RESUME ---------------------------------------- */
+
+static void feed_hello(fz_t *z, int resumed) {
+  static const uint8_t id[FRAME_SESSION_ID_LEN] = {0x5e, 0x55};
+  frame_t f = {.type = FRAME_HELLO,
+               .session_id = id,
+               .hello_flags = resumed ? FRAME_HELLO_RESUMED : 0,
+               .grace_ms = 60000};
+  size_t n = frame_encode(feedbuf, sizeof feedbuf, &f);
+  CHECK(n == FRAME_HEADER_LEN + FRAME_HELLO_LEN);
+  feed(z, feedbuf, n);
+}
+
+/* One entry of the peer's RESUME for r, shaped by m (see the top). */
+static frame_resume_entry_t peer_entry(fz_t *z, const rec_t *r, uint8_t m) {
+  int client = z->cfg.role == SESSION_ROLE_CLIENT;
+  frame_resume_entry_t e = {.stream_id = r->id};
+  /* The truth, as far as the harness knows it: the peer saw our OPEN_OK
+   * (client: it accepted), our FIN, and has ended the stream if we did. */
+  e.flags =
+      (uint8_t)((r->wire_opened && (!client || r->open_ok) ? FRAME_RESUME_OPENED
+                                                           : 0) |
+                (r->wire_fin ? FRAME_RESUME_FIN_RECEIVED : 0));
+  if (m & 0x20)
+    e.flags = (uint8_t)((m >> 2) & 7);
+  switch (m >> 6) {
+  case 0:
+    e.received = r->wire_off;
+    break;
+  case 1: {
+    uint16_t lost = next16(&z->in);
+    e.received = lost < r->wire_off ? r->wire_off - lost : 0;
+    break;
+  }
+  case 2:
+    e.received = next32(&z->in);
+    break;
+  default:
+    e.received = 0;
+  }
+  uint16_t ungranted = next16(&z->in);
+  e.granted = ungranted < e.received ? e.received - ungranted : 0;
+  return e;
+}
+
+static void feed_resume(fz_t *z) {
+  static frame_resume_entry_t all[MAX_RECS + 3];
+  static uint8_t ent[MAX_RECS * FRAME_RESUME_ENTRY_LEN + 3 * 21];
+  uint8_t c = next(&z->in), l = next(&z->in);
+  uint32_t last = l == 0xff ? next32(&z->in) : l;
+  size_t n = 0, frames = c % 3 + 1, done = 0, len = 0;
+
+  for (size_t i = 0; i < z->nrecs; i++) {
+    uint8_t m = next(&z->in);
+    if (m % 4 != 0)
+      all[n++] = peer_entry(z, &z->recs[i], m);
+  }
+  for (uint8_t x = next(&z->in) % 3; x > 0; x--)
+    all[n++] = (frame_resume_entry_t){.stream_id = next32(&z->in),
+                                      .flags = next(&z->in),
+                                      .received = next16(&z->in)};
+  for (size_t f = 0; f < frames; f++) {
+    size_t k = f + 1 == frames ? n - done : (n - done) / (frames - f);
+    for (size_t i = 0; i < k; i++)
+      frame_resume_entry_encode(ent + i * FRAME_RESUME_ENTRY_LEN,
+                                &all[done + i]);
+    frame_t fr = {.type = FRAME_RESUME,
+                  .more = f + 1 < frames,
+                  .last_stream_id = last,
+                  .count = (uint32_t)k,
+                  .entries = ent};
+    size_t m = frame_encode(feedbuf + len, sizeof feedbuf - len, &fr);
+    CHECK(m > 0);
+    done += k;
+    if (c & 4) {
+      feed(z, feedbuf + len, m);
+      if (z->failed)
+        return;
+    } else {
+      len += m;
+    }
+  }
+  if (len > 0)
+    feed(z, feedbuf, len);
+}
+
+/* One of the link ops L0-L4. */
+static void link_op(fz_t *z, uint8_t code) {
+  int client = z->cfg.role == SESSION_ROLE_CLIENT;
+
+  switch (code % 5) {
+  case 0:
+    if (z->attached)
+      link_down(z);
+    break;
+  case 1: {
+    /* A server always resumes: a WebSocket that does not resume gets a new
+     * session on the edge. */
+    session_hello_t h = {.id = {next(&z->in)}, .grace_ms = 60000};
+    if (z->attached)
+      break;
+    z->attached = 1;
+    z->links++;
+    if (!client)
+      link_up(z, 1, &h);
+    break;
+  }
+  case 2:
+    feed_hello(z, next(&z->in) & 1);
+    break;
+  case 3:
+    feed_resume(z);
+    break;
+  default: {
+    uint8_t c = next(&z->in);
+    if (!client || z->attached)
+      break;
+    /* Any code but NO_ERROR, which would read as an orderly end. */
+    session_restart(z->s, c % 11 + 1, "fuzz restart");
+    CHECK(session_kept_count(z->s) == 0);
+  }
+  }
+}
+
 /* ---- operations -------------------------------------------------------- */
 
 static void op(fz_t *z) {
-  uint8_t code = next(&z->in) % 11;
+  uint8_t ob = next(&z->in), code = ob % 11;
   rec_t *r;
   size_t n;
 
+  if (ob >= 0xf0) {
+    link_op(z, (uint8_t)(ob - 0xf0));
+    return;
+  }
   switch (code) {
   case 0:
     n = next16(&z->in);
@@ -719,6 +1137,7 @@ static void op(fz_t *z) {
       size_t k = next(&z->in);
       memset(reason, 'g', k);
       reason[k] = '\0';
+      z->goaway_called = 1;
       session_goaway(z->s, c % 12, reason);
     }
   }
@@ -757,9 +1176,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       .stream_closed = cb_closed,
       .goaway = conf & 0x40 ? cb_goaway : NULL,
       .pong = conf & 0x40 ? cb_pong : NULL,
+      .hello = cb_hello,
   };
   z.s = session_new(&z.cfg, &z.cb, &z);
   CHECK(z.s != NULL);
+  z.attached = 1;
+  z.links = 1;
+  if (z.cfg.role == SESSION_ROLE_SERVER) {
+    /* The edge's first frame on a new session (edge.c new_session). */
+    session_hello_t h = {.id = {1}, .grace_ms = 60000};
+    link_up(&z, 0, &h);
+  }
 
   while (more(&z.in) && !z.ops_done && !z.failed && ops++ < MAX_OPS) {
     op(&z);
