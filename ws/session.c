@@ -1114,10 +1114,20 @@ void session_restart(session_t *s, uint16_t code, const char *reason) {
 
 static void resume_apply(session_t *s) {
   qsort(s->peer_entries, s->npeer_entries, sizeof(*s->peer_entries), entry_cmp);
-  for (size_t i = 1; i < s->npeer_entries; i++) {
+  for (size_t i = 0; i < s->npeer_entries; i++) {
+    const frame_resume_entry_t *e = &s->peer_entries[i];
     /* Which of the two would count is anyone's guess. */
-    if (s->peer_entries[i].stream_id == s->peer_entries[i - 1].stream_id) {
-      fail(s, "RESUME lists stream %u twice", s->peer_entries[i].stream_id, 0);
+    if (i > 0 && e->stream_id == e[-1].stream_id) {
+      fail(s, "RESUME lists stream %u twice", e->stream_id, 0);
+      return;
+    }
+    /* An id we never used cannot name a stream the peer saw opened (a
+     * client's stream whose OPEN we never got is listed as not opened: it
+     * comes again). Answering it with RST would burn an id we may still
+     * open. */
+    if (!id_was_used(s, e->stream_id) && (s->cfg.role == SESSION_ROLE_CLIENT ||
+                                          (e->flags & FRAME_RESUME_OPENED))) {
+      fail(s, "RESUME lists stream %u, never opened", e->stream_id, 0);
       return;
     }
   }

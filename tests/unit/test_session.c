@@ -3108,6 +3108,51 @@ static void test_resume_duplicate_entry(void **state) {
   assert_int_equal(S->closes_total, 0);
 }
 
+/* A RESUME entry for an id we never used, for a stream the peer saw
+ * opened: no correct peer sends it, and answering it with RST would burn
+ * an id we may still open (found by fuzz_session: RST, then OPEN of the
+ * same id on the same WebSocket). A connection error, on either side; a
+ * client's entry for a stream not opened (its OPEN was lost) is fine. */
+static void test_resume_unknown_id(void **state) {
+  uint8_t buf[512];
+  uint32_t id;
+  establish(&id, 1);
+  link_drop();
+  inject_ok(C, buf, mk_hello(buf, 1));
+  C->lose = 1;
+  (void)take_msg(C, msg1);
+  C->lose = 0;
+  frame_resume_entry_t e[2] = {{id, FRAME_RESUME_OPENED, 0, 0},
+                               {UNKNOWN_ID, FRAME_RESUME_OPENED, 0, 0}};
+  assert_int_equal(inject(C, buf, mk_resume(buf, sizeof(buf), 0, 0, e, 2)), -1);
+  assert_non_null(strstr(session_error(C->s), "never opened"));
+
+  pair_init(SESSION_WINDOW_MIN, SESSION_WINDOW_MIN, 64);
+  establish(&id, 1);
+  link_drop();
+  link_resume();
+  S->lose = 1;
+  (void)take_msg(S, msg1);
+  S->lose = 0;
+  e[1].flags = 0; /* not opened: its OPEN comes again */
+  inject_ok(S, buf, mk_resume(buf, sizeof(buf), 0, 0, e, 2));
+  while (take_msg(S, msg1) > 0)
+    ;
+  assert_int_equal(sent_count(S, FRAME_RST, UNKNOWN_ID), 0);
+  expect_healthy();
+
+  pair_init(SESSION_WINDOW_MIN, SESSION_WINDOW_MIN, 64);
+  establish(&id, 1);
+  link_drop();
+  link_resume();
+  S->lose = 1;
+  (void)take_msg(S, msg1);
+  S->lose = 0;
+  e[1].flags = FRAME_RESUME_OPENED;
+  assert_int_equal(inject(S, buf, mk_resume(buf, sizeof(buf), 0, 0, e, 2)), -1);
+  assert_non_null(strstr(session_error(S->s), "never opened"));
+}
+
 /* A RESUME nobody waits for, or a HELLO to the server, is a connection
  * error; so is a RESUME after the exchange is over. */
 static void test_resume_unexpected(void **state) {
@@ -3444,6 +3489,7 @@ int main(void) {
       T(test_hello_twice),
       T(test_resume_stream_zero),
       T(test_resume_duplicate_entry),
+      T(test_resume_unknown_id),
       T(test_resume_unexpected),
       T(test_resume_many_streams),
       T(test_resume_small_messages),
