@@ -40,22 +40,8 @@ CRLF=$'\r\n'
 PING=frame\ PING\ 0\ 0102030405060708
 
 start_stack --edge-json '"metricsListen": "127.0.0.1:0", "handshakeTimeoutMs": 4000, "maxUnauthenticated": 10, "maxUnauthenticatedPerAddress": 4, "trustedProxies": ["127.0.0.3/32"]'
-re='wsmux-edge: metrics on http://127\.0\.0\.1:([0-9]+)/metrics[[:space:]]*$'
-line=$(grep -Em1 "$re" "$EDGE_ERR") ||
-  fail "the edge did not log its metrics URL: $(cat "$EDGE_ERR")"
-[[ $line =~ $re ]] || fail "cannot parse: $line"
-METRICS_PORT=${BASH_REMATCH[1]}
+edge_metrics_port
 WS_PATH=$(ws_path "$E2E_SSH_SERVICE")
-
-# metric SERIES: its value in a fresh scrape (0 when absent).
-metric() {
-  local v
-  http_raw "$METRICS_PORT" "GET /metrics HTTP/1.0${CRLF}${CRLF}" >"$T/scrape" ||
-    fail "no answer from the metrics endpoint"
-  v=$(awk -v s="$1" '$1 == s {print $2}' "$T/scrape")
-  printf '%s\n' "${v:-0}"
-}
-metric_is() { [[ $(metric "$1") == "$2" ]]; }
 LIMIT='wsmux_edge_limit_rejections_total{limit='
 UNAUTH=wsmux_edge_connections_unauthenticated
 MALFORMED=wsmux_edge_requests_malformed_total
@@ -112,8 +98,8 @@ split_response "$T/healthz"
 https_raw "GET /nothing HTTP/1.1${CRLF}Host: e${CRLF}$AUTHZ${CRLF}Connection: close${CRLF}${CRLF}" >"$T/nothing" || true
 split_response "$T/nothing"
 [[ $RESP_STATUS == "HTTP/1.1 404 Not Found" ]] || fail "unknown path: '$RESP_STATUS'"
-[[ $(metric "$MALFORMED") == 12 ]] ||
-  fail "$MALFORMED is $(metric "$MALFORMED"), want 12"
+[[ $(metric_now "$MALFORMED") == 12 ]] ||
+  fail "$MALFORMED is $(metric_now "$MALFORMED"), want 12"
 log "ambiguous requests refused and counted"
 
 # --- 2. 401 from the head ----------------------------------------------------
@@ -130,7 +116,7 @@ log "no token: 401 from the head, body never read"
 # --- 3. trickled bodies ------------------------------------------------------
 fds() { find "/proc/$EDGE_PID/fd" -mindepth 1 -maxdepth 1 | wc -l; }
 FDS_BEFORE=$(fds)
-TIMEOUTS_BEFORE=$(metric "${LIMIT}\"handshake_timeout\"}")
+TIMEOUTS_BEFORE=$(metric_now "${LIMIT}\"handshake_timeout\"}")
 # trickle NAME: a POST of 200 bytes sent one byte every 250 ms; the time
 # until the edge closed, in ms, into $T/trickle-NAME.ms.
 trickle() {
@@ -163,8 +149,8 @@ for i in 1 2 3 4; do
   [[ ! -s $T/trickle-$i.out ]] ||
     fail "trickle $i: the edge answered: $(head -c 200 "$T/trickle-$i.out")"
 done
-((TIMEOUTS_BEFORE + 4 == $(metric "${LIMIT}\"handshake_timeout\"}"))) ||
-  fail "handshake_timeout went from $TIMEOUTS_BEFORE to $(metric "${LIMIT}\"handshake_timeout\"}"), want +4"
+((TIMEOUTS_BEFORE + 4 == $(metric_now "${LIMIT}\"handshake_timeout\"}"))) ||
+  fail "handshake_timeout went from $TIMEOUTS_BEFORE to $(metric_now "${LIMIT}\"handshake_timeout\"}"), want +4"
 _fds_back() { (($(fds) <= FDS_BEFORE)); }
 wait_until 10 "the edge's descriptors to be back at $FDS_BEFORE" _fds_back
 log "trickled bodies cut by the deadline, descriptors back at $FDS_BEFORE"
@@ -201,17 +187,17 @@ refused_at_once() {
     fail "$1: closed after $(cat "$T/idle-$1.ms") ms, want at once"
 }
 for i in 1 2 3 4; do idle "local$i" 127.0.0.1; done
-wait_until 10 "$UNAUTH 4" metric_is "$UNAUTH" 4
+wait_until 10 "$UNAUTH 4" metric_now_is "$UNAUTH" 4
 refused_at_once local5 127.0.0.1
-[[ $(metric "${LIMIT}\"unauthenticated_per_address\"}") == 1 ]] ||
+[[ $(metric_now "${LIMIT}\"unauthenticated_per_address\"}") == 1 ]] ||
   fail "limit unauthenticated_per_address not counted"
 log "a fifth connection from one address closed at once"
 for i in 1 2 3 4 5; do idle "proxy$i" 127.0.0.3; done # exempt per address
 idle other1 127.0.0.2
-wait_until 10 "$UNAUTH 10" metric_is "$UNAUTH" 10
+wait_until 10 "$UNAUTH 10" metric_now_is "$UNAUTH" 10
 refused_at_once other2 127.0.0.2
-[[ $(metric "${LIMIT}\"unauthenticated\"}") == 1 ]] ||
-  fail "limit unauthenticated: $(metric "${LIMIT}\"unauthenticated\"}"), want 1"
+[[ $(metric_now "${LIMIT}\"unauthenticated\"}") == 1 ]] ||
+  fail "limit unauthenticated: $(metric_now "${LIMIT}\"unauthenticated\"}"), want 1"
 for i in 1 2 3 4 5; do
   [[ ! -e $T/idle-proxy$i.ms ]] ||
     fail "proxy$i: a connection of the trusted proxy was closed early"
@@ -219,7 +205,7 @@ done
 log "the trusted proxy is not capped per address; the overall cap of 10 holds"
 wait_exit "$HELD_PID" 60 || fail "the held WebSocket did not finish"
 ((WAIT_RC == 0)) || fail "the held WebSocket failed: $(cat "$T/run-raw-held.err")"
-wait_until 20 "the deadline to drop the idle connections" metric_is "$UNAUTH" 0
+wait_until 20 "the deadline to drop the idle connections" metric_now_is "$UNAUTH" 0
 wsraw after 30 "$WS_PATH" <<EOF
 $PING
 expect-frame PONG 0

@@ -696,9 +696,13 @@ start_edge() {
   [[ -x $WSMUX_EDGE_BIN ]] ||
     fail "wsmux-edge not found at $WSMUX_EDGE_BIN (build it or set WSMUX_EDGE_BIN)"
   EDGE_ERR=$T/edge.err
-  env "${E2E_SAN_ENV[@]}" "$WSMUX_EDGE_BIN" --config "$EDGE_CONFIG" \
-    --log-level "$E2E_EDGE_LOG_LEVEL" </dev/null >"$T/edge.out" \
-    2>"$EDGE_ERR" &
+  # E2E_EDGE_NOFILE=N: under an open-files limit of N, soft and hard (the
+  # edge raises its soft limit to the hard one).
+  (
+    [[ -z ${E2E_EDGE_NOFILE:-} ]] || ulimit -n "$E2E_EDGE_NOFILE"
+    exec env "${E2E_SAN_ENV[@]}" "$WSMUX_EDGE_BIN" --config "$EDGE_CONFIG" \
+      --log-level "$E2E_EDGE_LOG_LEVEL"
+  ) </dev/null >"$T/edge.out" 2>"$EDGE_ERR" &
   EDGE_PID=$!
   track "$EDGE_PID" wsmux-edge 1
   E2E_SAN_LOGS+=("$EDGE_ERR")
@@ -985,6 +989,27 @@ cpu_share_end() {
     'BEGIN { if (t <= 0) t = 1; other = b - o; if (other < 0) other = 0
       printf "%.1f %.1f %.1f", 100 * o / t, 100 * other / t, 100 * s / t }')"
 }
+
+# edge_metrics_port: the port of the edge's metricsListen (from its log line)
+# into METRICS_PORT.
+edge_metrics_port() {
+  local line re='wsmux-edge: metrics on http://127\.0\.0\.1:([0-9]+)/metrics[[:space:]]*$'
+  line=$(grep -Em1 "$re" "$EDGE_ERR") ||
+    fail "the edge did not log its metrics URL: $(cat "$EDGE_ERR")"
+  [[ $line =~ $re ]] || fail "cannot parse: $line"
+  METRICS_PORT=${BASH_REMATCH[1]}
+}
+
+# metric_now SERIES: its value in a fresh scrape of $METRICS_PORT (0 when
+# absent); metric_now_is SERIES VALUE: whether it is VALUE (for wait_until).
+metric_now() {
+  local v
+  http_raw "$METRICS_PORT" $'GET /metrics HTTP/1.0\r\n\r\n' >"$T/scrape-now" ||
+    fail "no answer from the metrics endpoint"
+  v=$(awk -v s="$1" '$1 == s {print $2}' "$T/scrape-now")
+  printf '%s\n' "${v:-0}"
+}
+metric_now_is() { [[ $(metric_now "$1") == "$2" ]]; }
 
 # ws_path SERVICE: the edge's WebSocket path for SERVICE of $E2E_PROJECT.
 ws_path() {

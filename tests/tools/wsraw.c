@@ -7,14 +7,16 @@
  * Usage:
  *   wsmux-wsraw --connect HOST:PORT [--tls] [--ca FILE] [--insecure]
  *               --path P [--token T] [--subprotocol wsmux.v1|none|NAME]
- *               [--script FILE|-] [--wait MS] [--no-pong] [--verbose]
- *               [--max-seconds S]
+ *               [--header "NAME: VALUE"]... [--script FILE|-] [--wait MS]
+ *               [--no-pong] [--verbose] [--max-seconds S]
  *   wsmux-wsraw --connect HOST:PORT [--tls] [--ca FILE] [--insecure]
  *               --idle [--timeout S]
  *
  * Upgrade: sends the HTTP/1.1 upgrade (Sec-WebSocket-Protocol wsmux.v1
  * unless --subprotocol says otherwise, "none" leaves the header out;
- * Authorization: Bearer T with a non-empty --token) and prints "status NNN".
+ * Authorization: Bearer T with a non-empty --token; each --header line as
+ * given, e.g. "X-Wsmux-Resume: HEX" to resume a session) and prints
+ * "status NNN".
  * Anything but 101: prints the X-Wsmux-Error header as "X-Wsmux-Error: TEXT"
  * (when there is one) and exits 0 without running the script. 101: checks
  * Sec-WebSocket-Accept and the subprotocol, then runs the script.
@@ -169,6 +171,8 @@ static struct {
   /* options */
   int auto_pong;
   int verbose;
+  const char *headers[8]; /* --header lines */
+  int nheaders;
   int wait_ms;
   int line; /* script line being run, for messages */
 } g = {.fd = -1, .auto_pong = 1, .wait_ms = 10000};
@@ -217,13 +221,13 @@ static void on_alarm(int sig) {
 }
 
 static void usage(void) {
-  fprintf(stderr,
-          "usage: wsmux-wsraw --connect HOST:PORT [--tls] [--ca FILE] "
-          "[--insecure] --path P [--token T] [--subprotocol "
-          "wsmux.v1|none|NAME] [--script FILE|-] [--wait MS] [--no-pong] "
-          "[--verbose] [--max-seconds S]\n"
-          "       wsmux-wsraw --connect HOST:PORT [--tls] [--ca FILE] "
-          "[--insecure] --idle [--timeout S]\n");
+  fprintf(stderr, "usage: wsmux-wsraw --connect HOST:PORT [--tls] [--ca FILE] "
+                  "[--insecure] --path P [--token T] [--subprotocol "
+                  "wsmux.v1|none|NAME] [--header \"NAME: VALUE\"]... [--script "
+                  "FILE|-] [--wait MS] [--no-pong] "
+                  "[--verbose] [--max-seconds S]\n"
+                  "       wsmux-wsraw --connect HOST:PORT [--tls] [--ca FILE] "
+                  "[--insecure] --idle [--timeout S]\n");
   exit(1);
 }
 
@@ -728,6 +732,15 @@ static void describe(const rframe_t *f, char *out, size_t cap) {
                           (uint32_t)p[2] << 8 | p[3]),
                code_name((unsigned)(p[4] << 8 | p[5]), cn, sizeof cn),
                (int)(keep - 6), (const char *)p + 6);
+      return;
+    }
+    break;
+  case 0x0B: /* HELLO: the session id, resumed or not, the grace */
+    if (f->len == 21) {
+      hex_print(hex, sizeof hex, p, 16);
+      snprintf(out, cap, " session=%s resumed=%u grace=%u", hex, p[16] & 1u,
+               (unsigned)((uint32_t)p[17] << 24 | (uint32_t)p[18] << 16 |
+                          (uint32_t)p[19] << 8 | p[20]));
       return;
     }
     break;
@@ -1304,6 +1317,8 @@ static void upgrade(const char *host_port, const char *path, const char *token,
     n += snprintf(req + n, sizeof req - (size_t)n,
                   "Authorization: Bearer %s\r\n", token);
   }
+  for (int i = 0; i < g.nheaders && (size_t)n < sizeof req; i++)
+    n += snprintf(req + n, sizeof req - (size_t)n, "%s\r\n", g.headers[i]);
   n += snprintf(req + n, sizeof req - (size_t)n, "\r\n");
   if ((size_t)n >= sizeof req) {
     die("request too long");
@@ -1432,6 +1447,11 @@ int main(int argc, char **argv) {
       token = v;
     } else if (strcmp(a, "--subprotocol") == 0) {
       subprotocol = v;
+    } else if (strcmp(a, "--header") == 0) {
+      if (g.nheaders == (int)(sizeof g.headers / sizeof g.headers[0]) ||
+          strpbrk(v, "\r\n") != NULL || strchr(v, ':') == NULL)
+        die("--header: at most 8, each \"NAME: VALUE\" on one line");
+      g.headers[g.nheaders++] = v;
     } else if (strcmp(a, "--script") == 0) {
       script = v;
     } else if (strcmp(a, "--ca") == 0) {
