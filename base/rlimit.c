@@ -1,5 +1,8 @@
 #include "base/rlimit.h"
 
+#include <dirent.h>
+#include <limits.h>
+#include <stddef.h>
 #include <sys/resource.h>
 
 #define NOFILE_CAP 1048576
@@ -17,4 +20,26 @@ long rlimit_raise_nofile(void) {
       rl.rlim_cur = want;
   }
   return (long)rl.rlim_cur;
+}
+
+long rlimit_nofile(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+    return -1;
+  return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > LONG_MAX
+             ? LONG_MAX
+             : (long)rl.rlim_cur;
+}
+
+long rlimit_fds_open(void) {
+  DIR *d = opendir("/proc/self/fd");
+  if (d == NULL)
+    return -1;
+  long n = 0;
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL)
+    if (de->d_name[0] != '.')
+      n++;
+  closedir(d);
+  return n - 1; /* the walk's own descriptor */
 }

@@ -11,5 +11,10 @@
 /* Raise RLIMIT_NOFILE's soft limit to its hard limit (at most 1,048,576).
  * Returns the soft limit now in force, or -1 when it cannot be read. */
 long rlimit_raise_nofile(void);
+/* RLIMIT_NOFILE's soft limit now (RLIM_INFINITY as LONG_MAX), or -1. */
+long rlimit_nofile(void);
+/* Descriptors this process has open now (the entries of /proc/self/fd),
+ * or -1 where that cannot be read. A directory walk: not for hot paths. */
+long rlimit_fds_open(void);
 
 #endif

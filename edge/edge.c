@@ -1,5 +1,6 @@
 #include "edge/edge.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 #include <openssl/rand.h>
 
 #include "base/id.h"
+#include "base/rlimit.h"
 #include "base/text.h"
 #include "edge/admin.h"
 #include "edge/console.h"
@@ -35,8 +37,14 @@ struct edge {
       *admin; /* Sessions of each service, indexed like platform->services, so
                * disabling SSH can close exactly that service's WebSockets. */
   edge_conn_t **by_service;
-  uint32_t *conns_per_token; /* open WebSockets, indexed like tokens */
-  int draining;              /* SIGTERM: GOAWAY sent, no new sessions */
+  /* Sessions of each token, with or without a WebSocket (one held for a
+   * resume keeps its upstream sockets): indexed like tokens. */
+  uint32_t *sessions_per_token;
+  /* Descriptors: the soft limit, and those open at start (listeners, the
+   * loop, the store) that the streams and WebSockets come on top of. */
+  long nofile;
+  long fds_base;
+  int draining; /* SIGTERM: GOAWAY sent, no new sessions */
   int stopped;
   uv_timer_t *drain_timer; /* drainTimeoutMs */
   uv_timer_t *drain_check; /* 0 ms: look again once a stream is gone */
@@ -85,6 +93,9 @@ struct edge_conn {
   uint8_t id[FRAME_SESSION_ID_LEN];
   uv_timer_t *grace; /* while detached; closes itself */
   int no_resume;     /* closed on purpose (SSH disabled): do not keep */
+  /* The limit behind the OPEN refused with LIMIT just now, for the metrics
+   * (the session's own maxStreams when none). */
+  int refused_limit;
   /* In e->by_service[service index] until it ends or is being closed. */
   edge_conn_t *next;
   edge_conn_t **pprev; /* NULL when not listed */
@@ -157,6 +168,8 @@ static size_t token_index(const edge_t *e, const platform_token_t *tok) {
   return (size_t)(tok - e->platform->tokens);
 }
 
+static edge_conn_t *find_session(edge_t *e, const edge_auth_t *a);
+
 static void count_auth_failure(edge_t *e, platform_access_t r,
                                const char *bearer) {
   metrics_auth_t why = METRICS_AUTH_FORBIDDEN; /* a job, SSH disabled */
@@ -204,18 +217,23 @@ static int on_authorize(void *ctx, const transport_upgrade_t *up, void *auth,
     e->counters.state_unavailable++;
     return 503;
   }
-  if (e->conns_per_token[token_index(e, a.tok)] >=
-      e->platform->max_conns_per_token) {
+  a.has_resume = resume != NULL && *resume != '\0' &&
+                 hex_decode(resume, a.resume_id, sizeof(a.resume_id)) == 0;
+  /* A session held for a resume counts: its upstream sockets are open. Its
+   * own resume is let in, or the limit would strand it. */
+  if (e->sessions_per_token[token_index(e, a.tok)] >=
+          e->platform->max_conns_per_token &&
+      !(a.has_resume && find_session(e, &a) != NULL)) {
     char q[TEXT_QUOTE_SIZE];
     snprintf(msg, msglen, "too many connections for this token");
     text_quote(q, sizeof(q), path);
-    log_msg(e->log, LOG_WARN, "refused %s: token=%s has %u connections", q,
-            a.tok->id, e->platform->max_conns_per_token);
+    log_msg(e->log, LOG_WARN,
+            "refused %s from=%s: token=%s has %u sessions (open, or held for "
+            "a resume)",
+            q, a.addr, a.tok->id, e->platform->max_conns_per_token);
     e->counters.limit_rejections[METRICS_LIMIT_CONNS_PER_TOKEN]++;
     return 429;
   }
-  a.has_resume = resume != NULL && *resume != '\0' &&
-                 hex_decode(resume, a.resume_id, sizeof(a.resume_id)) == 0;
   /* The balancer could not reach the edge that held it (gone, or no more
    * in its rotation): a new session here, and the log says why. */
   a.other_node = a.has_resume && up->node[0] != '\0' &&
@@ -224,9 +242,61 @@ static int on_authorize(void *ctx, const transport_upgrade_t *up, void *auth,
   return 0;
 }
 
+/* Streams of a token over all its sessions, and what the edge holds in
+ * all: each stream is an upstream socket, each WebSocket one more. */
+static size_t token_streams(const edge_t *e, const platform_token_t *tok) {
+  size_t n = 0;
+  for (const edge_conn_t *ec = e->sessions; ec != NULL; ec = ec->all_next)
+    if (ec->auth.tok == tok)
+      n += relay_stream_count(ec->relay);
+  return n;
+}
+
+static long fds_in_use(const edge_t *e) {
+  long n = e->fds_base;
+  transport_server_stats_t ts;
+  transport_server_stats(e->transport, &ts);
+  n += (long)ts.unauthenticated;
+  for (const edge_conn_t *ec = e->sessions; ec != NULL; ec = ec->all_next)
+    n += (long)relay_stream_count(ec->relay) + (ec->c != NULL);
+  return n;
+}
+
+/* The budgets a new stream (already counted in its session) must fit:
+ * its token's streams, and the descriptors kept for new WebSockets and
+ * the API. 0, or the metrics' limit with the reason for OPEN_FAIL. */
+static int stream_over_budget(const edge_conn_t *ec, char *why, size_t n) {
+  const edge_t *e = ec->e;
+  const platform_t *p = e->platform;
+  if (token_streams(e, ec->auth.tok) > p->max_streams_per_token) {
+    snprintf(why, n, "too many streams for this token (maxStreamsPerToken %u)",
+             p->max_streams_per_token);
+    return METRICS_LIMIT_STREAMS_PER_TOKEN;
+  }
+  if (e->nofile > 0 && fds_in_use(e) + (long)p->fd_reserve > e->nofile) {
+    snprintf(why, n,
+             "the edge is near its open-files limit (%ld, %u kept for new "
+             "connections)",
+             e->nofile, p->fd_reserve);
+    return METRICS_LIMIT_OPEN_FILES;
+  }
+  return 0;
+}
+
 static void on_incoming(void *ctx, relay_stream_t *rs) {
   edge_conn_t *ec = ctx;
   const platform_service_t *svc = ec->auth.svc;
+  char why[128];
+  int limit = stream_over_budget(ec, why, sizeof(why));
+  if (limit != 0) {
+    log_msg(ec->e->log, LOG_WARN,
+            "stream %u refused: token=%s project=%s service=%s: %s",
+            relay_stream_id(rs), ec->auth.tok->id, svc->project_id, svc->id,
+            why);
+    ec->refused_limit = limit;
+    relay_stream_refuse(rs, FRAME_CODE_LIMIT, why);
+    return;
+  }
   log_msg(ec->e->log, LOG_INFO,
           "stream %u open: token=%s project=%s service=%s upstream=%s:%u",
           relay_stream_id(rs), ec->auth.tok->id, svc->project_id, svc->id,
@@ -266,7 +336,9 @@ static void on_answered(void *ctx, relay_stream_t *rs, uint16_t code) {
     break;
   case FRAME_CODE_LIMIT:
     m->stream_opens[METRICS_OPEN_LIMIT]++;
-    m->limit_rejections[METRICS_LIMIT_STREAMS]++;
+    m->limit_rejections[ec->refused_limit ? ec->refused_limit
+                                          : METRICS_LIMIT_STREAMS]++;
+    ec->refused_limit = 0;
     break;
   default:
     m->stream_opens[METRICS_OPEN_ERROR]++;
@@ -301,12 +373,10 @@ static void stop_grace(edge_conn_t *ec) {
 
 /* Take over a session from its old WebSocket (if still there). */
 static int resume_session(edge_conn_t *ec, transport_conn_t *c) {
-  edge_t *e = ec->e;
   if (ec->c != NULL) {
     /* The client saw the link die before we did: drop the old one. */
     transport_conn_set_user(ec->c, NULL);
     transport_conn_abort(ec->c);
-    e->conns_per_token[token_index(e, ec->auth.tok)]--;
     relay_detach(ec->relay);
   }
   stop_grace(ec);
@@ -373,7 +443,8 @@ static int on_open(void *ctx, transport_conn_t *c) {
     return -1;
   }
   transport_conn_set_user(c, ec);
-  e->conns_per_token[token_index(e, auth.tok)]++;
+  if (!resumed)
+    e->sessions_per_token[token_index(e, auth.tok)]++;
   e->counters.connections_total++;
   if (auth.has_resume)
     e->counters.resumes[resumed           ? METRICS_RESUME_OK
@@ -412,6 +483,8 @@ static void session_end(edge_conn_t *ec, const char *reason) {
   relay_totals_t t;
   stop_grace(ec);
   conn_unlink(ec);
+  assert(e->sessions_per_token[token_index(e, ec->auth.tok)] > 0);
+  e->sessions_per_token[token_index(e, ec->auth.tok)]--;
   /* Its bytes stay counted; nothing is relayed once relay_free starts. */
   relay_totals(ec->relay, &t);
   e->ended_to_upstream += t.bytes_down;
@@ -472,7 +545,6 @@ static void on_close(void *ctx, transport_conn_t *c,
     return;
   edge_t *e = ec->e;
   transport_conn_set_user(c, NULL);
-  e->conns_per_token[token_index(e, ec->auth.tok)]--;
   /* Streams that ended here while the proxy may not have their last bytes
    * count: it would reset them if the session were gone. */
   const session_t *s = relay_session(ec->relay);
@@ -733,7 +805,7 @@ static void on_handshake_timeout(void *ctx) {
 static void edge_release(edge_t *e) {
   admin_free(e->admin);
   free(e->by_service);
-  free(e->conns_per_token);
+  free(e->sessions_per_token);
   free(e);
 }
 
@@ -751,8 +823,8 @@ edge_t *edge_start(uv_loop_t *loop, platform_t *platform, store_t *store,
   e->platform = platform;
   e->store = store;
   e->log = log;
-  e->conns_per_token = calloc(platform->ntokens + 1, sizeof(uint32_t));
-  if (e->conns_per_token == NULL) {
+  e->sessions_per_token = calloc(platform->ntokens + 1, sizeof(uint32_t));
+  if (e->sessions_per_token == NULL) {
     snprintf(err, errlen, "out of memory");
     edge_release(e);
     return NULL;
@@ -799,6 +871,9 @@ edge_t *edge_start(uv_loop_t *loop, platform_t *platform, store_t *store,
     edge_release(e);
     return NULL;
   }
+  /* Where /proc is missing the descriptor budget is off (nofile 0). */
+  e->fds_base = rlimit_fds_open();
+  e->nofile = e->fds_base >= 0 ? rlimit_nofile() : 0;
   return e;
 }
 

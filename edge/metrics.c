@@ -61,8 +61,9 @@ static const char *const resume_results[METRICS_RESUME_N] = {"ok", "expired",
 static const char *const auth_reasons[METRICS_AUTH_N] = {
     "no_token", "bad_token", "forbidden", "not_found"};
 static const char *const limits[METRICS_LIMIT_N] = {
-    "streams", "connections_per_token", "handshake_timeout", "unauthenticated",
-    "unauthenticated_per_address"};
+    "streams",         "connections_per_token",       "handshake_timeout",
+    "unauthenticated", "unauthenticated_per_address", "streams_per_token",
+    "open_files"};
 
 size_t metrics_render(const metrics_t *m, char *buf, size_t cap) {
   out_t o = {.buf = buf, .cap = cap, .len = 0};

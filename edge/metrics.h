@@ -47,6 +47,8 @@ typedef enum {
   METRICS_LIMIT_HANDSHAKE_TIMEOUT, /* dropped: handshakeTimeoutMs */
   METRICS_LIMIT_UNAUTH,            /* closed at accept: maxUnauthenticated */
   METRICS_LIMIT_UNAUTH_ADDR,       /* ...: maxUnauthenticatedPerAddress */
+  METRICS_LIMIT_STREAMS_PER_TOKEN, /* OPEN_FAIL(LIMIT): maxStreamsPerToken */
+  METRICS_LIMIT_OPEN_FILES,        /* OPEN_FAIL(LIMIT): fdReserve reached */
   METRICS_LIMIT_N
 } metrics_limit_t;
 

@@ -37,6 +37,14 @@
 #define CONNS_PER_TOKEN_DEFAULT 64
 #define CONNS_PER_TOKEN_MIN 1
 #define CONNS_PER_TOKEN_MAX 100000
+/* Streams (upstream sockets) of one token over all its sessions, held
+ * ones included: one token cannot take every descriptor. */
+#define STREAMS_PER_TOKEN_DEFAULT 4096
+/* Descriptors kept free for new WebSockets, API requests and the store:
+ * an OPEN that would eat into them is refused with LIMIT. */
+#define FD_RESERVE_DEFAULT 128
+#define FD_RESERVE_MIN 16
+#define FD_RESERVE_MAX 100000
 #define HANDSHAKE_DEFAULT 10000
 /* Connections whose request is not authorized yet (a slow or idle client,
  * or one without a token): in all, and per client address. */
@@ -101,6 +109,8 @@ static const char *const root_keys[] = {"listen",
                                         "maxStreams",
                                         "connectTimeoutMs",
                                         "maxConnectionsPerToken",
+                                        "maxStreamsPerToken",
+                                        "fdReserve",
                                         "handshakeTimeoutMs",
                                         "maxUnauthenticated",
                                         "maxUnauthenticatedPerAddress",
@@ -644,6 +654,10 @@ static int parse_limits(parse_ctx_t *c, const cJSON *root, platform_t *p) {
       get_uint(c, root, "maxConnectionsPerToken", CONNS_PER_TOKEN_MIN,
                CONNS_PER_TOKEN_MAX, CONNS_PER_TOKEN_DEFAULT,
                &p->max_conns_per_token) != 0 ||
+      get_uint(c, root, "maxStreamsPerToken", STREAMS_MIN, STREAMS_MAX,
+               STREAMS_PER_TOKEN_DEFAULT, &p->max_streams_per_token) != 0 ||
+      get_uint(c, root, "fdReserve", FD_RESERVE_MIN, FD_RESERVE_MAX,
+               FD_RESERVE_DEFAULT, &p->fd_reserve) != 0 ||
       get_uint(c, root, "handshakeTimeoutMs", HANDSHAKE_MIN, HANDSHAKE_MAX,
                HANDSHAKE_DEFAULT, &p->handshake_timeout_ms) != 0 ||
       get_uint(c, root, "maxUnauthenticated", UNAUTH_MIN, UNAUTH_MAX,

@@ -67,8 +67,13 @@ typedef struct {
   uint32_t window;             /* per-stream receive window, bytes */
   uint32_t max_streams;        /* per WebSocket */
   uint32_t connect_timeout_ms; /* upstream TCP connect */
-  /* Open WebSockets per API token; one more is refused with 429. */
+  /* Sessions per API token, open or held for a resume; one more is
+   * refused with 429. */
   uint32_t max_conns_per_token;
+  /* Streams of one token over all its sessions; one more: LIMIT. */
+  uint32_t max_streams_per_token;
+  /* Descriptors an OPEN may not take (kept for WebSockets, the API). */
+  uint32_t fd_reserve;
   /* A TCP/TLS connection that has not completed its HTTP upgrade (or HTTP
    * request, body included) within this time is dropped. */
   uint32_t handshake_timeout_ms;

@@ -77,7 +77,7 @@ scrape() {
     METRIC[$series]=$value
     n=$((n + 1))
   done <"$raw.body"
-  ((n == 34)) || fail "scrape $1: $n samples, want 34: $(cat "$raw.body")"
+  ((n == 36)) || fail "scrape $1: $n samples, want 36: $(cat "$raw.body")"
   for series in "${!PREV[@]}"; do
     [[ $series == *_total* ]] || continue
     ((${METRIC[$series]:-0} >= ${PREV[$series]})) ||

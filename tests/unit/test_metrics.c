@@ -37,6 +37,8 @@ static const char expected_samples[] =
     "wsmux_edge_limit_rejections_total{limit=\"unauthenticated\"} 53\n"
     "wsmux_edge_limit_rejections_total{limit=\"unauthenticated_per_address\"} "
     "54\n"
+    "wsmux_edge_limit_rejections_total{limit=\"streams_per_token\"} 55\n"
+    "wsmux_edge_limit_rejections_total{limit=\"open_files\"} 56\n"
     "wsmux_edge_store_backend{backend=\"file\"} 0\n"
     "wsmux_edge_store_backend{backend=\"postgres\"} 1\n"
     "wsmux_edge_store_up 1\n"

@@ -210,10 +210,16 @@ static void test_defaults(void **state) {
   assert_int_equal(p->drain_timeout_ms, 0);
   platform_free(p);
 
-  /* The caps on connections not authorized yet. */
+  /* The caps on connections not authorized yet, and the token budgets. */
   p = parse_ok(HEAD "}");
   assert_int_equal(p->max_unauthenticated, 1024);
   assert_int_equal(p->max_unauthenticated_per_addr, 64);
+  assert_int_equal(p->max_streams_per_token, 4096);
+  assert_int_equal(p->fd_reserve, 128);
+  platform_free(p);
+  p = parse_ok(HEAD ",'maxStreamsPerToken':1,'fdReserve':16}");
+  assert_int_equal(p->max_streams_per_token, 1);
+  assert_int_equal(p->fd_reserve, 16);
   platform_free(p);
   p = parse_ok(
       HEAD ",'maxUnauthenticated':1,'maxUnauthenticatedPerAddress':1000000}");
@@ -362,6 +368,10 @@ static const bad_case_t bad_cases[] = {
      "maxConnectionsPerToken: expected an integer in 1..100000, got '2'"},
     {HEAD ",'maxconnectionspertoken':2}",
      "config: unknown key 'maxconnectionspertoken'"},
+    {HEAD ",'maxStreamsPerToken':0}",
+     "maxStreamsPerToken: expected an integer in 1..1000000, got 0"},
+    {HEAD ",'fdReserve':15}",
+     "fdReserve: expected an integer in 16..100000, got 15"},
     {HEAD ",'maxUnauthenticated':0}",
      "maxUnauthenticated: expected an integer in 1..1000000, got 0"},
     {HEAD ",'maxUnauthenticatedPerAddress':1000001}",
