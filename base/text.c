@@ -1,4 +1,4 @@
-/* Cleaning and quoting text for messages. See text.h. */
+/* Cleaning and quoting text for messages; UTF-8; hex. See text.h. */
 #include "base/text.h"
 
 #include <stdio.h>
@@ -81,6 +81,29 @@ int text_utf8_valid(const char *s, size_t len) {
     i += k;
   }
   return 1;
+}
+
+int text_hex_digit(int c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+int text_hex_decode(const char *hex, size_t hexlen, uint8_t *out, size_t n) {
+  /* Checked whole first, so that a bad digit leaves out as it was. */
+  if (hexlen / 2 != n || hexlen % 2 != 0)
+    return -1;
+  for (size_t i = 0; i < hexlen; i++)
+    if (text_hex_digit(hex[i]) < 0)
+      return -1;
+  for (size_t i = 0; i < n; i++)
+    out[i] = (uint8_t)(text_hex_digit(hex[2 * i]) << 4 |
+                       text_hex_digit(hex[2 * i + 1]));
+  return 0;
 }
 
 /* The escape for the character of k bytes at p into out (room for 16):

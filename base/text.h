@@ -3,7 +3,9 @@
  * reset reasons) made safe to show in a message, a log line or an HTTP
  * header, so that a hostile value cannot break a line, forge a log line or
  * a header, or drive a terminal; cut so that one error stays one line. And
- * the UTF-8 rule every JSON string wsmux accepts must follow.
+ * the UTF-8 rule every JSON string wsmux accepts must follow, and the hex
+ * digits read from outside (tokens' SHA-256, resume ids, chunk sizes,
+ * percent escapes), by one strict rule: no sign, blank or "0x".
  *
  * Ownership: the caller owns every buffer; nothing is allocated.
  */
@@ -11,6 +13,7 @@
 #define WSMUX_TEXT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Characters of a value text_quote() echoes before cutting it. */
 #define TEXT_QUOTE_MAX 64
@@ -44,5 +47,13 @@ void text_escape(char *dst, size_t n, const char *src, size_t len);
 size_t text_utf8_char(const char *s, size_t len);
 /* 1 when the len bytes of s are valid UTF-8 (a NUL byte is), else 0. */
 int text_utf8_valid(const char *s, size_t len);
+
+/* The value of the hex digit c ('0'-'9', 'a'-'f', 'A'-'F'): 0..15; -1 for
+ * any other character. */
+int text_hex_digit(int c);
+/* Decode hex[0..hexlen), which must be exactly 2 * n hex digits, into
+ * out[0..n): 0, or -1 (out untouched) for another length or any other
+ * character. */
+int text_hex_decode(const char *hex, size_t hexlen, uint8_t *out, size_t n);
 
 #endif

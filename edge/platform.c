@@ -735,28 +735,6 @@ static int keys_alloc(parse_ctx_t *c, const char *p, size_t n,
 
 /* ---- tokens ------------------------------------------------------------ */
 
-static int hex_value(char ch) {
-  if (ch >= '0' && ch <= '9')
-    return ch - '0';
-  if (ch >= 'a' && ch <= 'f')
-    return ch - 'a' + 10;
-  if (ch >= 'A' && ch <= 'F')
-    return ch - 'A' + 10;
-  return -1;
-}
-
-static int hex_decode32(const char *s, uint8_t out[32]) {
-  if (strlen(s) != 64)
-    return -1;
-  for (size_t i = 0; i < 32; i++) {
-    int hi = hex_value(s[2 * i]), lo = hex_value(s[2 * i + 1]);
-    if (hi < 0 || lo < 0)
-      return -1;
-    out[i] = (uint8_t)(hi << 4 | lo);
-  }
-  return 0;
-}
-
 static int get_sha256(parse_ctx_t *c, const cJSON *obj, const char *parent,
                       uint8_t out[32]) {
   char p[PATH_BUF], q[TEXT_QUOTE_SIZE];
@@ -765,7 +743,7 @@ static int get_sha256(parse_ctx_t *c, const cJSON *obj, const char *parent,
 
   if (want_string(c, p, v, "required", &s) != 0)
     return -1;
-  if (hex_decode32(s, out) == 0)
+  if (text_hex_decode(s, strlen(s), out, 32) == 0)
     return 0;
   text_quote(q, sizeof q, s);
   return parse_fail(

@@ -4,6 +4,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/text.h"
+
 /* A chunk larger than this is not something any server here sends. */
 #define CHUNK_MAX ((uint64_t)1 << 40)
 
@@ -101,16 +103,6 @@ enum {
   CH_DONE,
 };
 
-static int hex_value(uint8_t c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 /* The size line is over: the data follows, or the trailers. */
 static void size_line_done(http1_chunked_t *d) {
   d->state = d->left == 0 ? CH_TRAILER : CH_DATA;
@@ -125,7 +117,7 @@ int http1_chunked(http1_chunked_t *d, const uint8_t *in, size_t len,
     uint8_t c = in[i];
     switch (d->state) {
     case CH_SIZE: {
-      int v = hex_value(c);
+      int v = text_hex_digit(c);
       if (v >= 0) {
         if (d->left > CHUNK_MAX)
           return HTTP1_CHUNKED_ERROR;

@@ -15,16 +15,6 @@
 
 /* --- the URL ----------------------------------------------------------- */
 
-static int hex_digit(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 /* Percent-decode s[0..n) into out (outlen bytes with the NUL): 0, or -1
  * for a bad escape, a NUL byte or no room. */
 static int percent_decode(const char *s, size_t n, char *out, size_t outlen) {
@@ -34,7 +24,7 @@ static int percent_decode(const char *s, size_t n, char *out, size_t outlen) {
     if (c == '%') {
       if (i + 2 >= n)
         return -1;
-      int a = hex_digit(s[i + 1]), b = hex_digit(s[i + 2]);
+      int a = text_hex_digit(s[i + 1]), b = text_hex_digit(s[i + 2]);
       if (a < 0 || b < 0)
         return -1;
       c = (char)(a * 16 + b);

@@ -171,6 +171,58 @@ static void test_text_escape(void **state) {
 
 /* ---- ids --------------------------------------------------------------- */
 
+static void test_text_hex(void **state) {
+  static const char digits[] = "0123456789abcdefABCDEF";
+  static const uint8_t want[] = {0x00, 0xff, 0x10, 0xab, 0x9c};
+  uint8_t out[8];
+
+  for (size_t i = 0; digits[i] != '\0'; i++)
+    assert_int_equal(text_hex_digit(digits[i]), i < 16 ? (int)i : (int)i - 6);
+  /* The neighbours of each range, signs, blanks, "0x", NUL, high bytes. */
+  static const int other[] = {'/',  ':', '@', 'G',  '`',  'g',  'x', 'X',   ' ',
+                              '\t', '+', '-', '\0', 0x80, 0xff, -1,  '\xe9'};
+  for (size_t i = 0; i < sizeof other / sizeof other[0]; i++)
+    if (text_hex_digit(other[i]) != -1)
+      fail_msg("case %zu: %d taken for a hex digit", i, other[i]);
+
+  assert_int_equal(text_hex_decode("00ff10AB9c", 10, out, 5), 0);
+  assert_memory_equal(out, want, sizeof want);
+  assert_int_equal(text_hex_decode("", 0, out, 0), 0);
+  /* Exactly 2n digits: shorter, longer, odd. */
+  static const struct {
+    const char *hex;
+    size_t n;
+  } bad[] = {
+      {"00ff", 3},
+      {"00ff10", 2},
+      {"00f", 2},
+      {"00ff1", 2},
+      {" 0ff", 2},
+      {"+0ff", 2},
+      {"-0ff", 2},
+      {"0x0f", 2},
+      {"00 f", 2},
+      {"00fg", 2},
+      {"00f\n", 2},
+      {"\xc3\xa9"
+       "ff",
+       2},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    memset(out, 0x55, sizeof out);
+    if (text_hex_decode(bad[i].hex, strlen(bad[i].hex), out, bad[i].n) != -1)
+      fail_msg("case %zu: \"%s\" decoded", i, bad[i].hex);
+    for (size_t k = 0; k < sizeof out; k++)
+      assert_int_equal(out[k], 0x55); /* untouched */
+  }
+  /* The length is hexlen, not the string's: a NUL inside is no digit,
+   * and digits past hexlen are not read. */
+  assert_int_equal(text_hex_decode("00\0f", 4, out, 2), -1);
+  assert_int_equal(text_hex_decode("0a0bzz", 4, out, 2), 0);
+  assert_int_equal(out[0], 0x0a);
+  assert_int_equal(out[1], 0x0b);
+}
+
 static void test_id_valid(void **state) {
   char id[ID_MAX + 2];
 
@@ -664,6 +716,7 @@ int main(void) {
       cmocka_unit_test(test_text_clean),
       cmocka_unit_test(test_text_utf8),
       cmocka_unit_test(test_text_escape),
+      cmocka_unit_test(test_text_hex),
       cmocka_unit_test(test_id_valid),
       cmocka_unit_test(test_json_parse_strict),
       cmocka_unit_test(test_json_check_object),
