@@ -6,9 +6,12 @@
  * Input layout: byte 0 = mode (mod 4) and, in its high bits, a chunk size
  * seed; the rest is the text.
  *   0: a response head: http1_head_len(), then on the head (NUL-terminated)
- *      http1_status() and http1_header() for a few names. Oracle: the head
- *      length is within the input and ends with CRLF CRLF; a status is
- *      100-999 and its reason printable ASCII; a header value fits.
+ *      http1_status() and http1_header() for a few names; and the same
+ *      bytes fed to http1_head_feed() in pieces (sizes from the seed).
+ *      Oracle: the head length is within the input and ends with CRLF
+ *      CRLF; a status is 100-999 and its reason printable ASCII; a header
+ *      value fits; the feeds find the same head, or are too long exactly
+ *      when it does not end within HTTP1_HEAD_MAX bytes.
  *   1: a chunked body, decoded whole and in chunks (sizes cycled from the
  *      seed). Oracle: both runs give the same bytes and the same outcome,
  *      and DONE's used count is the same.
@@ -39,12 +42,36 @@ static int printable(const char *s) {
   return 1;
 }
 
-static void fuzz_head(const uint8_t *in, size_t len) {
+/* in[0..len), whose head is hl bytes (0: no end), fed in pieces. */
+static void feed_head(const uint8_t *in, size_t len, size_t hl, size_t step) {
+  static http1_head_t h;
+  size_t taken = 0;
+  int rc = HTTP1_HEAD_MORE;
+  memset(&h, 0, sizeof(h));
+  for (size_t off = 0; off < len && rc == HTTP1_HEAD_MORE; off += step) {
+    size_t n = len - off < step ? len - off : step, used;
+    rc = http1_head_feed(&h, in + off, n, &used);
+    CHECK(used <= n && (rc != HTTP1_HEAD_MORE || used == n));
+    taken += used;
+  }
+  if (hl > 0 && hl <= HTTP1_HEAD_MAX) {
+    CHECK(rc == HTTP1_HEAD_DONE && taken == hl && h.len == hl);
+    CHECK(memcmp(h.buf, in, hl) == 0 && h.buf[hl] == '\0');
+  } else if (len >= HTTP1_HEAD_MAX) {
+    CHECK(rc == HTTP1_HEAD_TOO_LONG && taken == HTTP1_HEAD_MAX);
+    CHECK(h.len == HTTP1_HEAD_MAX);
+  } else {
+    CHECK(rc == HTTP1_HEAD_MORE && taken == len);
+  }
+}
+
+static void fuzz_head(const uint8_t *in, size_t len, uint8_t seed) {
   char *buf = malloc(len + 1);
   CHECK(buf != NULL);
   memcpy(buf, in, len);
   size_t hl = http1_head_len(buf, len);
   CHECK(hl <= len);
+  feed_head(in, len, hl, seed ? seed : 1);
   if (hl > 0) {
     CHECK(hl >= 4 && memcmp(buf + hl - 4, "\r\n\r\n", 4) == 0);
     buf[hl] = '\0';
@@ -175,7 +202,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size--;
   switch (mode) {
   case 0:
-    fuzz_head(data, size);
+    fuzz_head(data, size, seed);
     break;
   case 1:
     fuzz_chunked(data, size, seed);

@@ -1,6 +1,7 @@
 /* HTTP/1.x for the client, without I/O. See http1.h. */
 #include "ws/http1.h"
 
+#include <assert.h>
 #include <string.h>
 #include <strings.h>
 
@@ -15,6 +16,34 @@ size_t http1_head_len(const char *buf, size_t len) {
         buf[i - 3] == '\r')
       return i + 1;
   return 0;
+}
+
+int http1_head_feed(http1_head_t *h, const uint8_t *in, size_t n,
+                    size_t *used) {
+  *used = 0;
+  if (h->state != HTTP1_HEAD_MORE)
+    return h->state;
+  assert(h->len < HTTP1_HEAD_MAX);
+  size_t old = h->len, room = HTTP1_HEAD_MAX - old;
+  size_t take = n < room ? n : room;
+  if (take > 0)
+    memcpy(h->buf + old, in, take);
+  h->len += take;
+  /* The old bytes hold no end, so the end's CRLF CRLF starts at old - 3
+   * at the earliest: a head that trickles in is not scanned again. */
+  size_t from = old > 3 ? old - 3 : 0;
+  size_t hl = http1_head_len(h->buf + from, h->len - from);
+  if (hl == 0) {
+    *used = take;
+    if (h->len == HTTP1_HEAD_MAX)
+      h->state = HTTP1_HEAD_TOO_LONG;
+    return h->state;
+  }
+  h->len = from + hl;
+  h->buf[h->len] = '\0';
+  *used = h->len - old;
+  h->state = HTTP1_HEAD_DONE;
+  return h->state;
 }
 
 static int is_digit(char c) {

@@ -1,10 +1,10 @@
 /*
- * HTTP/1.x as the client reads it, without I/O: where a response head
- * ends, its status line, a header's value, and the chunked transfer coding
- * of a body. An HTTP proxy's answer to CONNECT (ws/netconn), the WebSocket
- * upgrade (ws/wsclient) and the admin calls (ws/http_client) share it; it
- * is unit-tested and fuzzed (fuzz_http1) because every byte of it comes
- * from the network.
+ * HTTP/1.x as the client reads it, without I/O: a response head gathered
+ * as it arrives, where it ends, its status line, a header's value, and the
+ * chunked transfer coding of a body. An HTTP proxy's answer to CONNECT
+ * (ws/netconn), the WebSocket upgrade (ws/wsclient) and the admin calls
+ * (ws/http_client) share it; it is unit-tested and fuzzed (fuzz_http1)
+ * because every byte of it comes from the network.
  *
  * Ownership: the caller owns every buffer; nothing is allocated.
  */
@@ -22,6 +22,28 @@
 /* Length of the head at the start of buf[0..len), through the empty line
  * that ends it ("\r\n\r\n"); 0 while it is incomplete. */
 size_t http1_head_len(const char *buf, size_t len);
+
+/* A response head gathered from the reads it comes in, kept up to the
+ * empty line that ends it and never past HTTP1_HEAD_MAX bytes.
+ * Zero-initialise it before the first byte. */
+typedef struct {
+  char buf[HTTP1_HEAD_MAX + 1]; /* the head, NUL-terminated once complete */
+  size_t len;                   /* bytes kept; the head's length once DONE */
+  int state;                    /* HTTP1_HEAD_* */
+} http1_head_t;
+
+enum {
+  HTTP1_HEAD_MORE = 0,     /* all of the input taken; the head goes on */
+  HTTP1_HEAD_DONE = 1,     /* buf holds the whole head */
+  HTTP1_HEAD_TOO_LONG = -1 /* HTTP1_HEAD_MAX bytes and no end among them */
+};
+
+/* Add in[0..n) to the head. *used says how many bytes of in it took: n
+ * for MORE; for DONE, those up to the end of the head (in[*used..n) comes
+ * after it: a body, frames, a tunnel's bytes); for TOO_LONG, those that
+ * filled the buffer. Once DONE or TOO_LONG, it takes nothing more and
+ * returns the same. */
+int http1_head_feed(http1_head_t *h, const uint8_t *in, size_t n, size_t *used);
 
 /* The status line of a NUL-terminated head: 0 with *status (100-999) and
  * its reason phrase in reason (printable ASCII only, cut to fit), or -1

@@ -37,9 +37,8 @@ typedef struct {
   uv_timer_t timer;
   char *request; /* until sent: it holds the token */
   size_t request_len;
-  char head[HTTP1_HEAD_MAX + 1];
-  size_t head_len;
-  int head_done;
+  http1_head_t head;
+  int head_done; /* the head is in and its status is HTTP */
   int status;
   framing_t framing;
   uint64_t left; /* BODY_LENGTH */
@@ -127,19 +126,19 @@ static void body_input(call_t *hc, const uint8_t *p, size_t n) {
   }
 }
 
-/* How the body of the answer in hc->head is delimited. -1 after fail(). */
+/* How the body of the answer in hc->head.buf is delimited. -1 after fail(). */
 static int choose_framing(call_t *hc) {
   char v[64];
   if (hc->status == 204 || hc->status == 304 ||
       strcmp(hc->req->method, "HEAD") == 0) {
     hc->framing = BODY_NONE;
-  } else if (http1_header(hc->head, "transfer-encoding", v, sizeof(v))) {
+  } else if (http1_header(hc->head.buf, "transfer-encoding", v, sizeof(v))) {
     if (!http1_has_token(v, "chunked")) {
       fail(hc, "the edge's answer has a transfer coding other than chunked");
       return -1;
     }
     hc->framing = BODY_CHUNKED;
-  } else if (http1_header(hc->head, "content-length", v, sizeof(v))) {
+  } else if (http1_header(hc->head.buf, "content-length", v, sizeof(v))) {
     char *end;
     unsigned long long n = strtoull(v, &end, 10);
     if (end == v || *end != '\0' || v[0] < '0' || v[0] > '9' || n > BODY_MAX) {
@@ -157,27 +156,22 @@ static int choose_framing(call_t *hc) {
 
 /* Head bytes; returns how many of them belonged to the head. */
 static size_t head_input(call_t *hc, const uint8_t *p, size_t n) {
-  size_t old = hc->head_len, room = HTTP1_HEAD_MAX - old;
-  size_t take = n < room ? n : room;
-  memcpy(hc->head + old, p, take);
-  hc->head_len += take;
-  size_t hl = http1_head_len(hc->head, hc->head_len);
-  if (hl == 0) {
-    if (hc->head_len == HTTP1_HEAD_MAX)
-      fail(hc, "the edge's answer has too long a head");
-    return take;
-  }
-  hc->head[hl] = '\0';
+  size_t used;
+  int rc = http1_head_feed(&hc->head, p, n, &used);
+  if (rc == HTTP1_HEAD_TOO_LONG)
+    fail(hc, "the edge's answer has too long a head");
+  if (rc != HTTP1_HEAD_DONE)
+    return used;
   char reason[HTTP1_REASON_MAX];
-  if (http1_status(hc->head, &hc->status, reason, sizeof(reason)) != 0 ||
+  if (http1_status(hc->head.buf, &hc->status, reason, sizeof(reason)) != 0 ||
       hc->status < 200) {
     fail(hc, "the edge's answer is not HTTP");
-    return take;
+    return used;
   }
   hc->head_done = 1;
   if (choose_framing(hc) == 0 && hc->framing == BODY_NONE)
     answered(hc);
-  return hl - old;
+  return used;
 }
 
 static int nc_data(void *ctx, const uint8_t *p, size_t n) {

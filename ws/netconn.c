@@ -71,8 +71,7 @@ struct netconn {
   int insecure;
   int via_proxy;
   http_proxy_t proxy;
-  char head[HTTP1_HEAD_MAX + 1]; /* the proxy's answer to CONNECT */
-  size_t head_len;
+  http1_head_t head; /* the proxy's answer to CONNECT */
   uint8_t rx[RX_CHUNK];
   uint8_t plain[PLAIN_CHUNK];
 };
@@ -384,11 +383,11 @@ static void tunnel_open(netconn_t *c, const uint8_t *rest, size_t n) {
   stream_input(c, rest, n);
 }
 
-/* A whole answer to CONNECT in c->head (NUL-terminated). */
+/* A whole answer to CONNECT in c->head.buf (NUL-terminated). */
 static void proxy_answered(netconn_t *c, const uint8_t *rest, size_t n) {
   char reason[HTTP1_REASON_MAX], what[HTTP1_REASON_MAX + 64];
   int status;
-  if (http1_status(c->head, &status, reason, sizeof(reason)) != 0) {
+  if (http1_status(c->head.buf, &status, reason, sizeof(reason)) != 0) {
     fail_edge(c, TRANSPORT_END_NETWORK,
               "the proxy's answer to CONNECT is not HTTP");
     return;
@@ -429,20 +428,14 @@ static void proxy_answered(netconn_t *c, const uint8_t *rest, size_t n) {
 
 /* Answer bytes from the proxy, p[0..n): the rx buffer itself. */
 static void proxy_input(netconn_t *c, const uint8_t *p, size_t n) {
-  size_t old = c->head_len, room = HTTP1_HEAD_MAX - old;
-  size_t take = n < room ? n : room;
-  memcpy(c->head + old, p, take);
-  c->head_len += take;
-  size_t hl = http1_head_len(c->head, c->head_len);
-  if (hl == 0) {
-    if (c->head_len == HTTP1_HEAD_MAX)
-      fail_edge(c, TRANSPORT_END_NETWORK,
-                "the proxy's answer to CONNECT is too long");
+  size_t used;
+  int rc = http1_head_feed(&c->head, p, n, &used);
+  if (rc == HTTP1_HEAD_TOO_LONG)
+    fail_edge(c, TRANSPORT_END_NETWORK,
+              "the proxy's answer to CONNECT is too long");
+  if (rc != HTTP1_HEAD_DONE)
     return;
-  }
-  c->head[hl] = '\0';
-  /* What follows the head came in this read: it starts in p at hl - old. */
-  size_t used = hl - old;
+  /* What follows the head came in this read: the tunnel's first bytes. */
   proxy_answered(c, p + used, n - used);
 }
 

@@ -37,8 +37,7 @@ struct wsclient {
   int port;
   char *request; /* the upgrade request, until sent */
   char key[RFC6455_KEY_LEN + 1];
-  char response[HTTP1_HEAD_MAX + 1];
-  size_t response_len;
+  http1_head_t response;        /* the answer to the upgrade */
   char node[WSCLIENT_NODE_MAX]; /* the 101's X-Wsmux-Node, "" when none */
   rfc6455_parser_t parser;
   /* Output. */
@@ -339,11 +338,11 @@ static int open_ws(wsclient_t *w) {
   return 0;
 }
 
-/* A complete response head in w->response (NUL-terminated). */
+/* A complete response head in w->response.buf (NUL-terminated). */
 static void upgrade_answered(wsclient_t *w) {
   char v[256], expect[RFC6455_ACCEPT_LEN + 1], reason[HTTP1_REASON_MAX];
   int status = 0;
-  const char *head = w->response;
+  const char *head = w->response.buf;
   if (http1_status(head, &status, reason, sizeof(reason)) != 0) {
     fail_network(w, "the answer is not HTTP");
     return;
@@ -384,20 +383,13 @@ static void upgrade_answered(wsclient_t *w) {
 
 /* Upgrade response bytes; returns how many of them belonged to the head. */
 static size_t upgrade_input(wsclient_t *w, const uint8_t *p, size_t n) {
-  size_t old = w->response_len;
-  size_t room = HTTP1_HEAD_MAX - old;
-  size_t take = n < room ? n : room;
-  memcpy(w->response + old, p, take);
-  w->response_len += take;
-  size_t head = http1_head_len(w->response, w->response_len);
-  if (head == 0) {
-    if (w->response_len == HTTP1_HEAD_MAX)
-      fail_network(w, "the answer's headers are too long");
-    return take;
-  }
-  w->response[head] = '\0';
-  upgrade_answered(w);
-  return head - old;
+  size_t used;
+  int rc = http1_head_feed(&w->response, p, n, &used);
+  if (rc == HTTP1_HEAD_TOO_LONG)
+    fail_network(w, "the answer's headers are too long");
+  else if (rc == HTTP1_HEAD_DONE)
+    upgrade_answered(w);
+  return used;
 }
 
 /* Plaintext from the edge: the upgrade's answer, then frames. */

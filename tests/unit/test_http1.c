@@ -21,6 +21,83 @@ static void test_head_len(void **state) {
   assert_int_equal(http1_head_len("a\n\n", 3), 0); /* bare LFs: not an end */
 }
 
+/* Feeds h the text in pieces of step bytes, as reads would; the result
+ * of the last feed, with *taken the bytes all the feeds took. */
+static int feed_split(http1_head_t *h, const char *in, size_t len, size_t step,
+                      size_t *taken) {
+  int rc = HTTP1_HEAD_MORE;
+  *taken = 0;
+  for (size_t off = 0; off < len && rc == HTTP1_HEAD_MORE; off += step) {
+    size_t n = len - off < step ? len - off : step, used = 99999;
+    rc = http1_head_feed(h, (const uint8_t *)in + off, n, &used);
+    assert_true(used <= n);
+    if (rc == HTTP1_HEAD_MORE)
+      assert_int_equal(used, n);
+    *taken += used;
+  }
+  return rc;
+}
+
+static void test_head_feed(void **state) {
+  (void)state;
+  static http1_head_t h;
+  static char big[HTTP1_HEAD_MAX + 16];
+  const char *in = "HTTP/1.1 101 Switching\r\nA: b\r\n\r\n\x81\x02hi";
+  size_t hl = strlen(in) - 4, taken, used;
+
+  /* Whole, and in every piece size (so the CRLF CRLF split every way):
+   * the head and nothing after it, NUL-terminated. */
+  for (size_t step = 1; step <= strlen(in); step++) {
+    memset(&h, 0, sizeof(h));
+    assert_int_equal(feed_split(&h, in, strlen(in), step, &taken),
+                     HTTP1_HEAD_DONE);
+    assert_int_equal(taken, hl);
+    assert_int_equal(h.len, hl);
+    assert_memory_equal(h.buf, in, hl);
+    assert_int_equal(h.buf[hl], '\0');
+  }
+  /* Once DONE it takes nothing more. */
+  assert_int_equal(http1_head_feed(&h, (const uint8_t *)"x", 1, &used),
+                   HTTP1_HEAD_DONE);
+  assert_int_equal(used, 0);
+  assert_int_equal(h.len, hl);
+  assert_string_equal(h.buf, "HTTP/1.1 101 Switching\r\nA: b\r\n\r\n");
+
+  /* Nothing, and bare LFs: no end yet. */
+  memset(&h, 0, sizeof(h));
+  assert_int_equal(http1_head_feed(&h, NULL, 0, &used), HTTP1_HEAD_MORE);
+  assert_int_equal(used, 0);
+  assert_int_equal(feed_split(&h, "HTTP/1.1 200 OK\n\n", 17, 5, &taken),
+                   HTTP1_HEAD_MORE);
+  assert_int_equal(taken, 17);
+
+  /* A head of exactly HTTP1_HEAD_MAX bytes fits. */
+  memset(big, 'a', sizeof(big));
+  memcpy(big + HTTP1_HEAD_MAX - 4, "\r\n\r\n", 4);
+  for (size_t step = 1000; step <= sizeof(big); step += sizeof(big) - 1000) {
+    memset(&h, 0, sizeof(h));
+    assert_int_equal(feed_split(&h, big, sizeof(big), step, &taken),
+                     HTTP1_HEAD_DONE);
+    assert_int_equal(taken, HTTP1_HEAD_MAX);
+    assert_int_equal(h.len, HTTP1_HEAD_MAX);
+    assert_int_equal(h.buf[HTTP1_HEAD_MAX], '\0');
+  }
+  /* One byte more is too long: the buffer fills, the rest is not taken,
+   * and it stays too long. */
+  memcpy(big + HTTP1_HEAD_MAX - 4, "a\r\n\r\n", 5);
+  memset(&h, 0, sizeof(h));
+  assert_int_equal(feed_split(&h, big, HTTP1_HEAD_MAX - 1, 4096, &taken),
+                   HTTP1_HEAD_MORE);
+  assert_int_equal(http1_head_feed(&h, (const uint8_t *)big + taken,
+                                   sizeof(big) - taken, &used),
+                   HTTP1_HEAD_TOO_LONG);
+  assert_int_equal(used, 1);
+  assert_int_equal(h.len, HTTP1_HEAD_MAX);
+  assert_int_equal(http1_head_feed(&h, (const uint8_t *)"\r\n\r\n", 4, &used),
+                   HTTP1_HEAD_TOO_LONG);
+  assert_int_equal(used, 0);
+}
+
 static void test_status(void **state) {
   (void)state;
   int st = 0;
@@ -164,9 +241,8 @@ static void test_chunked(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_head_len),
-      cmocka_unit_test(test_status),
-      cmocka_unit_test(test_header),
+      cmocka_unit_test(test_head_len), cmocka_unit_test(test_head_feed),
+      cmocka_unit_test(test_status),   cmocka_unit_test(test_header),
       cmocka_unit_test(test_chunked),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
