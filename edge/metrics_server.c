@@ -6,6 +6,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "ws/http1.h"
+
 #define BACKLOG 64
 /* Room for the status line and headers of any response we send. */
 #define RESPONSE_HEAD_MAX 512
@@ -156,25 +158,6 @@ static void on_written(uv_write_t *req, int status) {
   uv_timer_start(&c->timer, on_timeout, METRICS_SERVER_LINGER_MS, 0);
 }
 
-static const char *status_text(int status) {
-  switch (status) {
-  case 200:
-    return "OK";
-  case 400:
-    return "Bad Request";
-  case 404:
-    return "Not Found";
-  case 405:
-    return "Method Not Allowed";
-  case 431:
-    return "Request Header Fields Too Large";
-  case 505:
-    return "HTTP Version Not Supported";
-  default:
-    return "Internal Server Error";
-  }
-}
-
 /* Send one whole response, then close (Connection: close). */
 static void respond(mconn_t *c, int status, const char *ctype, const char *body,
                     size_t blen) {
@@ -198,7 +181,7 @@ static void respond(mconn_t *c, int status, const char *ctype, const char *body,
                    "Content-Length: %zu\r\n"
                    "%s"
                    "Connection: close\r\n\r\n",
-                   status, status_text(status), date, ctype, blen,
+                   status, http1_reason_phrase(status), date, ctype, blen,
                    status == 405 ? "Allow: GET\r\n" : "");
   if (n < 0 || n >= RESPONSE_HEAD_MAX) {
     conn_close(c, 1);

@@ -4,7 +4,9 @@
  * chunked transfer coding of a body. An HTTP proxy's answer to CONNECT
  * (ws/netconn), the WebSocket upgrade (ws/wsclient) and the admin calls
  * (ws/http_client) share it; it is unit-tested and fuzzed (fuzz_http1)
- * because every byte of it comes from the network.
+ * because every byte of it comes from the network. And the reason phrase
+ * of the status lines both servers write (ws/transport_http,
+ * edge/metrics_server).
  *
  * Ownership: the caller owns every buffer; nothing is allocated.
  */
@@ -60,6 +62,11 @@ const char *http1_header(const char *head, const char *name, char *out,
 /* Whether a comma-separated header value holds token (case-insensitive),
  * e.g. "chunked" in Transfer-Encoding. */
 int http1_has_token(const char *value, const char *token);
+
+/* The reason phrase of RFC 9110 for status, e.g. "Not Found"; for a code
+ * not listed, one for its class ("OK", "Client Error", "Server Error").
+ * A static string. */
+const char *http1_reason_phrase(int status);
 
 /* An incremental decoder of the chunked transfer coding (RFC 9112 7.1):
  * chunk sizes, extensions and trailers are consumed, the data is handed

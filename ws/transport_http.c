@@ -24,6 +24,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ws/http1.h"
 #include "ws/transport_server_impl.h"
 
 /* An answer lws may take this long to be given, so that a request whose
@@ -164,55 +165,6 @@ void server_peer_destroy(struct lws *wsi) {
 
 /* ---- answers ---------------------------------------------------------- */
 
-static const char *reason_phrase(unsigned status) {
-  switch (status) {
-  case 200:
-    return "OK";
-  case 201:
-    return "Created";
-  case 204:
-    return "No Content";
-  case 301:
-    return "Moved Permanently";
-  case 304:
-    return "Not Modified";
-  case 400:
-    return "Bad Request";
-  case 401:
-    return "Unauthorized";
-  case 403:
-    return "Forbidden";
-  case 404:
-    return "Not Found";
-  case 405:
-    return "Method Not Allowed";
-  case 408:
-    return "Request Timeout";
-  case 409:
-    return "Conflict";
-  case 411:
-    return "Length Required";
-  case 413:
-    return "Content Too Large";
-  case 414:
-    return "URI Too Long";
-  case 426:
-    return "Upgrade Required";
-  case 429:
-    return "Too Many Requests";
-  case 500:
-    return "Internal Server Error";
-  case 501:
-    return "Not Implemented";
-  case 503:
-    return "Service Unavailable";
-  case 505:
-    return "HTTP Version Not Supported";
-  default:
-    return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
-  }
-}
-
 /* Add "Name: value\r\n" lines (NULL: none) to a response head. */
 static int add_header_lines(struct lws *wsi, const char *lines,
                             unsigned char **p, unsigned char *end) {
@@ -250,7 +202,8 @@ int server_reply(struct lws *wsi, unsigned status, const char *ctype,
   uint8_t *start = b + LWS_PRE, *p = start, *end = b + cap;
   char line[96], n[24];
   int rc = -1;
-  snprintf(line, sizeof(line), "HTTP/1.1 %u %s", status, reason_phrase(status));
+  snprintf(line, sizeof(line), "HTTP/1.1 %u %s", status,
+           http1_reason_phrase((int)status));
   snprintf(n, sizeof(n), "%zu", len);
   /* A 304 has no body, and a Content-Length would have to be the 200's:
    * it gets its status and the given lines only (docs/NOTES-lws.md). */

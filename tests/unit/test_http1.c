@@ -136,6 +136,29 @@ static void test_status(void **state) {
     assert_int_equal(http1_status(bad[i], &st, reason, sizeof(reason)), -1);
 }
 
+static void test_reason_phrase(void **state) {
+  (void)state;
+  static const struct {
+    int status;
+    const char *want;
+  } cases[] = {
+      {200, "OK"},
+      {204, "No Content"},
+      {304, "Not Modified"},
+      {404, "Not Found"},
+      {429, "Too Many Requests"},
+      {431, "Request Header Fields Too Large"},
+      {500, "Internal Server Error"},
+      {505, "HTTP Version Not Supported"},
+      /* Not listed: its class. */
+      {299, "OK"},
+      {418, "Client Error"},
+      {599, "Server Error"},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+    assert_string_equal(http1_reason_phrase(cases[i].status), cases[i].want);
+}
+
 static void test_header(void **state) {
   (void)state;
   const char *h = "HTTP/1.1 101 Switching Protocols\r\n"
@@ -243,7 +266,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_head_len), cmocka_unit_test(test_head_feed),
       cmocka_unit_test(test_status),   cmocka_unit_test(test_header),
-      cmocka_unit_test(test_chunked),
+      cmocka_unit_test(test_chunked),  cmocka_unit_test(test_reason_phrase),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
