@@ -86,6 +86,32 @@ static char *read_stream_all(FILE *fp) {
   return s;
 }
 
+/* fd 2 sent to a temporary file, from stderr_begin() to stderr_end(). */
+typedef struct {
+  FILE *f;
+  int saved;
+} stderr_capture_t;
+
+static stderr_capture_t stderr_begin(void) {
+  stderr_capture_t c = {.f = tmpfile()};
+  assert_non_null(c.f);
+  fflush(stderr);
+  c.saved = dup(2);
+  dup2(fileno(c.f), 2);
+  return c;
+}
+
+/* What was written to stderr since stderr_begin() (owned). */
+static char *stderr_end(stderr_capture_t c) {
+  fflush(stderr);
+  dup2(c.saved, 2);
+  close(c.saved);
+  fseek(c.f, 0, SEEK_END);
+  char *s = read_stream_all(c.f);
+  fclose(c.f);
+  return s;
+}
+
 static char *read_path(const char *path) {
   FILE *fp = fopen(path, "r");
   assert_non_null(fp);
@@ -472,17 +498,9 @@ static void store_context(const fixture_t *fx, const char *ca, int insecure) {
 /* cli_context_resolve with its stderr captured in *err (owned). */
 static int resolve(const char *edge, const char *token, const char *ca,
                    int insecure, cli_context_t *out, char **err) {
-  FILE *e = tmpfile();
-  fflush(stderr);
-  int saved = dup(2);
-  dup2(fileno(e), 2);
+  stderr_capture_t c = stderr_begin();
   int rc = cli_context_resolve(edge, token, ca, insecure, out);
-  fflush(stderr);
-  dup2(saved, 2);
-  close(saved);
-  fseek(e, 0, SEEK_END);
-  *err = read_stream_all(e);
-  fclose(e);
+  *err = stderr_end(c);
   return rc;
 }
 
@@ -580,17 +598,9 @@ static void test_resolve_stored(void **state) {
  * (owned). */
 static int choose_proxy(const char *flag, const char *file,
                         http_proxy_choice_t *out, char **err) {
-  FILE *e = tmpfile();
-  fflush(stderr);
-  int saved = dup(2);
-  dup2(fileno(e), 2);
+  stderr_capture_t c = stderr_begin();
   int rc = cli_http_proxy_choose(flag, file, "wss://edge.example", out);
-  fflush(stderr);
-  dup2(saved, 2);
-  close(saved);
-  fseek(e, 0, SEEK_END);
-  *err = read_stream_all(e);
-  fclose(e);
+  *err = stderr_end(c);
   return rc;
 }
 
