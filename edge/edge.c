@@ -152,18 +152,6 @@ int edge_parse_path(const char *path, char *project, char *service,
   return 0;
 }
 
-static int hex_decode(const char *hex, uint8_t *out, size_t n) {
-  if (strlen(hex) != 2 * n)
-    return -1;
-  for (size_t i = 0; i < n; i++) {
-    unsigned v;
-    if (sscanf(hex + 2 * i, "%2x", &v) != 1)
-      return -1;
-    out[i] = (uint8_t)v;
-  }
-  return 0;
-}
-
 static size_t token_index(const edge_t *e, const platform_token_t *tok) {
   return (size_t)(tok - e->platform->tokens);
 }
@@ -218,7 +206,8 @@ static int on_authorize(void *ctx, const transport_upgrade_t *up, void *auth,
     return 503;
   }
   a.has_resume = resume != NULL && *resume != '\0' &&
-                 hex_decode(resume, a.resume_id, sizeof(a.resume_id)) == 0;
+                 text_hex_decode(resume, strlen(resume), a.resume_id,
+                                 sizeof(a.resume_id)) == 0;
   /* A session held for a resume counts: its upstream sockets are open. Its
    * own resume is let in, or the limit would strand it. */
   if (e->sessions_per_token[token_index(e, a.tok)] >=
