@@ -98,8 +98,9 @@ LOGIN_USER=$(id -un)
 E2E_NAME=$(basename "$0")
 E2E_NAME=${E2E_NAME%.sh}
 
-# Environment of every wsmux / wsmux-edge run. A quarantine of 16 MiB keeps
-# ASan's own memory out of the RSS measurements; leaks are reported at exit.
+# Environment of every wsmux / wsmux-edge run. A quarantine of 16 MiB (not
+# ASan's 256) bounds ASan's own share of an RSS measurement; a test that
+# measures a few MiB lowers it (http_hardening.sh). Leaks are reported at exit.
 E2E_LSAN_OPTIONS=""
 if [[ -f $E2E_DIR/lsan.supp ]]; then
   E2E_LSAN_OPTIONS="suppressions=$E2E_DIR/lsan.supp"
