@@ -213,8 +213,24 @@ static int service_ssh_on(const platform_service_t *s) {
   return s->kind == PLATFORM_KIND_SERVICE && s->ssh_enabled;
 }
 
+/* {"proxies", "streams", "otherEdges"}: what closes when SSH goes off. */
+static cJSON *open_json(const admin_t *a, const platform_service_t *s) {
+  admin_open_t n = {0};
+  cJSON *o = cJSON_CreateObject();
+
+  a->hooks.open_count(a->hooks.ctx, s, &n);
+  if (o == NULL ||
+      json_add(o, "proxies", cJSON_CreateNumber((double)n.proxies)) != 0 ||
+      json_add(o, "streams", cJSON_CreateNumber((double)n.streams)) != 0 ||
+      json_add(o, "otherEdges", cJSON_CreateBool(n.other_edges)) != 0) {
+    cJSON_Delete(o);
+    return NULL;
+  }
+  return o;
+}
+
 /* The Service of docs/ADMIN_API.md; the upstream stays private. */
-static cJSON *service_json(const platform_service_t *s) {
+static cJSON *service_json(const admin_t *a, const platform_service_t *s) {
   cJSON *o = cJSON_CreateObject();
 
   if (o == NULL || json_add(o, "id", cJSON_CreateString(s->id)) != 0 ||
@@ -224,7 +240,9 @@ static cJSON *service_json(const platform_service_t *s) {
                cJSON_CreateString(
                    s->kind == PLATFORM_KIND_JOB ? "job" : "service")) != 0 ||
       json_add(o, "tags", json_strings(s->tags, s->ntags)) != 0 ||
-      json_add(o, "sshEnabled", cJSON_CreateBool(service_ssh_on(s))) != 0) {
+      json_add(o, "sshEnabled", cJSON_CreateBool(service_ssh_on(s))) != 0 ||
+      (a->hooks.open_count != NULL &&
+       json_add(o, "open", open_json(a, s)) != 0)) {
     cJSON_Delete(o);
     return NULL;
   }
@@ -397,7 +415,7 @@ static int get_services(req_t *r, const char *pid) {
     return respond_oom(r);
   for (size_t i = 0; i < p->nservices; i++)
     if (strcmp(p->services[i].project_id, pid) == 0)
-      items[n++] = service_json(&p->services[i]);
+      items[n++] = service_json(r->a, &p->services[i]);
   doc = list_json("services", items, n);
   free(items);
   return doc != NULL ? respond_json(r, HTTP_OK, doc) : respond_oom(r);
@@ -409,7 +427,7 @@ static int get_service(req_t *r, const char *pid, const char *sid) {
 
   if (s == NULL)
     return r->resp.status;
-  doc = service_json(s);
+  doc = service_json(r->a, s);
   return doc != NULL ? respond_json(r, HTTP_OK, doc) : respond_oom(r);
 }
 

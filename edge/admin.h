@@ -45,9 +45,20 @@ typedef struct {
 /* The answer to one request; the reply takes resp->body. */
 typedef void (*admin_reply_fn)(void *ctx, admin_response_t *resp);
 
+/* What an edge holds open for one service: WebSockets of proxies
+ * (attached or held for a resume) and the streams (ssh, scp, ...) in them. */
+typedef struct {
+  size_t proxies;
+  size_t streams;
+  int other_edges; /* the store is shared: other edges may hold more */
+} admin_open_t;
+
 typedef struct {
   /* SSH of svc was just disabled: close its open connections. Optional. */
   void (*ssh_disabled)(void *ctx, const platform_service_t *svc);
+  /* Fill *out for svc; a Service then carries "open". Optional. */
+  void (*open_count)(void *ctx, const platform_service_t *svc,
+                     admin_open_t *out);
   /* Current time in Unix seconds; NULL means time(). Tests set it. */
   int64_t (*now)(void *ctx);
   void *ctx;

@@ -589,6 +589,18 @@ static void on_ssh_disabled(void *ctx, const platform_service_t *svc) {
           svc->project_id, svc->id, n);
 }
 
+/* Admin hook: what disabling SSH of svc would close on this edge. */
+static void on_open_count(void *ctx, const platform_service_t *svc,
+                          admin_open_t *out) {
+  const edge_t *e = ctx;
+  for (const edge_conn_t *ec = e->by_service[service_index(e, svc)]; ec;
+       ec = ec->next) {
+    out->proxies++;
+    out->streams += relay_stream_count(ec->relay);
+  }
+  out->other_edges = store_is_shared(e->store);
+}
+
 /* A plain HTTP request on its way through the admin API. */
 typedef struct {
   edge_t *e;
@@ -823,7 +835,8 @@ edge_t *edge_start(uv_loop_t *loop, platform_t *platform, store_t *store,
                                           .availability = on_store_availability,
                                           .warn = on_store_warn,
                                           .ctx = e});
-  admin_hooks_t ah = {.ssh_disabled = on_ssh_disabled, .ctx = e};
+  admin_hooks_t ah = {
+      .ssh_disabled = on_ssh_disabled, .open_count = on_open_count, .ctx = e};
   e->admin = admin_new(platform, store, &ah);
   if (e->admin == NULL) {
     snprintf(err, errlen, "out of memory");

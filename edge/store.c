@@ -34,6 +34,10 @@ int store_view_fresh(const store_t *s) {
   return s->ops->view_fresh(s);
 }
 
+int store_is_shared(const store_t *s) {
+  return s->ops->shared;
+}
+
 void store_stats(const store_t *s, store_stats_t *out) {
   *out = s->stats;
   out->view_age_ms =

@@ -127,6 +127,8 @@ const state_t *store_view(const store_t *s);
 /* Whether the view may authorize new WebSockets: the backend is up, or
  * was within max_stale_ms. The file backend is always fresh. */
 int store_view_fresh(const store_t *s);
+/* Whether other edges share this store (and so serve its services too). */
+int store_is_shared(const store_t *s);
 void store_stats(const store_t *s, store_stats_t *out);
 
 /* ---- writes -------------------------------------------------------------- */

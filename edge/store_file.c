@@ -332,6 +332,7 @@ static const store_ops_t file_ops = {
     .ssh_set = file_ssh_set,
     .audit_list = file_audit_list,
     .view_fresh = file_view_fresh,
+    .shared = 0,
     .close = file_close,
 };
 

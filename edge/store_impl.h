@@ -19,6 +19,7 @@ typedef struct {
                   int enabled, const char *token_id, store_cb cb, void *ctx);
   void (*audit_list)(store_t *s, size_t limit, store_audit_cb cb, void *ctx);
   int (*view_fresh)(const store_t *s);
+  int shared; /* other edges write to it too */
   void (*close)(store_t *s);
 } store_ops_t;
 

@@ -704,6 +704,7 @@ static const store_ops_t pg_ops = {
     .ssh_set = pg_ssh_set,
     .audit_list = pg_audit_list,
     .view_fresh = pg_view_fresh,
+    .shared = 1,
     .close = pg_close,
 };
 

@@ -248,9 +248,14 @@ for n in open-laptop only-p1 only-p2 tag-c any-b-c all-a-b; do
   grep -qF "\"name\":\"$n\"" <<<"$API_BODY" || fail "$n not listed: $API_BODY"
 done
 
-expect_api 200 GET /v1/projects/p1/services/one
-[[ $API_BODY == '{"id":"one","projectId":"p1","name":"one","kind":"service","tags":["a"],"sshEnabled":true}' ]] ||
-  fail "service one: $API_BODY"
+# "open": the proxy for one, its logins over (their streams may take a
+# moment to be closed on the edge's side too).
+_service_one_is() {
+  expect_api 200 GET /v1/projects/p1/services/one
+  [[ $API_BODY == "$1" ]]
+}
+wait_until 10 "service one as JSON, with 1 proxy and no stream open" \
+  _service_one_is '{"id":"one","projectId":"p1","name":"one","kind":"service","tags":["a"],"sshEnabled":true,"open":{"proxies":1,"streams":0,"otherEdges":false}}'
 
 # A new identity: written to the state file, so sshd sees it at once.
 expect_api 201 POST /v1/ssh-identities \

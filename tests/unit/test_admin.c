@@ -64,6 +64,7 @@ typedef struct {
   int64_t now;
   const platform_service_t *disabled[8]; /* ssh_disabled hook calls */
   size_t ndisabled;
+  int shared; /* what fake_open says of the store */
   char warned[512];
 } fx_t;
 
@@ -382,6 +383,36 @@ static void test_get_services(void **state) {
   expect_error(f, 404, "service db not found in project p2");
   assert_int_equal(call(f, "GET", "/v1/projects/p3/services/web", NULL), 404);
   expect_error(f, 404, "project p3 not found");
+}
+
+/* The edge's count of what SSH off would close: p1/web has two proxies
+ * with three streams on this edge, the others none. */
+static void fake_open(void *ctx, const platform_service_t *svc,
+                      admin_open_t *out) {
+  fx_t *f = ctx;
+  if (svc == &f->p->services[0]) {
+    out->proxies = 2;
+    out->streams = 3;
+  }
+  out->other_edges = f->shared;
+}
+
+static void test_open_counts(void **state) {
+  fx_t *f = *state;
+  admin_hooks_t h = {.open_count = fake_open, .now = fake_now, .ctx = f};
+
+  admin_free(f->a);
+  f->a = admin_new(f->p, f->store, &h);
+  assert_non_null(f->a);
+  assert_int_equal(call(f, "GET", "/v1/projects/p1/services/web", NULL), 200);
+  expect_body(f, "{'id':'web','projectId':'p1','name':'Web','kind':'service',"
+                 "'tags':['prod','eu'],'sshEnabled':true,"
+                 "'open':{'proxies':2,'streams':3,'otherEdges':false}}");
+  f->shared = 1;
+  assert_int_equal(call(f, "GET", "/v1/projects/p2/services", NULL), 200);
+  expect_body(f, "{'services':[{'id':'web','projectId':'p2','name':'web',"
+                 "'kind':'service','tags':[],'sshEnabled':true,"
+                 "'open':{'proxies':0,'streams':0,'otherEdges':true}}]}");
 }
 
 static void test_patch_service(void **state) {
@@ -901,7 +932,7 @@ int main(void) {
       T(test_patch_service_errors), T(test_identity_lifecycle),
       T(test_identity_errors),      T(test_write_failure_changes_nothing),
       T(test_authorized_keys),      T(test_role_member),
-      T(test_role_projects),
+      T(test_role_projects),        T(test_open_counts),
   };
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);
