@@ -11,7 +11,7 @@
 // of the page as it was (failure.png). Its log goes to stderr.
 //
 // Environment: CONSOLE_URL (https://127.0.0.1:PORT/console/),
-// CONSOLE_TOKEN, CONSOLE_KEYS (a directory with k1.pub, k2.pub, k3.pub),
+// CONSOLE_TOKEN, CONSOLE_VIEWER_TOKEN (a member's), CONSOLE_KEYS (a directory with k1.pub, k2.pub, k3.pub),
 // CONSOLE_WORK (where texts for console.sh go), CONSOLE_SHOTS (the
 // screenshots), CHROMIUM (default /usr/bin/chromium).
 
@@ -30,6 +30,7 @@ const env = (name, def) => {
 const URL_ = env('CONSOLE_URL');
 const ORIGIN = new URL(URL_).origin;
 let TOKEN = env('CONSOLE_TOKEN');
+const VIEWER_TOKEN = env('CONSOLE_VIEWER_TOKEN');
 const KEYS = env('CONSOLE_KEYS');
 const WORK = env('CONSOLE_WORK');
 const SHOTS = env('CONSOLE_SHOTS');
@@ -313,9 +314,10 @@ async function switchSsh() {
   await page.click(sw);
   await page.waitForSelector('dialog[open]');
   const text = await page.text('dialog[open]');
-  expect(text.includes('Disable SSH for web?') &&
-    text.includes('will be closed at once'),
-  `the confirmation says open sessions close: ${text}`);
+  expect(text.includes('Disable SSH for web?') && text.includes(
+    '1 proxy with 1 open SSH connection to web (project p1) will be ' +
+    'closed at once'),
+  `the confirmation says what closes: ${text}`);
   expectEqual(await page.eval('document.activeElement.dataset.action'),
     'cancel', 'the dialog\'s focus starts on Cancel');
   await shoot('confirm-ssh-off');
@@ -477,33 +479,39 @@ async function agreement() {
   await step('agreement');
 }
 
-// Token roles are not in the edge yet; when they are, a refusal is a 403
-// with {"error": "..."} naming the role. The browser answers such 403s
-// here in place of the edge (cdp.js fake()): every page shows the message
-// and changes nothing.
+// signInAs(token): sign out, then in with token; on the projects page.
+async function signInAs(token) {
+  await page.click('#signout');
+  await page.waitForSelector('#token');
+  await page.fill('#token', token);
+  await page.pressKey('Enter');
+  await page.waitForSelector('tr[data-service="p1/web"]');
+  expectEqual(await sessionToken(), token, 'signed in with the new token');
+}
+
+// The member token viewer (reads only): the edge refuses its writes and
+// the audit log with 403 and a message naming the token and its role;
+// every page shows that message and changes nothing.
 async function forbidden() {
-  const role = (r) => ({error: `token admin lacks the role ${r}`});
-  await page.fake([
-    {method: 'GET', path: '/v1/audit', status: 403, body: role('audit')},
-    {method: 'PATCH', path: '/v1/projects/p1/services/cache', status: 403,
-      body: role('services.write')},
-    {method: 'POST', path: '/v1/ssh-identities', status: 403,
-      body: role('identities.write')},
-  ]);
+  const denied = (what) => 'Not allowed: token viewer has role member: it ' +
+    `may not ${what}`;
+  await signInAs(VIEWER_TOKEN);
   await gotoNav('#/audit', 'main .alert');
   expectEqual(await page.text('main .alert'), 'The audit log cannot be ' +
-    'read: Not allowed: token admin lacks the role audit', 'a page refused');
+    `read: ${denied('read the audit log (an admin of every project may)')}`,
+  'a page refused');
 
+  // Nothing is open to cache: switching it off asks nothing (and is
+  // refused).
   const sw = 'button[role=switch][data-service="p1/cache"]';
   await gotoNav('#/projects', sw);
   await page.click(sw);
-  await page.waitForSelector('dialog[open]');
-  await page.click('dialog [data-action="confirm"]');
   const alert = 'section[data-project="p1"] .alert';
   await page.waitForSelector(alert);
+  expect(await page.eval('!document.querySelector("dialog[open]")'),
+    'nothing open to cache: no question asked');
   expectEqual(await page.text(alert), 'Could not change SSH for cache: ' +
-    'Not allowed: token admin lacks the role services.write',
-  'a switch refused');
+    denied('switch SSH of services'), 'a switch refused');
   expectEqual(await page.eval(`document.querySelector('${sw}')
     .getAttribute('aria-checked')`), 'true', 'a refused switch stays on');
 
@@ -514,12 +522,15 @@ async function forbidden() {
   await page.fill('#f-keys', key(1));
   await page.click('#save');
   expectEqual(await page.waitForText('#form-error', 'Not allowed'),
-    'The edge refused the identity: Not allowed: token admin lacks the ' +
-    'role identities.write', 'a form refused');
+    `The edge refused the identity: ${denied('create SSH identities')}`,
+  'a form refused');
 
-  // Without the right to list projects, identities can still be managed.
+  // The edge never refuses the project list (a token limited to projects
+  // sees its own), but a proxy in front of it may: the browser answers
+  // that 403 in the edge's place (cdp.js fake()). Identities can still be
+  // managed.
   await page.fake([{method: 'GET', path: '/v1/projects', status: 403,
-    body: role('projects.read')}]);
+    body: {error: 'refused by the proxy in front of the edge'}}]);
   await page.click('.form-actions a');
   await page.waitForSelector('#identities tr[data-identity="ops"]');
   await page.waitForText('main .alert', 'Which services each identity');
@@ -529,10 +540,11 @@ async function forbidden() {
   await page.click('#new-identity');
   await page.waitForText('#preview-text', 'No preview');
   expectEqual(await page.text('#preview-text'), 'No preview: the services ' +
-    'cannot be read (Not allowed: token admin lacks the role ' +
-    'projects.read).', 'the form without the services');
+    'cannot be read (Not allowed: refused by the proxy in front of the ' +
+    'edge).', 'the form without the services');
   await page.fake([]);
   await step('forbidden');
+  await signInAs(TOKEN);
 }
 
 async function auditPage() {

@@ -15,7 +15,8 @@
 #   (= `wsmux ssh config`), why an identity is left out (= `wsmux ssh
 #   doctor`'s words)
 #   edit: one key only                             the other key is refused
-#   SSH off (cancel first, then confirm) with a session open
+#   SSH off with a session open: the question names what closes (1
+#   proxy, 1 SSH connection); cancel first, then confirm
 #                                                  session closed, no proxy
 #   SSH on (keyboard, no question)                 logins again
 #   delete (confirmed)                             API 404; key refused
@@ -23,6 +24,9 @@
 #   field), markup in a description and a tag (shown as text, no dialog)
 #   the console's matching rule against the edge's authorized-keys, for
 #   every identity and service
+#   the member token viewer: the audit log, an SSH switch (nothing open:
+#   no question) and a new identity refused by the edge (403, its message
+#   shown)                                         nothing changed
 #   audit page; keyboard (skip link, labels); the token revoked (edge
 #   restarted without it): 401 -> signed out with the message; sign out
 # Also: the console's files need no token and carry the CSP; `"console":
@@ -61,7 +65,9 @@ EDGE_CONFIG=$T/edge.json
 start_keys_sshd web "$EDGE_CONFIG" p1 web
 EDGE_PORT_FIXED=$(_freeport) # the same after a restart: the page's origin
 
-# write_config TOKEN_ID TOKEN [EXTRA_JSON]: $EDGE_CONFIG with one token.
+# write_config TOKEN_ID TOKEN [EXTRA_JSON]: $EDGE_CONFIG with that admin
+# token and the member token viewer ($VIEWER_TOKEN: reads only).
+VIEWER_TOKEN=wsmux-e2e-viewer-$(openssl rand -hex 16)
 write_config() {
   cat >"$EDGE_CONFIG" <<EOF
 {
@@ -69,7 +75,10 @@ write_config() {
   "tls": {"cert": "$EDGE_CERT", "key": "$EDGE_KEY"},
   "drainTimeoutMs": $E2E_DRAIN_MS,${3:+
   $3,}
-  "tokens": [{"id": "$1", "sha256": "$(printf '%s' "$2" | sha256sum | cut -d' ' -f1)"}],
+  "tokens": [
+    {"id": "$1", "role": "admin", "sha256": "$(printf '%s' "$2" | sha256sum | cut -d' ' -f1)"},
+    {"id": "viewer", "role": "member", "sha256": "$(printf '%s' "$VIEWER_TOKEN" | sha256sum | cut -d' ' -f1)"}
+  ],
   "projects": [{"id": "p1", "name": "Demo"}, {"id": "p2", "name": "Staging"}],
   "services": [
     {"id": "web", "projectId": "p1", "name": "Web app", "tags": ["prod", "eu"],
@@ -332,7 +341,7 @@ step_agreement() {
   :
 }
 
-# The driver faked 403s for some requests: none of them reached the edge.
+# The viewer's writes were refused (403) by the edge: nothing changed.
 step_forbidden() {
   expect_api 200 GET /v1/projects/p1/services/cache
   expect_json '.sshEnabled == true' "cache untouched"
@@ -365,7 +374,7 @@ step_signed_out() {
 mkdir -p "$SHOTS"
 coproc DRV {
   exec env CONSOLE_URL="$BASE/console/" CONSOLE_TOKEN="$EDGE_TOKEN" \
-    CONSOLE_KEYS="$T/keys" CONSOLE_WORK="$T" CONSOLE_SHOTS="$SHOTS" \
+    CONSOLE_VIEWER_TOKEN="$VIEWER_TOKEN" CONSOLE_KEYS="$T/keys" CONSOLE_WORK="$T" CONSOLE_SHOTS="$SHOTS" \
     CHROMIUM="$CHROMIUM" node "$DRIVER" 2>"$T/run-driver.err"
 }
 track "$DRV_PID" "the browser driver"

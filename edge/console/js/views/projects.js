@@ -8,16 +8,51 @@ import {
 
 export const JOB_NO_SSH = 'SSH access is available for services only';
 
+const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+
+// The question before switching SSH off, from the Service's "open"
+// (docs/ADMIN_API.md): what it closes, in words; null when nothing is open
+// anywhere, so there is nothing to ask. Without counts, or with other
+// edges whose connections this one cannot see, it asks.
+export function sshOffQuestion(service) {
+  const o = service.open;
+  const target = `${service.id} (project ${service.projectId})`;
+  const after = 'at once, and new ones are refused until SSH is enabled ' +
+    'again.';
+  if (!o) {
+    return `Every open SSH session to ${target} will be closed ${after}`;
+  }
+  if (o.proxies === 0 && !o.otherEdges) {
+    return null;
+  }
+  const here = `${plural(o.proxies, 'proxy', 'proxies')} with ` +
+    `${plural(o.streams, 'open SSH connection', 'open SSH connections')}`;
+  if (!o.otherEdges) {
+    return `${here} to ${target} will be closed ${after}`;
+  }
+  return `This edge holds ${here} to ${target}; other edges of the fleet ` +
+    `may hold more. All of them will be closed ${after}`;
+}
+
 // Ask, then switch: turning SSH off closes the service's open sessions at
-// once, so that needs a yes; turning it on does not. Resolves to the
-// state the service is in afterwards.
+// once, so that needs a yes when some are open (read again now: the page
+// may be old); turning it on does not. Resolves to the state the service
+// is in afterwards.
 export async function toggleSsh(service, next, alertSlot) {
   if (!next) {
-    const yes = await confirmDialog({
+    let fresh = service;
+    try {
+      fresh = await api.service(service.projectId, service.id);
+    } catch (e) {
+      if (e.handled) {
+        return service.sshEnabled;
+      }
+      fresh = {...service, open: undefined}; // unknown: ask
+    }
+    const question = sshOffQuestion(fresh);
+    const yes = question === null || await confirmDialog({
       title: `Disable SSH for ${service.id}?`,
-      body: `Every open SSH session to ${service.id} (project ` +
-        `${service.projectId}) will be closed at once, and new ones are ` +
-        'refused until SSH is enabled again.',
+      body: question,
       confirm: 'Disable SSH',
     });
     if (!yes) {
