@@ -12,6 +12,8 @@
 #    through B, it is gone from A's API within 1 s and ssh through A is
 #    refused;
 #  - two creates of one name raced through A and B: one 201, one 409;
+#  - each edge counts only its own connections of a service in the API's
+#    "open" and says that other edges may hold more (otherEdges);
 #  - SSH disabled through A closes a live interactive session held through
 #    B (the proxy exits 5, "SSH was disabled");
 #  - the database stopped while sessions run: the session goes on, admin
@@ -224,6 +226,19 @@ log "the race: one 201, one 409"
 
 start_session live "$PROXY_B_PORT"
 session_echo live hello-before 30
+# What each edge says SSH off would close: its own connections only, and
+# that other edges of the fleet may hold more (docs/ADMIN_API.md).
+open_of() { # EDGE_URL: the "open" of service ssh through that edge
+  curl -sS --max-time 20 --cacert "$EDGE_CERT" \
+    -H "Authorization: Bearer $EDGE_TOKEN" \
+    "${1/wss:/https:}/v1/projects/p1/services/ssh" | jq -c .open
+}
+_open_is() { [[ $(open_of "$1") == "$2" ]]; } # EDGE_URL WANT
+# B holds the live session's proxy and its stream; A the idle proxy A.
+wait_until 10 "edge B to count 1 proxy, 1 stream" _open_is "$EDGE_B_URL" \
+  '{"proxies":1,"streams":1,"otherEdges":true}'
+wait_until 10 "edge A to count 1 proxy, 0 streams" _open_is "$EDGE_A_URL" \
+  '{"proxies":1,"streams":0,"otherEdges":true}'
 cli "$EDGE_A_URL" off service ssh disable --projectId p1 --serviceId ssh
 ((CLI_RC == 0)) || fail "disable through A: exit $CLI_RC: $(cat "$CLI_OUT")"
 wait_exit "$PROXY_B_PID" 10 ||
