@@ -53,20 +53,8 @@ start_fleet() {
   done
 
   HAPROXY_PORT=$(_freeport)
-  HAPROXY_SOCK=$T/haproxy-admin.sock
-  cat "$EDGE_CERT" "$EDGE_KEY" >"$T/haproxy.pem"
-  sed -e "s#/run/haproxy/wsmux-admin.sock#$HAPROXY_SOCK#" \
-    -e "s#log /dev/log local0 info#log stdout format raw local0 info#" \
-    -e "s#bind :443 ssl crt /etc/haproxy/wsmux.pem#bind 127.0.0.1:$HAPROXY_PORT ssl crt $T/haproxy.pem#" \
-    -e "s#^\(    default-server .*\)\$#\1 source 127.0.0.3#" \
-    -e "s#server edge-a 10.0.0.11:8080#server edge-a 127.0.0.1:${EDGE_PORTS[a]}#" \
-    -e "s#server edge-b 10.0.0.12:8080#server edge-b 127.0.0.1:${EDGE_PORTS[b]}#" \
-    -e "s#server edge-c 10.0.0.13:8080#server edge-c 127.0.0.1:${EDGE_PORTS[c]}#" \
-    "$WSMUX_REPO/packaging/haproxy/wsmux-edge.cfg" >"$T/haproxy.cfg"
-  # Every line that names a place must have been replaced.
-  if grep -nE '10\.0\.0\.|/etc/haproxy|/run/haproxy|:443 ' "$T/haproxy.cfg"; then
-    fail "the example HAProxy config changed: the test's substitutions miss the lines above"
-  fi
+  haproxy_example_config "$T/haproxy.cfg" "$HAPROXY_PORT" stdout 127.0.0.3 \
+    a="${EDGE_PORTS[a]}" b="${EDGE_PORTS[b]}" c="${EDGE_PORTS[c]}"
   start_haproxy "$T/haproxy.cfg" "$HAPROXY_PORT"
   HAPROXY_URL="wss://$WSMUX_EDGE_HOST:$HAPROXY_PORT"
   for n in "${FLEET_NODES[@]}"; do

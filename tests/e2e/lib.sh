@@ -50,7 +50,8 @@
 # tinyproxy of its own: start_tinyproxy).
 #
 # PostgreSQL: start_postgres, stop_postgres, restart_postgres, pg_new_db.
-# Fleets: start_named_edge, start_haproxy, haproxy_cli, haproxy_server_up.
+# Fleets: start_named_edge, haproxy_example_config, start_haproxy, haproxy_cli,
+# haproxy_server_up.
 # HTTP proxies: start_tinyproxy, tinyproxy_connects.
 # sshds taking their keys from wsmux-edge: prepare_keys_cmd, start_keys_sshd.
 # Helpers: log, fail, track, untrack, wait_until, wait_output, wait_port,
@@ -755,6 +756,42 @@ start_haproxy() {
   wait_port 127.0.0.1 "$port" 20 "$HAPROXY_PID" ||
     fail "haproxy does not listen on $port: $(tail -n 20 "$T/haproxy.log")"
   log "haproxy pid $HAPROXY_PID on 127.0.0.1:$port"
+}
+
+# haproxy_example_config OUT PORT LOG SOURCE NAME=PORT...: OUT is
+# packaging/haproxy/wsmux-edge.cfg with only its places replaced, so that
+# what is tested (or measured) is the example as shipped: TLS on
+# 127.0.0.1:PORT with the test's certificate ($T/haproxy.pem), the runtime
+# API on $T/haproxy-admin.sock (HAPROXY_SOCK), log lines to HAProxy's
+# stdout ($T/haproxy.log) with LOG "stdout", or none at all with LOG "none"
+# (the example logs every request: not in a benchmark), connections to the edges from SOURCE
+# (an address; "" leaves it to the kernel), and server edge-NAME at
+# 127.0.0.1:PORT for each NAME=PORT; the example's other servers are left
+# out. Fails when a line naming a place was not replaced.
+haproxy_example_config() {
+  local out=$1 port=$2 logto=$3 source=$4 sv
+  shift 4
+  local sub=(-e "s#/run/haproxy/wsmux-admin.sock#$T/haproxy-admin.sock#"
+    -e "s#bind :443 ssl crt /etc/haproxy/wsmux.pem#bind 127.0.0.1:$port ssl crt $T/haproxy.pem#")
+  case $logto in
+  stdout) sub+=(-e "s#log /dev/log local0 info#log stdout format raw local0 info#") ;;
+  none) sub+=(-e "/^    log \/dev\/log /d" -e "s#^    log global\$#    no log#"
+    -e "/^    option httplog\$/d") ;;
+  *) fail "haproxy_example_config: LOG is stdout or none, not '$logto'" ;;
+  esac
+  [[ -z $source ]] || sub+=(-e "s#^\(    default-server .*\)\$#\1 source $source#")
+  for sv in "$@"; do
+    sub+=(-e "s#^\(    server edge-${sv%%=*}\) 10\.0\.0\.[0-9]*:8080\$#\1 127.0.0.1:${sv#*=}#")
+  done
+  sub+=(-e "/^    server edge-[a-z]* 10\.0\.0\.[0-9]*:8080\$/d")
+  cat "$EDGE_CERT" "$EDGE_KEY" >"$T/haproxy.pem"
+  HAPROXY_SOCK=$T/haproxy-admin.sock
+  sed "${sub[@]}" "$WSMUX_REPO/packaging/haproxy/wsmux-edge.cfg" >"$out"
+  if grep -nE '10\.0\.0\.|/etc/haproxy|/run/haproxy|/dev/log|:443 ' "$out"; then
+    fail "the example HAProxy config changed: the substitutions miss the lines above"
+  fi
+  (($(grep -c '^    server ' "$out") == $#)) ||
+    fail "the example HAProxy config has no server line for one of: $*"
 }
 
 # haproxy_cli SOCKET COMMAND: one command to HAProxy's runtime API.
