@@ -2,6 +2,9 @@
 #
 # Input (the data file): one measurement per line, tab-separated:
 #   FIGURE METRIC SETUP RUN VALUE
+# SETUP is direct, socat, wsmux or haproxy (wsmux through HAProxy, figures
+# 1-4 only; its "hop" ratio, haproxy / wsmux, is reported for every row
+# that has both, and has no target).
 # Variables (-v): rowsfile (the table rows, one per line:
 #   "FIGURE METRIC|label|unit|ratio base setup|target kind|value|target text",
 #   target kinds: ratio_ge (wsmux/base >= value), plus_le (wsmux <= base +
@@ -11,13 +14,14 @@
 #   cpu, cpu_fm, cpu_mhz, hypervisor, kernel, uname_a, mem_kib, build_type,
 #   sanitize, elapsed, load_start, load_end, cpu_own, cpu_other, cpu_steal
 #   (percent of all CPUs during the run), socat_v, openssl_v, ssh_v,
-#   tls_socat, tls_edge, params ("NAME=VALUE ..."), smoke, runs.
+#   haproxy_v, tls_socat, tls_edge, tls_haproxy, params ("NAME=VALUE ..."),
+#   smoke, runs.
 # Output: on stdout, the number of missed targets.
 # Medians: the middle value, or the mean of the two middle values.
 
 BEGIN {
   FS = "\t"
-  nsetups = split("direct socat wsmux", setup_names, " ")
+  nsetups = split("direct socat wsmux haproxy", setup_names, " ")
 }
 
 {
@@ -60,6 +64,12 @@ function fmt(v, unit) {
   return sprintf(unit ~ /^KiB/ ? "%.2f" : "%.1f", v)
 }
 
+function fmt_ratio(r) {
+  if (r == "")
+    return "-"
+  return sprintf(r < 0.1 ? "%.3fx" : "%.2fx", r)
+}
+
 function runs_json(key, setup,    n, i, s) {
   n = count[key, setup]
   s = "["
@@ -90,8 +100,9 @@ END {
       all[++nall] = order[i]
 
   misses = 0
-  hdr = sprintf("%-38s %10s %10s %10s %-10s %7s  %-18s %s", "figure", "direct",
-                "socat TLS", "wsmux", "unit", "ratio", "target", "result")
+  hdr = sprintf("%-38s %10s %10s %10s %10s %-10s %7s %7s  %-18s %s", "figure",
+                "direct", "socat TLS", "wsmux", "HAProxy", "unit", "ratio", "hop",
+                "target", "result")
   print hdr > table
   gsub(/./, "-", hdr)
   print hdr > table
@@ -102,6 +113,8 @@ END {
     w = med[k, "wsmux"]
     b = med[k, base[k]]
     ratio[k] = (w != "" && b != "" && b + 0 != 0) ? w / b : ""
+    h = med[k, "haproxy"]
+    hop[k] = (h != "" && w != "" && w + 0 != 0) ? h / w : ""
     res = "-"
     if (kind[k] == "ratio_ge" && ratio[k] != "")
       res = ratio[k] >= tval[k] ? "PASS" : "MISS"
@@ -119,13 +132,14 @@ END {
     extra = ""
     if (kind[k] == "plus_le" && w != "" && b != "")
       extra = sprintf(" (%+.1f us)", w - b)
-    printf "%-38s %10s %10s %10s %-10s %7s  %-18s %s%s\n", label[k],
+    printf "%-38s %10s %10s %10s %10s %-10s %7s %7s  %-18s %s%s\n", label[k],
            fmt(med[k, "direct"], unit[k]), fmt(med[k, "socat"], unit[k]),
-           fmt(w, unit[k]), unit[k],
-           ratio[k] == "" ? "-" : sprintf(ratio[k] < 0.1 ? "%.3fx" : "%.2fx", ratio[k]),
-           ttext[k] == "" ? "-" : ttext[k], res, extra > table
+           fmt(w, unit[k]), fmt(h, unit[k]), unit[k], fmt_ratio(ratio[k]),
+           fmt_ratio(hop[k]), ttext[k] == "" ? "-" : ttext[k], res, extra > table
   }
   print "ratio: wsmux / the socat TLS chain (figure 7: wsmux / direct); medians of " runs " run(s)" > table
+  print "HAProxy: wsmux through HAProxy to a second edge (figures 1-4 only); hop: HAProxy / wsmux, the extra" > table
+  print "  hop's cost: MiB/s rows a ratio of throughputs (below 1: slower), us rows (RTT) a ratio of latencies (above 1: slower)" > table
 
   # The JSON document.
   printf "{\n" > json
@@ -145,10 +159,10 @@ END {
          esc(load_start), esc(load_end) > json
   printf "              \"cpu_pct_this_run\": %s, \"cpu_pct_other_processes\": %s, \"cpu_pct_steal\": %s},\n",
          cpu_own + 0, cpu_other + 0, cpu_steal + 0 > json
-  printf "  \"tools\": {\"socat\": \"%s\", \"openssl\": \"%s\", \"ssh\": \"%s\",\n",
-         esc(socat_v), esc(openssl_v), esc(ssh_v) > json
-  printf "            \"tls_socat\": \"%s\", \"tls_edge\": \"%s\"},\n",
-         esc(tls_socat), esc(tls_edge) > json
+  printf "  \"tools\": {\"socat\": \"%s\", \"openssl\": \"%s\", \"ssh\": \"%s\", \"haproxy\": \"%s\",\n",
+         esc(socat_v), esc(openssl_v), esc(ssh_v), esc(haproxy_v) > json
+  printf "            \"tls_socat\": \"%s\", \"tls_edge\": \"%s\", \"tls_haproxy\": \"%s\"},\n",
+         esc(tls_socat), esc(tls_edge), esc(tls_haproxy) > json
   np = split(params, pp, " ")
   printf "  \"params\": {" > json
   for (i = 1; i <= np; i++) {
@@ -182,9 +196,11 @@ END {
       printf "%s\"%s\": %s", sep, s, med[k, s] + 0 > json
       sep = ", "
     }
-    printf "},\n     \"ratio\": %s, \"ratio_of\": \"%s\", \"target\": \"%s\", \"result\": \"%s\"}%s\n",
+    printf "},\n     \"ratio\": %s, \"ratio_of\": \"%s\", \"hop_ratio\": %s, \"hop_ratio_of\": \"haproxy/wsmux\",\n",
            ratio[k] == "" ? "null" : sprintf("%.4f", ratio[k]),
-           base[k] == "" ? "" : "wsmux/" base[k], esc(ttext[k]),
+           base[k] == "" ? "" : "wsmux/" base[k],
+           hop[k] == "" ? "null" : sprintf("%.4f", hop[k]) > json
+    printf "     \"target\": \"%s\", \"result\": \"%s\"}%s\n", esc(ttext[k]),
            result[k] == "-" ? "info" : result[k], i < nall ? "," : "" > json
   }
   printf "  ]\n}\n" > json

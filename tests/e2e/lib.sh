@@ -1001,7 +1001,8 @@ _machine_ticks() { # "BUSY STEAL TOTAL" clock ticks of all CPUs since boot
 }
 # _own_ticks: the reaped children are in this shell's cutime/cstime, the
 # running ones (sshd, the edge, ...) are read directly, with their reaped
-# children.
+# children. A running child of a running process is in neither (HAProxy's
+# worker): scripts/bench stops HAProxy before cpu_share_end.
 _own_ticks() {
   local p sum=0 f
   for p in $$ "${E2E_PIDS[@]}"; do
