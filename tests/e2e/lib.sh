@@ -1118,7 +1118,7 @@ fault() {
 }
 
 # fault_stats: `fault stats` parsed into FAULT_STATS[accepted|refused|open|
-# up|down|held|port|mode].
+# up|down|held|port|mode|corrupted].
 declare -A FAULT_STATS=()
 fault_stats() {
   local kv

@@ -37,11 +37,19 @@
  *                  throttle; held chunks are released at once.
  *   retarget PORT  new connections go to PORT on the --to host (existing
  *                  ones stay where they are); restore keeps the target.
+ *   corrupt FROM TO  once: in the next chunk read downstream (from --to
+ *                  towards the client) that holds the bytes FROM, overwrite
+ *                  their first occurrence with TO (hex, the same length,
+ *                  1-32 bytes); for a plain ws:// edge, whose frames are
+ *                  readable, to play an edge that breaks the protocol.
+ *                  restore disarms it.
  *   stats          "ok accepted=N refused=N open=N up=BYTES down=BYTES
- *                  held=N port=PORT mode=M": connections forwarded, reset at
- *                  accept (cut), open now; bytes written upstream (client to
- *                  --to) and downstream; chunks held by delay; the current
- *                  target port; mode: normal or cut,stall,delay,throttle.
+ *                  held=N port=PORT mode=M corrupted=N": connections
+ *                  forwarded, reset at accept (cut), open now; bytes
+ *                  written upstream (client to --to) and downstream; chunks
+ *                  held by delay; the current target port; mode: normal or
+ *                  cut,stall,delay,throttle,corrupt (armed); corruptions
+ *                  done.
  * Stderr gets one line per connection event and per command.
  *
  * Send mode: connects to the control socket PATH, sends the arguments
@@ -71,12 +79,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/text.h"
+
 #define BUF_CAP (256 * 1024) /* per direction of a connection */
 #define IO_CHUNK (64 * 1024) /* at most one chunk per read */
 #define SEG_MAX 1024         /* held chunks in flight per direction */
 #define CTL_LINE_MAX 256
 #define CTL_OUT_MAX 4096
 #define SEND_TIMEOUT_MS 10000
+#define CORRUPT_MAX 32
 
 /* One direction: bytes read from src, waiting to be written to dst, in a
  * ring buffer indexed by absolute stream offsets. Held chunks form a queue
@@ -129,6 +140,9 @@ static struct {
   struct pair **pairs;
   size_t npairs;
   uint64_t rng;
+  unsigned char corrupt_from[CORRUPT_MAX], corrupt_to[CORRUPT_MAX];
+  size_t corrupt_len; /* armed when > 0 */
+  uint64_t corrupted;
 } g;
 
 static int sig_pipe[2] = {-1, -1};
@@ -492,6 +506,16 @@ static short pair_events(struct pair *p, int i, int64_t now) {
 
 /* Moves what it can in direction k. Returns -1 when the pair is gone
  * (closed here), 0 otherwise. */
+/* The first occurrence of corrupt_from in buf[0..n), or NULL. */
+static unsigned char *find_bytes(unsigned char *buf, size_t n) {
+  for (size_t i = 0; i + g.corrupt_len <= n; i++) {
+    if (memcmp(buf + i, g.corrupt_from, g.corrupt_len) == 0) {
+      return buf + i;
+    }
+  }
+  return NULL;
+}
+
 static int dir_step(struct pair *p, int k, short rev_src, int64_t now) {
   struct dir *d = &p->d[k];
   int src = p->fd[k], dst = p->fd[1 - k];
@@ -506,6 +530,17 @@ static int dir_step(struct pair *p, int k, short rev_src, int64_t now) {
       room = IO_CHUNK;
     }
     ssize_t n = read(src, d->buf + idx, room);
+    if (n > 0 && k == 1 && g.corrupt_len > 0) {
+      unsigned char *at = find_bytes(d->buf + idx, (size_t)n);
+      if (at != NULL) {
+        memcpy(at, g.corrupt_to, g.corrupt_len);
+        logf_("conn %lu: corrupted %zu bytes at downstream offset %llu", p->id,
+              g.corrupt_len,
+              (unsigned long long)(d->in + (uint64_t)(at - (d->buf + idx))));
+        g.corrupt_len = 0;
+        g.corrupted++;
+      }
+    }
     if (n > 0) {
       dir_chunk(d, d->in, now);
       d->in += (uint64_t)n;
@@ -659,10 +694,10 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out) {
 
 static void mode_string(char *buf, size_t len) {
   buf[0] = '\0';
-  const char *names[4] = {"cut", "stall", "delay", "throttle"};
-  int on[4] = {g.cut, g.stall, g.delay_ms > 0 && g.delay_pct > 0,
-               g.throttle != 0};
-  for (int i = 0; i < 4; i++) {
+  const char *names[5] = {"cut", "stall", "delay", "throttle", "corrupt"};
+  int on[5] = {g.cut, g.stall, g.delay_ms > 0 && g.delay_pct > 0,
+               g.throttle != 0, g.corrupt_len > 0};
+  for (int i = 0; i < 5; i++) {
     if (on[i]) {
       size_t used = strlen(buf);
       snprintf(buf + used, len - used, "%s%s", used ? "," : "", names[i]);
@@ -728,6 +763,7 @@ static void ctl_command(struct ctl *c, char *line, int64_t now) {
     g.delay_ms = 0;
     g.delay_pct = 0;
     g.throttle = 0;
+    g.corrupt_len = 0;
     for (size_t i = 0; i < g.npairs; i++) {
       g.pairs[i]->d[0].seg_len = 0;
       g.pairs[i]->d[1].seg_len = 0;
@@ -740,20 +776,32 @@ static void ctl_command(struct ctl *c, char *line, int64_t now) {
     }
     addr_set_port(&g.to, (unsigned)b);
     ctl_reply(c, "ok");
+  } else if (strcmp(cmd, "corrupt") == 0 && argc == 3) {
+    size_t hf = strlen(argv[1]), lf = hf / 2;
+    if (lf == 0 || lf > CORRUPT_MAX || strlen(argv[2]) != hf ||
+        text_hex_decode(argv[1], hf, g.corrupt_from, lf) != 0 ||
+        text_hex_decode(argv[2], hf, g.corrupt_to, lf) != 0) {
+      g.corrupt_len = 0;
+      ctl_reply(c, "error: usage: corrupt FROM_HEX TO_HEX (the same length, "
+                   "1-32 bytes)");
+      return;
+    }
+    g.corrupt_len = lf;
+    ctl_reply(c, "ok");
   } else if (strcmp(cmd, "stats") == 0 && argc == 1) {
     mode_string(mode, sizeof mode);
     ctl_reply(c,
               "ok accepted=%llu refused=%llu open=%zu up=%llu down=%llu "
-              "held=%llu port=%u mode=%s",
+              "held=%llu port=%u mode=%s corrupted=%llu",
               (unsigned long long)g.accepted, (unsigned long long)g.refused,
               g.npairs, (unsigned long long)g.bytes[0],
               (unsigned long long)g.bytes[1], (unsigned long long)g.held,
-              addr_port(&g.to), mode);
+              addr_port(&g.to), mode, (unsigned long long)g.corrupted);
   } else {
     ctl_reply(c,
               "error: unknown command or wrong arguments: '%.64s' (cut, "
               "reset, stall, delay MS PERCENT, throttle BYTES_PER_SEC, "
-              "restore, retarget PORT, stats)",
+              "restore, retarget PORT, corrupt FROM TO, stats)",
               cmd);
   }
 }
