@@ -73,8 +73,9 @@
  *
  * --idle: connect (and do the TLS handshake with --tls), send nothing, and
  * print "closed after N ms" once the server closes the connection (counted
- * from the TCP connect), or "still open after N ms" and exit 1 after
- * --timeout seconds (default 30).
+ * from the TCP connect; a close during the TLS handshake counts, since the
+ * server's deadline covers the handshake too), or "still open after N ms"
+ * and exit 1 after --timeout seconds (default 30).
  *
  * Exit status: 0 when the upgrade got an answer and every expectation held;
  * 1 with "wsmux-wsraw: [line N: ]MESSAGE" on stderr otherwise. --max-seconds
@@ -147,6 +148,9 @@ static struct {
   buf_t rx; /* raw bytes received, not yet parsed */
   size_t rxoff;
   int eof;
+  /* --idle: the TCP connect's time; a close during the TLS handshake is
+   * then the answer, not a failure. 0 otherwise. */
+  int64_t idle_t0;
   /* WebSocket state */
   buf_t msg; /* message being reassembled */
   int msg_opcode;
@@ -625,6 +629,18 @@ static void tls_start(const char *host, const char *ca, int insecure,
       break;
     }
     int e = SSL_get_error(g.ssl, r);
+    if (g.idle_t0 > 0 &&
+        (e == SSL_ERROR_SYSCALL || e == SSL_ERROR_ZERO_RETURN ||
+         (e == SSL_ERROR_SSL && ERR_GET_REASON(ERR_peek_error()) ==
+                                    SSL_R_UNEXPECTED_EOF_WHILE_READING))) {
+      /* The server's deadline covers the handshake too: closing it there
+       * is dropping an idle connection. */
+      fprintf(stderr, "wsmux-wsraw: closed during the TLS handshake: %s\n",
+              e == SSL_ERROR_SYSCALL && errno != 0 ? strerror(errno)
+                                                   : "end of stream");
+      say("closed after %lld ms", (long long)(now_ms() - g.idle_t0));
+      exit(0);
+    }
     if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
       long v = SSL_get_verify_result(g.ssl);
       die("TLS handshake failed: %s%s%s", ssl_errors(),
@@ -1483,6 +1499,9 @@ int main(int argc, char **argv) {
   int64_t deadline = now_ms() + g.wait_ms;
   connect_tcp(target, deadline, host, sizeof host);
   int64_t t0 = now_ms();
+  if (idle) {
+    g.idle_t0 = t0;
+  }
   if (tls) {
     tls_start(host, ca, insecure, deadline);
   }
