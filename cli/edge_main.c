@@ -98,13 +98,36 @@ static int keys_print(const platform_service_t *svc, const state_t *st) {
   return EXIT_OK;
 }
 
+/* Parse the options of a subcommand, which takes no other words. -1 to go
+ * on, with *extra set when words were left over; else the exit code, the
+ * usage printed (on stdout for --help / -h, after the error on stderr). */
+static int parse_subcommand(int argc, char **argv, args_opt_t *opts,
+                            const int *help, int *extra) {
+  char *rest[4], err[1024];
+  int nrest, dd;
+
+  if (args_parse(argc, argv, opts, rest, 4, &nrest, &dd, err, sizeof(err)) !=
+      0) {
+    log_print("wsmux-edge", LOG_ERROR, "%s", err);
+    fputs(usage, stderr);
+    return EXIT_ERROR;
+  }
+  /* -h like every other command (the parser takes it for an argument). */
+  if (*help || (nrest == 1 && dd < 0 && strcmp(rest[0], "-h") == 0)) {
+    fputs(usage, stdout);
+    return EXIT_OK;
+  }
+  *extra = nrest > 0;
+  return -1;
+}
+
 /* Run by sshd for every login attempt: read-only, prints only keys on
  * stdout (anything else would be taken for a key line), and errors on
  * stderr with exit 1, which sshd treats as "no keys". */
 static int cmd_authorized_keys(int argc, char **argv) {
   const char *config = NULL, *service = NULL, *project = NULL;
-  int help = 0, nrest, dd, rc;
-  char *rest[4], err[1024];
+  int help = 0, extra, rc;
+  char err[1024];
   args_opt_t opts[] = {{"config", &config, NULL},
                        {"service", &service, NULL},
                        {"project", &project, NULL},
@@ -114,18 +137,9 @@ static int cmd_authorized_keys(int argc, char **argv) {
   state_t *state;
   const platform_service_t *svc;
 
-  if (args_parse(argc, argv, opts, rest, 4, &nrest, &dd, err, sizeof(err)) !=
-      0) {
-    log_print("wsmux-edge", LOG_ERROR, "%s", err);
-    fputs(usage, stderr);
-    return EXIT_ERROR;
-  }
-  /* -h like every other command (the parser takes it for an argument). */
-  if (help || (nrest == 1 && dd < 0 && strcmp(rest[0], "-h") == 0)) {
-    fputs(usage, stdout);
-    return EXIT_OK;
-  }
-  if (config == NULL || service == NULL || nrest > 0) {
+  if ((rc = parse_subcommand(argc, argv, opts, &help, &extra)) >= 0)
+    return rc;
+  if (config == NULL || service == NULL || extra) {
     log_print("wsmux-edge", LOG_ERROR, "%s",
               config == NULL    ? "--config is required"
               : service == NULL ? "--service is required"
@@ -173,8 +187,8 @@ static int cmd_authorized_keys(int argc, char **argv) {
 
 static int cmd_migrate(int argc, char **argv) {
   const char *config = NULL, *from_file = NULL;
-  int help = 0, nrest, dd, from, to;
-  char *rest[4], err[1024];
+  int help = 0, extra, from, to, rc;
+  char err[1024];
   args_opt_t opts[] = {{"config", &config, NULL},
                        {"from-file", &from_file, NULL},
                        {"help", NULL, &help},
@@ -182,17 +196,9 @@ static int cmd_migrate(int argc, char **argv) {
   platform_t *platform;
   state_t *state = NULL;
 
-  if (args_parse(argc, argv, opts, rest, 4, &nrest, &dd, err, sizeof(err)) !=
-      0) {
-    log_print("wsmux-edge", LOG_ERROR, "%s", err);
-    fputs(usage, stderr);
-    return EXIT_ERROR;
-  }
-  if (help || (nrest == 1 && dd < 0 && strcmp(rest[0], "-h") == 0)) {
-    fputs(usage, stdout);
-    return EXIT_OK;
-  }
-  if (config == NULL || nrest > 0) {
+  if ((rc = parse_subcommand(argc, argv, opts, &help, &extra)) >= 0)
+    return rc;
+  if (config == NULL || extra) {
     log_print("wsmux-edge", LOG_ERROR, "%s",
               config == NULL ? "--config is required" : "unexpected argument");
     fputs(usage, stderr);
@@ -222,7 +228,7 @@ static int cmd_migrate(int argc, char **argv) {
     platform_free(platform);
     return EXIT_ERROR;
   }
-  int rc = EXIT_ERROR;
+  rc = EXIT_ERROR;
   unsigned timeout =
       platform->store_connect_timeout_ms + platform->store_query_timeout_ms;
   if (store_pg_migrate(platform->store_dsn, timeout, &from, &to, err,
