@@ -110,42 +110,49 @@ static int name_taken(const state_t *s, const identity_t *id, long self) {
   return 0;
 }
 
-static void file_identity_create(store_t *s, const identity_t *id,
-                                 const char *token_id, store_cb cb, void *ctx) {
+/* Write id as a new identity (at < 0) or over the identity at, then
+ * record action in the audit and answer with the identity as written. */
+static void put_identity(store_t *s, const identity_t *id, long at,
+                         const char *action, const char *token_id, store_cb cb,
+                         void *ctx) {
   store_file_t *f = (store_file_t *)s;
   char err[ERR_SIZE];
   identity_t copy;
-  if (name_taken(s->view, id, -1)) {
-    store_answer(cb, ctx, STORE_CONFLICT, "the name or id is already used");
-    return;
-  }
   state_t *next = state_clone(s->view);
   if (next == NULL || identity_copy(&copy, id) != 0) {
     state_free(next);
     store_answer(cb, ctx, STORE_FAILED, "out of memory");
     return;
   }
-  if (state_add_identity(next, &copy) != 0) {
+  if (at < 0 && state_add_identity(next, &copy) != 0) {
     identity_clear(&copy);
     state_free(next);
     store_answer(cb, ctx, STORE_FAILED, "out of memory");
     return;
   }
+  if (at >= 0)
+    state_replace_identity(next, (size_t)at, &copy);
   store_status_t st = commit(f, next, err, sizeof(err));
   if (st != STORE_OK) {
     store_answer(cb, ctx, st, err);
     return;
   }
-  audit_append(f, token_id, "identity.create", id->id, id->name);
+  audit_append(f, token_id, action, id->id, id->name);
   answer_identity(cb, ctx, s->view, id->id);
+}
+
+static void file_identity_create(store_t *s, const identity_t *id,
+                                 const char *token_id, store_cb cb, void *ctx) {
+  if (name_taken(s->view, id, -1)) {
+    store_answer(cb, ctx, STORE_CONFLICT, "the name or id is already used");
+    return;
+  }
+  put_identity(s, id, -1, "identity.create", token_id, cb, ctx);
 }
 
 static void file_identity_update(store_t *s, const identity_t *id,
                                  int64_t base_rev, const char *token_id,
                                  store_cb cb, void *ctx) {
-  store_file_t *f = (store_file_t *)s;
-  char err[ERR_SIZE];
-  identity_t copy;
   long i = state_find_identity(s->view, id->id);
   (void)base_rev; /* one writer: the view is the file */
   if (i < 0) {
@@ -156,20 +163,7 @@ static void file_identity_update(store_t *s, const identity_t *id,
     store_answer(cb, ctx, STORE_CONFLICT, "the name is already used");
     return;
   }
-  state_t *next = state_clone(s->view);
-  if (next == NULL || identity_copy(&copy, id) != 0) {
-    state_free(next);
-    store_answer(cb, ctx, STORE_FAILED, "out of memory");
-    return;
-  }
-  state_replace_identity(next, (size_t)i, &copy);
-  store_status_t st = commit(f, next, err, sizeof(err));
-  if (st != STORE_OK) {
-    store_answer(cb, ctx, st, err);
-    return;
-  }
-  audit_append(f, token_id, "identity.update", id->id, id->name);
-  answer_identity(cb, ctx, s->view, id->id);
+  put_identity(s, id, i, "identity.update", token_id, cb, ctx);
 }
 
 static void file_identity_delete(store_t *s, const char *id, int64_t base_rev,
