@@ -345,11 +345,9 @@ static int link_synced(const session_t *s) {
   return s->link_up && !s->awaiting_resume;
 }
 
-static void queue_control(session_t *s, const frame_t *f) {
-  uint8_t tmp[FRAME_CONTROL_MAX];
-  size_t n = frame_encode(tmp, sizeof(tmp), f);
-  assert(n > 0); /* every control frame fits FRAME_CONTROL_MAX */
-  buf_chunk_t *c = buf_chunk_copy(tmp, n);
+/* A copy of the encoded control frame(s) p[0..n) on the control queue. */
+static void queue_control_bytes(session_t *s, const uint8_t *p, size_t n) {
+  buf_chunk_t *c = buf_chunk_copy(p, n);
   if (c == NULL) {
     s->failed = 1;
     snprintf(s->error, sizeof(s->error), "out of memory");
@@ -357,6 +355,13 @@ static void queue_control(session_t *s, const frame_t *f) {
   }
   buf_queue_push(&s->ctrlq, c);
   want_write(s);
+}
+
+static void queue_control(session_t *s, const frame_t *f) {
+  uint8_t tmp[FRAME_CONTROL_MAX];
+  size_t n = frame_encode(tmp, sizeof(tmp), f);
+  assert(n > 0); /* every control frame fits FRAME_CONTROL_MAX */
+  queue_control_bytes(s, tmp, n);
 }
 
 static void queue_coded(session_t *s, uint8_t type, uint32_t id, uint16_t code,
@@ -696,17 +701,9 @@ size_t session_kept_count(const session_t *s) {
  * been lost with the old one; the peer takes a repeated one as the same
  * (docs/PROTOCOL.md section 8). */
 static void queue_goaway(session_t *s) {
-  if (s->goaway == NULL)
-    return;
-  buf_chunk_t *c = buf_chunk_copy(s->goaway->data + s->goaway->off,
-                                  s->goaway->len - s->goaway->off);
-  if (c == NULL) {
-    s->failed = 1;
-    snprintf(s->error, sizeof(s->error), "out of memory");
-    return;
-  }
-  buf_queue_push(&s->ctrlq, c);
-  want_write(s);
+  if (s->goaway != NULL)
+    queue_control_bytes(s, s->goaway->data + s->goaway->off,
+                        s->goaway->len - s->goaway->off);
 }
 
 void session_goaway(session_t *s, uint16_t code, const char *reason) {
