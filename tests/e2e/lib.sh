@@ -555,96 +555,74 @@ prepare_keys_cmd() {
   log "sshd would not run $WSMUX_EDGE_BIN (unsafe path); using a copy in $KEYS_SAFE_DIR"
 }
 
+# _start_sshd_conf LABEL CONF LOG OUT LINES: sshd -D on a free port with
+# CONF written from the lines every test sshd has plus LINES (its keys and
+# the like), checked with sshd -t first; three tries, as the port may be
+# taken between the pick and the bind. Sets _SSHD_PORT and _SSHD_PID.
+_start_sshd_conf() {
+  local label=$1 conf=$2 slog=$3 out=$4 lines=$5 attempt
+  mkdir -p /run/sshd 2>/dev/null || true
+  for attempt in 1 2 3; do
+    _SSHD_PORT=$(_freeport)
+    cat >"$conf" <<EOF
+Port $_SSHD_PORT
+ListenAddress 127.0.0.1
+HostKey $T/host_key
+$lines
+UsePAM no
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UseDNS no
+PrintMotd no
+PrintLastLog no
+MaxStartups 200
+LogLevel VERBOSE
+Subsystem sftp internal-sftp
+EOF
+    /usr/sbin/sshd -t -f "$conf" >"$T/sshd-t.log" 2>&1 ||
+      fail "sshd rejected its config: $(cat "$T/sshd-t.log")"
+    /usr/sbin/sshd -D -f "$conf" -E "$slog" </dev/null >"$out" 2>&1 &
+    _SSHD_PID=$!
+    track "$_SSHD_PID" "$label"
+    if wait_port 127.0.0.1 "$_SSHD_PORT" 15 "$_SSHD_PID"; then
+      log "$label pid $_SSHD_PID on 127.0.0.1:$_SSHD_PORT"
+      return 0
+    fi
+    if kill -0 "$_SSHD_PID" 2>/dev/null; then
+      fail "$label does not accept connections on port $_SSHD_PORT after 15 s"
+    fi
+    wait_exit "$_SSHD_PID" 1 || true
+    log "$label exited at start (attempt $attempt): $(tail -n 3 "$slog")"
+  done
+  fail "$label could not be started"
+}
+
 # start_keys_sshd NAME CONFIG PROJECT SERVICE: an sshd on a free port whose
 # only keys come from `$KEYS_CMD authorized-keys --config CONFIG --project
 # PROJECT --service SERVICE` (prepare_keys_cmd first; CONFIG may be written
 # later, sshd reads it at each login). Sets SSHD_PORTS[NAME].
 declare -A SSHD_PORTS=()
 start_keys_sshd() {
-  local name=$1 config=$2 project=$3 service=$4 port pid attempt
-  mkdir -p /run/sshd 2>/dev/null || true
-  for attempt in 1 2 3; do
-    port=$(_freeport)
-    cat >"$T/sshd-$name.conf" <<EOF
-Port $port
-ListenAddress 127.0.0.1
-HostKey $T/host_key
-AuthorizedKeysFile none
+  local name=$1 config=$2 project=$3 service=$4
+  _start_sshd_conf "sshd ($name)" "$T/sshd-$name.conf" "$T/sshd-$name.log" \
+    /dev/null "AuthorizedKeysFile none
 AuthorizedKeysCommand $KEYS_CMD authorized-keys --config $config --project $project --service $service
 AuthorizedKeysCommandUser root
-PidFile $T/sshd-$name.pid
-UsePAM no
-PermitRootLogin prohibit-password
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UseDNS no
-PrintMotd no
-PrintLastLog no
-MaxStartups 200
-LogLevel VERBOSE
-Subsystem sftp internal-sftp
-EOF
-    /usr/sbin/sshd -t -f "$T/sshd-$name.conf" >"$T/sshd-t.log" 2>&1 ||
-      fail "sshd rejected its config: $(cat "$T/sshd-t.log")"
-    /usr/sbin/sshd -D -f "$T/sshd-$name.conf" -E "$T/sshd-$name.log" \
-      </dev/null >/dev/null 2>&1 &
-    pid=$!
-    track "$pid" "sshd ($name)"
-    if wait_port 127.0.0.1 "$port" 15 "$pid"; then
-      SSHD_PORTS[$name]=$port
-      log "sshd ($name) pid $pid on 127.0.0.1:$port"
-      return 0
-    fi
-    wait_exit "$pid" 1 || fail "sshd ($name) does not accept connections"
-  done
-  fail "sshd ($name) could not be started"
+PidFile $T/sshd-$name.pid"
+  SSHD_PORTS[$name]=$_SSHD_PORT
 }
 
 # start_sshd: a real sshd on 127.0.0.1:$SSHD_PORT (pid $SSHD_PID) that
 # accepts $CLIENT_KEY for $LOGIN_USER. Needs gen_keys first.
 start_sshd() {
-  mkdir -p /run/sshd 2>/dev/null || true
-  local attempt
-  for attempt in 1 2 3; do
-    SSHD_PORT=$(_freeport)
-    cat >"$T/sshd_config" <<EOF
-Port $SSHD_PORT
-ListenAddress 127.0.0.1
-HostKey $T/host_key
-AuthorizedKeysFile $T/authorized_keys
+  _start_sshd_conf sshd "$T/sshd_config" "$T/sshd.log" "$T/sshd.out" \
+    "AuthorizedKeysFile $T/authorized_keys
 PidFile $T/sshd.pid
-UsePAM no
 StrictModes no
-PermitRootLogin prohibit-password
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UseDNS no
-PrintMotd no
-PrintLastLog no
-MaxStartups 200
-MaxSessions 64
-LogLevel VERBOSE
-Subsystem sftp internal-sftp
-EOF
-    /usr/sbin/sshd -t -f "$T/sshd_config" >"$T/sshd-t.log" 2>&1 ||
-      fail "sshd rejected its config: $(cat "$T/sshd-t.log")"
-    /usr/sbin/sshd -D -f "$T/sshd_config" -E "$T/sshd.log" \
-      </dev/null >"$T/sshd.out" 2>&1 &
-    SSHD_PID=$!
-    track "$SSHD_PID" sshd
-    if wait_port 127.0.0.1 "$SSHD_PORT" 15 "$SSHD_PID"; then
-      log "sshd pid $SSHD_PID on 127.0.0.1:$SSHD_PORT"
-      return 0
-    fi
-    if kill -0 "$SSHD_PID" 2>/dev/null; then
-      fail "sshd does not accept connections on port $SSHD_PORT after 15 s"
-    fi
-    wait_exit "$SSHD_PID" 1 || true
-    log "sshd exited at start (attempt $attempt): $(tail -n 3 "$T/sshd.log")"
-  done
-  fail "sshd could not be started"
+MaxSessions 64"
+  SSHD_PORT=$_SSHD_PORT SSHD_PID=$_SSHD_PID
 }
 
 # service_json ID UPSTREAM [KIND] [SSH_ENABLED]: one entry of "services".
