@@ -29,14 +29,8 @@ run_wsmux() {
     shift
   done
   shift
-  RUN_ERR=$T/run-$name.err
-  RUN_OUT=$T/run-$name.out
-  E2E_SAN_LOGS+=("$RUN_ERR")
-  RUN_RC=0
-  env -u WSMUX_TOKEN "${E2E_SAN_ENV[@]}" "${envs[@]}" \
-    timeout -k 5 30 "$WSMUX_BIN" ssh service --proxyOnly \
-    --address 127.0.0.1 --port 0 --user "$LOGIN_USER" "$@" \
-    </dev/null >"$RUN_OUT" 2>"$RUN_ERR" || RUN_RC=$?
+  wsmux_run "$name" 30 -u WSMUX_TOKEN "${envs[@]}" -- ssh service --proxyOnly \
+    --address 127.0.0.1 --port 0 --user "$LOGIN_USER" "$@"
 }
 
 # expect NAME CODE MESSAGE: after run_wsmux NAME. CODE "nonzero" accepts any

@@ -26,14 +26,7 @@ unset WSMUX_EDGE WSMUX_TOKEN
 cli() {
   local name=$1
   shift
-  RUN_OUT=$T/run-$name.out
-  RUN_ERR=$T/run-$name.err
-  E2E_SAN_LOGS+=("$RUN_ERR")
-  RUN_RC=0
-  env "${E2E_SAN_ENV[@]}" timeout -k 5 30 "$WSMUX_BIN" "$@" \
-    <"${CLI_STDIN:-/dev/null}" >"$RUN_OUT" 2>"$RUN_ERR" || RUN_RC=$?
-  ((RUN_RC != 124 && RUN_RC != 137)) ||
-    fail "$name: wsmux did not exit within 30 s"
+  WSMUX_STDIN=${CLI_STDIN:-/dev/null} wsmux_run "$name" 30 -- "$@"
   check_sanitizers "$RUN_ERR" || fail "$name: sanitizer report"
 }
 

@@ -159,11 +159,8 @@ expect_denied() {
 run_wsmux() {
   local name=$1
   shift
-  RUN_ERR=$T/run-$name.err
-  E2E_SAN_LOGS+=("$RUN_ERR")
-  RUN_RC=0
-  RUN_OUT=$(env "${E2E_SAN_ENV[@]}" WSMUX_TOKEN="$EDGE_TOKEN" timeout -k 5 30 \
-    "$WSMUX_BIN" "$@" </dev/null 2>"$RUN_ERR") || RUN_RC=$?
+  wsmux_run "$name" 30 "WSMUX_TOKEN=$EDGE_TOKEN" -- "$@"
+  RUN_OUT=$(<"$RUN_OUT")
 }
 
 # ---- the console's files, without a browser --------------------------------------

@@ -147,13 +147,10 @@ grep -q 'state: 1 SSH identities, 0 SSH switches (PostgreSQL)' "$T/edge-a.err" |
 cli() {
   local url=$1 name=$2
   shift 2
-  CLI_OUT=$T/run-cli-$name.out
-  E2E_SAN_LOGS+=("$T/run-cli-$name.err")
-  CLI_RC=0
-  env "${E2E_SAN_ENV[@]}" WSMUX_EDGE="$url" WSMUX_TOKEN="$EDGE_TOKEN" \
-    timeout -k 5 60 "$WSMUX_BIN" "$@" --ca "$EDGE_CERT" \
-    >"$CLI_OUT" 2>"$T/run-cli-$name.err" || CLI_RC=$?
-  cat "$T/run-cli-$name.err" >>"$CLI_OUT"
+  wsmux_run "cli-$name" 60 "WSMUX_EDGE=$url" "WSMUX_TOKEN=$EDGE_TOKEN" -- \
+    "$@" --ca "$EDGE_CERT"
+  CLI_RC=$RUN_RC CLI_OUT=$RUN_OUT
+  cat "$RUN_ERR" >>"$CLI_OUT"
 }
 
 # A proxy for the service through each edge.

@@ -99,15 +99,8 @@ unset WSMUX_EDGE WSMUX_TOKEN
 cli() {
   local name=$1
   shift
-  RUN_OUT=$T/run-$name.out
-  RUN_ERR=$T/run-$name.err
-  E2E_SAN_LOGS+=("$RUN_ERR")
-  RUN_RC=0
-  env "${E2E_SAN_ENV[@]}" timeout -k 5 30 "$WSMUX_BIN" "$@" \
-    --edge "$EDGE_URL" --ca "$EDGE_CERT" --token "${AS:-$EDGE_TOKEN}" \
-    </dev/null >"$RUN_OUT" 2>"$RUN_ERR" || RUN_RC=$?
-  ((RUN_RC != 124 && RUN_RC != 137)) ||
-    fail "$name: wsmux did not exit within 30 s"
+  wsmux_run "$name" 30 -- "$@" \
+    --edge "$EDGE_URL" --ca "$EDGE_CERT" --token "${AS:-$EDGE_TOKEN}"
 }
 
 # expect_cli NAME CODE STDERR_TEXT ARGS...: cli; exit CODE and, unless

@@ -50,20 +50,9 @@ CONN=(--edge "$EDGE_URL" --ca "$EDGE_CERT")
 # (WSMUX_TOKEN is the edge's unless given), stdin /dev/null, bounded;
 # RUN_RC, RUN_OUT, RUN_ERR.
 cli() {
-  local name=$1 envs=("WSMUX_TOKEN=$EDGE_TOKEN")
+  local name=$1
   shift
-  while (($#)) && [[ $1 != -- ]]; do
-    envs+=("$1")
-    shift
-  done
-  shift
-  RUN_OUT=$T/run-$name.out
-  RUN_ERR=$T/run-$name.err
-  E2E_SAN_LOGS+=("$RUN_ERR")
-  RUN_RC=0
-  env "${E2E_SAN_ENV[@]}" "${envs[@]}" timeout -k 5 60 "$WSMUX_BIN" "$@" \
-    </dev/null >"$RUN_OUT" 2>"$RUN_ERR" || RUN_RC=$?
-  ((RUN_RC != 124 && RUN_RC != 137)) || fail "$name: wsmux did not exit within 60 s"
+  wsmux_run "$name" 60 "WSMUX_TOKEN=$EDGE_TOKEN" "$@"
 }
 
 # ok NAME: exit 0.

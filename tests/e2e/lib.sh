@@ -58,7 +58,7 @@
 # wait_exit, stop_pid, stop_proxy, check_sanitizers, assert_alive, gen_keys,
 # gen_cert, start_sshd, service_json, write_edge_config, start_edge,
 # keep_edge_log, start_proxy, ssh_echo, start_testsrv, rss_kb, ws_path,
-# wsraw, cpu_share_start/cpu_share_end; the array SSH_OPTS (set by gen_keys). The usual start-up in one
+# wsraw, wsmux_run, wsmux_bounded, cpu_share_start/cpu_share_end; the array SSH_OPTS (set by gen_keys). The usual start-up in one
 # call: start_stack (keys, cert, upstream, config, edge), prepare_stack (the
 # same without the edge), start_stack_with_proxy (and a proxy, optionally
 # through a fault relay).
@@ -1049,6 +1049,37 @@ wsraw() {
 $(tail -n 5 "$T/run-raw-$name.err")
 output:
 $(cat "$RAW_OUT")"
+}
+
+# wsmux_run NAME SECS [ENV_ARG...] -- ARGS...: wsmux ARGS under the
+# sanitizer settings, with env(1)'s ENV_ARGs (VAR=VALUE, -u VAR) first,
+# stdin ${WSMUX_STDIN:-/dev/null}, killed after SECS s, which fails the
+# test. Sets RUN_RC and the files RUN_OUT and RUN_ERR ($T/run-NAME.out and
+# .err; RUN_ERR is checked for sanitizer reports at the end).
+wsmux_run() {
+  local name=$1 secs=$2 envs=()
+  shift 2
+  while (($#)) && [[ $1 != -- ]]; do
+    envs+=("$1")
+    shift
+  done
+  shift
+  RUN_OUT=$T/run-$name.out
+  RUN_ERR=$T/run-$name.err
+  E2E_SAN_LOGS+=("$RUN_ERR")
+  RUN_RC=0
+  env "${envs[@]}" "${E2E_SAN_ENV[@]}" timeout -k 5 "$secs" "$WSMUX_BIN" "$@" \
+    <"${WSMUX_STDIN:-/dev/null}" >"$RUN_OUT" 2>"$RUN_ERR" || RUN_RC=$?
+  ((RUN_RC != 124 && RUN_RC != 137)) ||
+    fail "$name: wsmux did not exit within $secs s"
+}
+
+# wsmux_bounded ARGS...: wsmux ARGS under the sanitizer settings with the
+# token ${TOKEN:-$EDGE_TOKEN}, killed after 60 s; stdin, stdout, stderr and
+# the status are the caller's.
+wsmux_bounded() {
+  env "${E2E_SAN_ENV[@]}" WSMUX_TOKEN="${TOKEN:-$EDGE_TOKEN}" \
+    timeout -k 5 60 "$WSMUX_BIN" "$@"
 }
 
 # --------------------------------------------------------------------------

@@ -26,10 +26,7 @@ P=$E2E_PROJECT S=$E2E_SSH_SERVICE U=$LOGIN_USER
 cp "$EDGE_CERT" "$T/relative-ca.crt"
 
 # wsmux ARGS...: the CLI with the test's environment, bounded in time.
-wsmux() {
-  env "${E2E_SAN_ENV[@]}" WSMUX_TOKEN="${TOKEN:-$EDGE_TOKEN}" \
-    timeout -k 5 60 "$WSMUX_BIN" "$@"
-}
+wsmux() { wsmux_bounded "$@"; }
 
 # detach NAME SERVICE [ARGS...]: start a background proxy from $T with a
 # relative --ca; stdout $T/NAME.out, stderr $T/NAME.err, status in RC.

@@ -29,10 +29,7 @@ RUN=$XDG_RUNTIME_DIR/wsmux
 UP=$T/up.json
 
 # wsmux ARGS...: the CLI with the test's environment, bounded in time.
-wsmux() {
-  env "${E2E_SAN_ENV[@]}" WSMUX_TOKEN="$EDGE_TOKEN" \
-    timeout -k 5 60 "$WSMUX_BIN" "$@"
-}
+wsmux() { wsmux_bounded "$@"; }
 
 # write_up SERVICE_JSON...: the file, edge and CA in it, user $U.
 write_up() {

@@ -31,10 +31,7 @@ chmod 640 "$CFG"
 cp -p "$CFG" "$T/config.orig"
 
 # wsmux ARGS...: the CLI with the test's environment, bounded in time.
-wsmux() {
-  env "${E2E_SAN_ENV[@]}" WSMUX_TOKEN="$EDGE_TOKEN" \
-    timeout -k 5 60 "$WSMUX_BIN" "$@"
-}
+wsmux() { wsmux_bounded "$@"; }
 # resolved HOST KEY: the value of KEY in `ssh -G HOST` with our config.
 resolved() {
   ssh -F "$CFG" -G "$1" 2>/dev/null | sed -n "s/^$2 //p"
