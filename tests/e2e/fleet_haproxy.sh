@@ -70,18 +70,8 @@ R=$T/remote
 mkdir -p "$R"
 head -c $((256 << 20)) /dev/urandom >"$T/big"
 fault throttle $((32 << 20))
-timeout 400 scp "${SSH_OPTS[@]}" -q -P "$P" "$T/big" "$U@$A:$R/big" \
-  </dev/null >"$T/run-scp.out" 2>"$T/run-scp.err" &
-SCP_PID=$!
-track "$SCP_PID" "scp upload"
-_grown() {
-  local size
-  size=$(stat -c %s "$R/big" 2>/dev/null) || size=0
-  ((size > (64 << 20))) && return 0
-  kill -0 "$SCP_PID" 2>/dev/null || fail "scp ended early: $(cat "$T/run-scp.err")"
-  return 1
-}
-wait_until 120 "the upload to pass 64 MiB" _grown
+scp_upload_start 400 "$T/big" "$A" "$P" "$R/big" "scp upload"
+wait_upload_past "$R/big" $((64 << 20))
 before=$(fleet_opens)
 resumed_before=$(grep -c '(session resumed)' "$T/edge-$HOLDER.err" || true)
 fault cut

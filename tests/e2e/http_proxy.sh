@@ -216,17 +216,6 @@ R=$T/remote
 mkdir -p "$R"
 head -c "$SIZE" /dev/urandom >"$T/big"
 
-remote_size() {
-  REMOTE_SIZE=$(stat -c %s "$R/big" 2>/dev/null) || REMOTE_SIZE=0
-}
-_grown() {
-  remote_size
-  ((REMOTE_SIZE > CUT_AT)) && return 0
-  kill -0 "$SCP_PID" 2>/dev/null && return 1
-  fail "scp ended before the remote file reached $((CUT_AT >> 20)) MiB; its stderr:
-$(tail -n 10 "$T/run-scp.err")"
-}
-
 # through NAME URL LOG: a --proxyOnly proxy to the edge through the fault
 # relay, by way of the tinyproxy at URL: ssh, 64 MiB up with a cut between
 # tinyproxy and the edge in the middle, 64 MiB down, all byte-exact.
@@ -239,14 +228,11 @@ through() {
   ssh_echo "ssh-$name" "ssh through $name"
   rm -f "$R/big"
   fault throttle $((8 << 20))
-  timeout 300 scp "${SSH_OPTS[@]}" -q -P "$PROXY_PORT" "$T/big" \
-    "$LOGIN_USER@$PROXY_ADDR:$R/big" </dev/null >"$T/run-scp.out" \
-    2>"$T/run-scp.err" &
-  SCP_PID=$!
-  track "$SCP_PID" "scp upload through $name"
-  wait_until 120 "the remote file to grow past $((CUT_AT >> 20)) MiB" _grown
+  scp_upload_start 300 "$T/big" "$PROXY_ADDR" "$PROXY_PORT" "$R/big" \
+    "scp upload through $name"
+  wait_upload_past "$R/big" "$CUT_AT"
   fault cut
-  remote_size
+  remote_size "$R/big"
   ((REMOTE_SIZE < SIZE)) && kill -0 "$SCP_PID" 2>/dev/null ||
     fail "$name: the upload was over at the cut: the test could not cut it"
   sleep "$OUTAGE_S"

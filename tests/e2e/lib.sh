@@ -58,8 +58,9 @@
 # wait_exit, stop_pid, stop_proxy, check_sanitizers, assert_alive, gen_keys,
 # gen_cert, start_sshd, service_json, write_edge_config, start_edge,
 # keep_edge_log, start_proxy, ssh_echo, start_testsrv, rss_kb, ws_path,
-# wsraw, wsmux_run, wsmux_bounded, cpu_share_start/cpu_share_end; the array SSH_OPTS (set by gen_keys). The usual start-up in one
-# call: start_stack (keys, cert, upstream, config, edge), prepare_stack (the
+# wsraw, wsmux_run, wsmux_bounded, scp_upload_start, remote_size,
+# wait_upload_past, cpu_share_start/cpu_share_end; the array SSH_OPTS (set
+# by gen_keys). The usual start-up in one call: start_stack (keys, cert, upstream, config, edge), prepare_stack (the
 # same without the edge), start_stack_with_proxy (and a proxy, optionally
 # through a fault relay).
 # Fault injection (see the end of this file): start_faultrelay, fault,
@@ -1072,6 +1073,35 @@ wsmux_run() {
     <"${WSMUX_STDIN:-/dev/null}" >"$RUN_OUT" 2>"$RUN_ERR" || RUN_RC=$?
   ((RUN_RC != 124 && RUN_RC != 137)) ||
     fail "$name: wsmux did not exit within $secs s"
+}
+
+# scp_upload_start SECS SRC ADDR PORT DEST LABEL: scp SRC to
+# $LOGIN_USER@ADDR:DEST through PORT in the background, killed after SECS;
+# SCP_PID (tracked as LABEL), its stderr in $T/run-scp.err.
+scp_upload_start() {
+  timeout "$1" scp "${SSH_OPTS[@]}" -q -P "$4" "$2" "$LOGIN_USER@$3:$5" \
+    </dev/null >"$T/run-scp.out" 2>"$T/run-scp.err" &
+  SCP_PID=$!
+  track "$SCP_PID" "$6"
+}
+
+# remote_size PATH: REMOTE_SIZE, the size of PATH (0 while there is none).
+remote_size() {
+  REMOTE_SIZE=$(stat -c %s "$1" 2>/dev/null) || REMOTE_SIZE=0
+}
+
+# wait_upload_past PATH BYTES: wait up to 120 s until PATH holds more than
+# BYTES, for a cut in the middle of the upload $SCP_PID; fails when the
+# upload ends first.
+wait_upload_past() {
+  wait_until 120 "$1 to grow past $(($2 >> 20)) MiB" _upload_past "$1" "$2"
+}
+_upload_past() {
+  remote_size "$1"
+  ((REMOTE_SIZE > $2)) && return 0
+  kill -0 "$SCP_PID" 2>/dev/null && return 1
+  fail "scp ended before $1 reached $(($2 >> 20)) MiB (size $REMOTE_SIZE); its stderr:
+$(tail -n 10 "$T/run-scp.err")"
 }
 
 # wsmux_bounded ARGS...: wsmux ARGS under the sanitizer settings with the

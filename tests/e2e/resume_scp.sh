@@ -21,32 +21,18 @@ CUT_AT=$((64 << 20))
 OUTAGE_S=5
 
 start_stack_with_proxy --via-fault -- --log-level info
-U=$LOGIN_USER A=$PROXY_ADDR P=$PROXY_PORT
+A=$PROXY_ADDR P=$PROXY_PORT
 R=$T/remote
 mkdir -p "$R"
 
 head -c "$SIZE" /dev/urandom >"$T/big"
 
 fault throttle $((32 << 20))
-timeout 400 scp "${SSH_OPTS[@]}" -q -P "$P" "$T/big" "$U@$A:$R/big" \
-  </dev/null >"$T/run-scp.out" 2>"$T/run-scp.err" &
-SCP_PID=$!
-track "$SCP_PID" "scp upload"
-
-remote_size() {
-  REMOTE_SIZE=$(stat -c %s "$R/big" 2>/dev/null) || REMOTE_SIZE=0
-}
-_grown() {
-  remote_size
-  ((REMOTE_SIZE > CUT_AT)) && return 0
-  kill -0 "$SCP_PID" 2>/dev/null && return 1
-  fail "scp ended before the remote file reached 64 MiB (size $REMOTE_SIZE); its stderr:
-$(tail -n 10 "$T/run-scp.err")"
-}
-wait_until 120 "the remote file to grow past 64 MiB" _grown
+scp_upload_start 400 "$T/big" "$A" "$P" "$R/big" "scp upload"
+wait_upload_past "$R/big" "$CUT_AT"
 
 fault cut
-remote_size
+remote_size "$R/big"
 if ! kill -0 "$SCP_PID" 2>/dev/null || ((REMOTE_SIZE >= SIZE)); then
   fail "the transfer was already over at the cut (remote size $REMOTE_SIZE):" \
     "the test could not cut it in the middle"
@@ -59,7 +45,7 @@ _now_ms
 t0=$_NOW_MS
 
 if ! wait_exit "$SCP_PID" 300; then
-  remote_size
+  remote_size "$R/big"
   fail "scp did not finish within 300 s after the network came back (remote" \
     "size $REMOTE_SIZE of $SIZE): the stream was not resumed"
 fi
