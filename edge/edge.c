@@ -231,24 +231,21 @@ static int on_authorize(void *ctx, const transport_upgrade_t *up, void *auth,
   return 0;
 }
 
-/* Streams of a token over all its sessions, and what the edge holds in
- * all: each stream is an upstream socket, each WebSocket one more. */
-static size_t token_streams(const edge_t *e, const platform_token_t *tok) {
-  size_t n = 0;
-  for (const edge_conn_t *ec = e->sessions; ec != NULL; ec = ec->all_next)
-    if (ec->auth.tok == tok)
-      n += relay_stream_count(ec->relay);
-  return n;
-}
-
-static long fds_in_use(const edge_t *e) {
-  long n = e->fds_base;
+/* One walk over the sessions: the streams of tok, and the descriptors in
+ * use (those at start, the connections not authorized yet, each stream's
+ * upstream socket and each attached WebSocket). */
+static void count_usage(const edge_t *e, const platform_token_t *tok,
+                        size_t *tok_streams, long *fds) {
   transport_server_stats_t ts;
   transport_server_stats(e->transport, &ts);
-  n += (long)ts.unauthenticated;
-  for (const edge_conn_t *ec = e->sessions; ec != NULL; ec = ec->all_next)
-    n += (long)relay_stream_count(ec->relay) + (ec->c != NULL);
-  return n;
+  *tok_streams = 0;
+  *fds = e->fds_base + (long)ts.unauthenticated;
+  for (const edge_conn_t *ec = e->sessions; ec != NULL; ec = ec->all_next) {
+    size_t n = relay_stream_count(ec->relay);
+    if (ec->auth.tok == tok)
+      *tok_streams += n;
+    *fds += (long)n + (ec->c != NULL);
+  }
 }
 
 /* The budgets a new stream (already counted in its session) must fit:
@@ -257,12 +254,15 @@ static long fds_in_use(const edge_t *e) {
 static int stream_over_budget(const edge_conn_t *ec, char *why, size_t n) {
   const edge_t *e = ec->e;
   const platform_t *p = e->platform;
-  if (token_streams(e, ec->auth.tok) > p->max_streams_per_token) {
+  size_t tok_streams;
+  long fds;
+  count_usage(e, ec->auth.tok, &tok_streams, &fds);
+  if (tok_streams > p->max_streams_per_token) {
     snprintf(why, n, "too many streams for this token (maxStreamsPerToken %u)",
              p->max_streams_per_token);
     return METRICS_LIMIT_STREAMS_PER_TOKEN;
   }
-  if (e->nofile > 0 && fds_in_use(e) + (long)p->fd_reserve > e->nofile) {
+  if (e->nofile > 0 && fds + (long)p->fd_reserve > e->nofile) {
     snprintf(why, n,
              "the edge is near its open-files limit (%ld, %u kept for new "
              "connections)",
